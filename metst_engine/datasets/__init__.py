@@ -1,0 +1,1 @@
+"""Loaders for the public ME datasets and the generic manifest."""

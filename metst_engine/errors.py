@@ -1,0 +1,42 @@
+"""One exception family for bad inputs, so every front end reports them the same way.
+
+Each error names the file (or folder) at fault and says what is wrong with it; the
+CLI prints ``error: <path>: <problem>`` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MetstError(Exception):
+    """Base of every error the engine raises on purpose (never a bug)."""
+
+
+class InputError(MetstError):
+    """A file the user gave us cannot be used; names the file and the problem."""
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path is not None else problem)
+
+
+class VideoError(InputError):
+    """A video file or frame folder is missing, unreadable, truncated or inconsistent."""
+
+    def __init__(self, path: str | Path | None, problem: str, usable_frames: int | None = None):
+        self.usable_frames = usable_frames
+        super().__init__(path, problem)
+
+
+class FaceNotFoundError(InputError):
+    """No face could be found where one was needed."""
+
+
+class CheckpointError(InputError):
+    """A checkpoint is unreadable, unsafe, or does not fit the data it is used with."""
+
+
+class DatasetError(InputError):
+    """A label sheet, manifest or dataset folder is malformed (names sheet, row, column)."""

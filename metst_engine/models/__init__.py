@@ -1,0 +1,1 @@
+"""ME-TST / ME-TST+ networks and their Mamba layers."""
