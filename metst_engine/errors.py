@@ -40,3 +40,7 @@ class CheckpointError(InputError):
 
 class DatasetError(InputError):
     """A label sheet, manifest or dataset folder is malformed (names sheet, row, column)."""
+
+
+class Cancelled(MetstError):
+    """Long work stopped because the caller asked it to; nothing partial was written."""

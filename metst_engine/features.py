@@ -1,0 +1,372 @@
+"""Windowed optical-flow features of the ME-TST method, per ROI, with head-motion compensation.
+
+For every window (k frames after the frame skip, a new window every k/2 frames) the face
+is located at the window's first frame and cropped to 320 x 320 around the inner eye
+corners. Farneback flow runs from that FIRST frame to every later frame of the window
+(not frame to frame), once per coarse region of the ROI set; each ROI's flow is pooled to
+one (x, y) vector (mean over its largest-magnitude pixels) and the nose reference vector is
+subtracted. When the reference moves by more than 1 crop px the crop box is shifted by the
+reference motion (converted to source pixels) and the flow recomputed, up to 3 times; the
+shifted box is kept for the rest of the window. Result: ``features`` (n_windows, C, k) in
+crop pixels, step 0 zero.
+
+Windows are computed in a thread pool (OpenCV releases the GIL), fed by one sequential
+decode of the video.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import __version__
+from .errors import Cancelled, FaceNotFoundError, InputError
+from .face import Box, FaceAlignment, FaceTracker, LandmarkModel, crop_face, default_landmark_model
+from .rois import RoiSet, RoiSpec, load_roi_set
+from .video import VideoSource
+
+#: Bump when a change alters feature values: part of every cache key and of params_json.
+FEATURES_VERSION = 1
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class FlowParams:
+    """Farneback parameters of the method (pyr_scale, levels, winsize, iterations, poly_n, poly_sigma)."""
+
+    pyr_scale: float = 0.5
+    levels: int = 3
+    winsize: int = 15
+    iterations: int = 5
+    poly_n: int = 7
+    poly_sigma: float = 1.5
+
+
+@dataclass(frozen=True)
+class ExtractParams:
+    """Everything that determines the feature values (and hence the cache key)."""
+
+    rois: str = "metst"
+    window: int = 50                 #: k, in frames after the skip; must be even
+    skip: int = 1                    #: keep every s-th source frame
+    align: bool = True               #: shift the crop box with the head (method notes)
+    align_threshold: float = 1.0     #: squared reference motion (crop px^2) that triggers a shift
+    align_max_iter: int = 3
+    #: How the crop box follows the head by the reference vector v (crop px):
+    #: "subpixel": by v * box_side / crop_size source px, not rounded (default: leaves no
+    #: quantisation residue); "rounded": the same rounded to whole source px (method notes);
+    #: "public_code": by round(v) source px, the public code's unit slip (comparison only).
+    shift: str = "subpixel"
+    #: Before the reference-flow loop, register the whole crop to the window's first crop by
+    #: the median Farneback flow at quarter resolution. Farneback on the small nose patch
+    #: fails for head moves beyond ~1 source px; this coarse step brings it within range.
+    prealign: bool = True
+    face_search_step: int = 3        #: frames between tries when no face is at a window start
+    flow: FlowParams = field(default_factory=FlowParams)
+
+    def validate(self) -> None:
+        if self.window < 4 or self.window % 2:
+            raise ValueError(f"window must be an even number >= 4 (windows start every window/2 frames), got {self.window}")
+        if self.skip < 1:
+            raise ValueError(f"skip must be >= 1, got {self.skip}")
+        if self.shift not in ("subpixel", "rounded", "public_code"):
+            raise ValueError(f"shift must be 'subpixel', 'rounded' or 'public_code', got {self.shift!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ExtractParams":
+        d = dict(d)
+        flow = FlowParams(**d.pop("flow", {}))
+        return cls(flow=flow, **d)
+
+
+@dataclass
+class FeatureSet:
+    """Features of one video, as stored in its ``.npz`` (all loadable with allow_pickle=False)."""
+
+    features: np.ndarray        #: float32 (n_windows, C, k), crop pixels, step 0 zero
+    channel_names: list[str]
+    starts: np.ndarray          #: int64, 0-based source frame of each window's first frame
+    face_ok: np.ndarray         #: bool, False where the face was borrowed from another window
+    crop_boxes: np.ndarray      #: int64 (n_windows, 4) x0, y0, x1, y1 in source pixels
+    n_frames: int
+    fps: float
+    skip: int
+    k: int
+    params: dict[str, Any]
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.features.shape[0])
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically: a temporary file in the same folder, then a rename."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, features=self.features.astype(np.float32),
+                         channel_names=np.array(self.channel_names, dtype=np.str_),
+                         starts=self.starts.astype(np.int64), face_ok=self.face_ok.astype(bool),
+                         crop_boxes=self.crop_boxes.astype(np.int64), n_frames=np.int64(self.n_frames),
+                         fps=np.float64(self.fps), skip=np.int64(self.skip), k=np.int64(self.k),
+                         params_json=np.array(json.dumps(self.params, sort_keys=True)))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FeatureSet":
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls(features=z["features"], channel_names=[str(c) for c in z["channel_names"]],
+                           starts=z["starts"], face_ok=z["face_ok"], crop_boxes=z["crop_boxes"],
+                           n_frames=int(z["n_frames"]), fps=float(z["fps"]), skip=int(z["skip"]), k=int(z["k"]),
+                           params=json.loads(str(z["params_json"])))
+        except FileNotFoundError:
+            raise InputError(path, "feature file not found") from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(path, f"not a metst feature file ({exc})") from None
+
+
+def window_plan(n_frames: int, window: int, skip: int) -> tuple[int, int]:
+    """(frames after skip, number of windows): floor(T' / (k/2)) - 1 windows, as in the method."""
+    n_after = len(range(0, n_frames, skip))
+    return n_after, max(n_after // (window // 2) - 1, 0)
+
+
+def pool_top(flow: np.ndarray, fraction: float) -> tuple[float, float]:
+    """Mean (x, y) of the ``fraction`` of pixels with the largest flow magnitude."""
+    fx = flow[..., 0].ravel()
+    fy = flow[..., 1].ravel()
+    n = fx.size
+    if n == 0:
+        return 0.0, 0.0
+    drop = int(n * (1.0 - fraction))
+    if drop == 0:
+        return float(fx.mean()), float(fy.mean())
+    mag2 = fx * fx + fy * fy
+    idx = np.argpartition(mag2, drop)[drop:]
+    return float(fx[idx].mean()), float(fy[idx].mean())
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Pixel boxes of one window: regions to flow and, per ROI, where to pool inside its region."""
+
+    ref_region: Box
+    ref_pool: Box                           # relative to ref_region
+    regions: tuple[Box, ...]
+    rois: tuple[tuple[int, Box, float], ...]  # (region index, pool box relative to region, top fraction)
+
+
+def _relative(pool: Box, region: Box) -> Box:
+    b = Box(pool.x0 - region.x0, pool.y0 - region.y0, pool.x1 - region.x0, pool.y1 - region.y0)
+    return b.clipped(region.width, region.height)
+
+
+def window_layout(roi_set: RoiSet, landmarks: np.ndarray) -> _Layout:
+    """Boxes for one window from the landmarks refitted on its crop."""
+    size = roi_set.crop_size
+    ref: RoiSpec = roi_set.reference
+    ref_region = ref.flow_box(landmarks).clipped(size, size)
+    names = roi_set.region_names()
+    boxes = tuple(roi_set.region_box(n, landmarks) for n in names)
+    rois = tuple((names.index(r.region), _relative(r.pool_box(landmarks), boxes[names.index(r.region)]), r.top_fraction)
+                 for r in roi_set.rois)
+    return _Layout(ref_region, _relative(ref.pool_box(landmarks), ref_region), boxes, rois)
+
+
+def _cut(img: np.ndarray, b: Box) -> np.ndarray:
+    return img[b.y0:b.y1, b.x0:b.x1]
+
+
+def _flow(a: np.ndarray, b: np.ndarray, p: FlowParams) -> np.ndarray:
+    return cv2.calcOpticalFlowFarneback(a, b, None, p.pyr_scale, p.levels, p.winsize, p.iterations,
+                                        p.poly_n, p.poly_sigma, 0)
+
+
+_COARSE = 4  # down-scaling of the crop for the coarse registration
+
+
+def window_features(frames: list[np.ndarray], box: Box, landmarks: np.ndarray, roi_set: RoiSet,
+                    params: ExtractParams) -> np.ndarray:
+    """Features (C, k) of one window from its k grey source frames and its crop box/landmarks."""
+    size = roi_set.crop_size
+    lay = window_layout(roi_set, landmarks)
+    fp = params.flow
+    first = crop_face(frames[0], box, size)
+    first_ref = _cut(first, lay.ref_region)
+    first_regions = [_cut(first, r) for r in lay.regions]
+    coarse = (size // _COARSE, size // _COARSE)
+    first_small = cv2.resize(first, coarse, interpolation=cv2.INTER_AREA)
+    ref_frac = roi_set.reference.top_fraction
+    out = np.zeros((roi_set.n_channels, len(frames)), dtype=np.float32)
+    ox, oy = 0.0, 0.0   # offset of the crop box, source px, kept for the rest of the window
+    to_source = 1.0 if params.shift == "public_code" else box.width / size
+
+    for t in range(1, len(frames)):
+        crop = crop_face(frames[t], box, size, (ox, oy))
+        if params.align and params.prealign:
+            small = cv2.resize(crop, coarse, interpolation=cv2.INTER_AREA)
+            g = _flow(first_small, small, fp)
+            px, py = float(np.median(g[..., 0])) * _COARSE, float(np.median(g[..., 1])) * _COARSE
+            if px * px + py * py > params.align_threshold:
+                ox, oy = ox + px * box.width / size, oy + py * box.width / size
+                crop = crop_face(frames[t], box, size, (ox, oy))
+        rx, ry = pool_top(_cut(_flow(first_ref, _cut(crop, lay.ref_region), fp), lay.ref_pool), ref_frac)
+        if params.align:
+            for _ in range(params.align_max_iter):
+                if rx * rx + ry * ry <= params.align_threshold:
+                    break
+                dx, dy = rx * to_source, ry * to_source
+                if params.shift != "subpixel":
+                    dx, dy = float(round(dx)), float(round(dy))
+                    if dx == 0 and dy == 0:
+                        break
+                ox, oy = ox + dx, oy + dy
+                crop = crop_face(frames[t], box, size, (ox, oy))
+                rx, ry = pool_top(_cut(_flow(first_ref, _cut(crop, lay.ref_region), fp), lay.ref_pool), ref_frac)
+        region_flows = [_flow(f0, _cut(crop, r), fp) for f0, r in zip(first_regions, lay.regions)]
+        for c, (ri, pool, frac) in enumerate(lay.rois):
+            vx, vy = pool_top(_cut(region_flows[ri], pool), frac)
+            out[2 * c, t] = vx - rx
+            out[2 * c + 1, t] = vy - ry
+    return out
+
+
+def _find_alignment(tracker: FaceTracker, buffer: dict[int, np.ndarray], start: int, last: int, step: int,
+                    skip: int) -> FaceAlignment | None:
+    """Face at the window start, else at earlier then later buffered frames in steps of ``step``."""
+    candidates = [start]
+    j = start - step
+    while j in buffer:
+        candidates.append(j)
+        j -= step
+    j = start + step
+    while j <= last and j in buffer:
+        candidates.append(j)
+        j += step
+    for j in candidates:
+        found = tracker.locate(buffer[j], j * skip)
+        if found is not None:
+            return found
+    return None
+
+
+def extract_features(video: VideoSource, params: ExtractParams | None = None, *, model: LandmarkModel | None = None,
+                     progress: ProgressFn | None = None, cancel: CancelFn | None = None,
+                     workers: int | None = None) -> FeatureSet:
+    """Windowed ROI flow features of one video (a :class:`metst_engine.video.VideoSource`).
+
+    Windows whose face could not be found within their own frames (or the half window
+    before) borrow the nearest earlier alignment (or the first later one) and are marked
+    ``face_ok = False``; a video with no face at all raises :class:`FaceNotFoundError`.
+    """
+    params = params or ExtractParams()
+    params.validate()
+    roi_set = load_roi_set(params.rois)
+    model = model or default_landmark_model()
+    k, half, s = params.window, params.window // 2, params.skip
+    n_frames = int(video.n_frames)
+    n_after, n_windows = window_plan(n_frames, k, s)
+    if n_windows <= 0:
+        raise InputError(video.path, f"too short: {n_frames} frames ({n_after} after skip {s}) give no complete "
+                                     f"window of {k} frames; need at least {k * s} frames")
+    tracker = FaceTracker(model)
+    workers = workers or os.cpu_count() or 1
+    feats = np.zeros((n_windows, roi_set.n_channels, k), dtype=np.float32)
+    face_ok = np.zeros(n_windows, dtype=bool)
+    boxes = np.zeros((n_windows, 4), dtype=np.int64)
+    futures: dict[int, Future[np.ndarray]] = {}
+    waiting: list[int] = []   # windows before the first face: computed once a face is known
+    last_alignment: FaceAlignment | None = None
+    buffer: dict[int, np.ndarray] = {}
+    done = 0
+    old_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+
+    def collect(block: bool) -> None:
+        nonlocal done
+        for w in sorted(futures):
+            fut = futures[w]
+            if block or fut.done():
+                feats[w] = fut.result()
+                del futures[w]
+                done += 1
+                if progress:
+                    progress(done, n_windows)
+
+    def submit(pool: ThreadPoolExecutor, w: int, frames: list[np.ndarray], al: FaceAlignment) -> None:
+        boxes[w] = al.crop_box.as_tuple()
+        futures[w] = pool.submit(window_features, frames, al.crop_box, al.landmarks, roi_set, params)
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            last_needed = (n_windows - 1) * half + k - 1
+            for j, (_, gray) in enumerate(video.iter_frames(0, last_needed * s + 1, s, mode="gray")):
+                if cancel is not None and cancel():
+                    raise Cancelled("extraction cancelled")
+                buffer[j] = gray
+                if j < k - 1 or (j - (k - 1)) % half:
+                    continue
+                w = (j - (k - 1)) // half
+                start = w * half
+                al = _find_alignment(tracker, buffer, start, j, params.face_search_step, s)
+                if al is not None:
+                    face_ok[w] = True
+                    last_alignment = al
+                    for wq in waiting:   # windows before the first face borrow this one
+                        submit(pool, wq, [video.gray((wq * half + t) * s) for t in range(k)], al)
+                    waiting.clear()
+                if last_alignment is None:
+                    waiting.append(w)
+                else:
+                    submit(pool, w, [buffer[start + t] for t in range(k)], last_alignment)
+                for old in [i for i in buffer if i < start]:  # the next window searches back to here
+                    del buffer[old]
+                if len(futures) > 2 * workers:  # bound memory: wait for the oldest window
+                    futures[min(futures)].result()
+                collect(False)
+            collect(True)
+    finally:
+        cv2.setNumThreads(old_threads)
+    if last_alignment is None:
+        raise FaceNotFoundError(video.path, f"no face found in any of the {n_windows} windows "
+                                            f"(tried every window start and every {params.face_search_step}rd frame around it)")
+    return FeatureSet(features=feats, channel_names=roi_set.channel_names,
+                      starts=np.arange(n_windows, dtype=np.int64) * half * s, face_ok=face_ok, crop_boxes=boxes,
+                      n_frames=n_frames, fps=float(video.fps), skip=s, k=k,
+                      params=params_record(params, roi_set))
+
+
+def params_record(params: ExtractParams, roi_set: RoiSet) -> dict[str, Any]:
+    """Every parameter, the ROI set's definition hash and the code version (stored in params_json)."""
+    definition = dataclasses.asdict(roi_set)
+    definition.pop("source")
+    roi_def = json.dumps(definition, sort_keys=True, default=str)
+    return {"params": params.to_dict(), "roi_set": roi_set.name,
+            "roi_set_sha256": hashlib.sha256(roi_def.encode()).hexdigest(),
+            "features_version": FEATURES_VERSION, "metst_version": __version__,
+            "opencv_version": cv2.__version__}
