@@ -288,6 +288,7 @@ class ContainerVideo(VideoSource):
     """
 
     _MAX_SEEK_TRIES = 3
+    _SEEK_COST_FRAMES = 16  # a seek + decoder refill costs about this many decoded frames
 
     def __init__(self, path: str | os.PathLike[str], *, fps: float | None = None,
                  partial: bool = False, cache_size: int = 8, threads: bool = True) -> None:
@@ -402,11 +403,13 @@ class ContainerVideo(VideoSource):
         rank[order] = np.arange(n)          # packet number -> presentation index
 
         usable = n
-        corrupt_idx = [int(rank[j]) for j, c in enumerate(corrupt_l) if c]
-        if corrupt_idx:
-            usable = min(corrupt_idx)
-            problems.append(f"frame {usable} is corrupt or cut off "
-                            f"({len(corrupt_idx)} corrupt packet(s))")
+        corrupt = np.flatnonzero(np.asarray(corrupt_l, dtype=bool))
+        if corrupt.size:
+            # Frames decoded after a corrupt packet may reference it (B-frames), so the
+            # usable prefix ends at the earliest frame among all later packets.
+            usable = int(rank[corrupt[0]:].min())
+            problems.append(f"frame {int(rank[corrupt[0]])} is corrupt or cut off "
+                            f"({corrupt.size} corrupt packet(s))")
         if demux_error:
             problems.append(demux_error)
         if declared_frames and n_read < declared_frames:
@@ -478,12 +481,35 @@ class ContainerVideo(VideoSource):
             k = int(np.searchsorted(pts, t))
             return k if k < len(pts) and pts[k] == t else None
 
-        for pkt in self._container.demux(self._stream):
+        # A bad packet or a read error must not lose the frames still inside the decoder
+        # (they are usually fine), so note the error and go on / drain.
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                pkt = next(packets)
+            except StopIteration:
+                break
+            except (av.FFmpegError, OSError) as e:
+                self._decode_error = f"reading failed: {_av_problem(e)}"
+                break
             if pkt.size == 0:
                 continue
-            for f in cc.decode(pkt):
+            if pkt.is_corrupt:
+                self._decode_error = "packet is corrupt or cut off"
+                continue
+            try:
+                frames = cc.decode(pkt)
+            except av.FFmpegError as e:
+                self._decode_error = _av_problem(e)
+                continue
+            for f in frames:
                 yield tag(f), f
-        for f in cc.decode(None):
+        try:
+            frames = cc.decode(None)
+        except av.FFmpegError as e:
+            self._decode_error = _av_problem(e)
+            return
+        for f in frames:
             yield tag(f), f
 
     def _seek_before(self, i: int, extra: int) -> bool:
@@ -504,10 +530,11 @@ class ContainerVideo(VideoSource):
         return False
 
     def _can_decode_forward(self, i: int) -> bool:
+        """Decode on from the current position unless a keyframe well ahead saves work."""
         if self._gen is None or self._pos is None or self._pos > i:
             return False
         j = int(np.searchsorted(self._kf_idx, i, side="right")) - 1
-        return j < 0 or int(self._kf_idx[j]) <= self._pos
+        return j < 0 or int(self._kf_idx[j]) - self._pos <= self._SEEK_COST_FRAMES
 
     def _advance_to(self, i: int) -> av.VideoFrame | None:
         """Decode forward to frame i; None if the decoder passed or never reached it."""
@@ -534,6 +561,7 @@ class ContainerVideo(VideoSource):
         return None
 
     def _read_bgr(self, i: int, convert: bool = True) -> np.ndarray | None:
+        self._decode_error: str | None = None
         try:
             found = None
             for attempt in range(self._MAX_SEEK_TRIES + 1):
@@ -551,8 +579,9 @@ class ContainerVideo(VideoSource):
             self._drop_decoder()
             raise VideoError(self.path, f"frame {i}: decoding failed: {_av_problem(e)}") from e
         if found is None:
+            why = f" ({self._decode_error})" if self._decode_error else ""
             raise VideoError(self.path, f"frame {i} (t={self.stream_timestamps[i]:.3f} s) "
-                             "cannot be decoded")
+                             f"cannot be decoded{why}")
         if (found.width, found.height) != self._size:
             raise VideoError(self.path, f"frame {i} is {found.width}x{found.height}, "
                              f"expected {self._size[0]}x{self._size[1]}")
