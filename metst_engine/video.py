@@ -305,7 +305,9 @@ class ContainerVideo(VideoSource):
         try:
             stream = container.streams.video[self._vindex]
             self.codec = stream.codec_context.name
-            self._size = (int(stream.codec_context.width), int(stream.codec_context.height))
+            self._coded_size = (int(stream.codec_context.width),
+                                int(stream.codec_context.height))
+            self._size = self._coded_size
             self._time_base = stream.time_base or Fraction(1, 1)
             declared_frames = int(stream.frames or 0)
             file_rate = stream.average_rate or stream.base_rate or stream.guessed_rate
@@ -325,6 +327,19 @@ class ContainerVideo(VideoSource):
             ts = self.stream_timestamps
         self._timestamps = ts
         self._timestamps.flags.writeable = False
+        # Decode frame 0 now: proves the stream decodes, reads the display rotation (phone
+        # videos; applied like OpenCV and ffmpeg do) and leaves the decoder at frame 1.
+        self.rotation = 0
+        try:
+            first = self._decode_frame(0)
+        except VideoError as e:
+            self._drop_decoder()
+            raise VideoError(self.path, e.problem, usable_frames=0) from e
+        self.rotation = int(round(float(getattr(first, "rotation", 0) or 0) / 90.0)) % 4 * 90
+        if self.rotation in (90, 270):
+            self._size = (self._coded_size[1], self._coded_size[0])
+        if self._cache_size:
+            self._cache[0] = self._to_bgr(0, first)
 
     @property
     def fps_measured(self) -> float | None:
@@ -561,6 +576,10 @@ class ContainerVideo(VideoSource):
         return None
 
     def _read_bgr(self, i: int, convert: bool = True) -> np.ndarray | None:
+        found = self._decode_frame(i)
+        return self._to_bgr(i, found) if convert else None
+
+    def _decode_frame(self, i: int) -> av.VideoFrame:
         self._decode_error: str | None = None
         try:
             found = None
@@ -582,16 +601,19 @@ class ContainerVideo(VideoSource):
             why = f" ({self._decode_error})" if self._decode_error else ""
             raise VideoError(self.path, f"frame {i} (t={self.stream_timestamps[i]:.3f} s) "
                              f"cannot be decoded{why}")
-        if (found.width, found.height) != self._size:
+        if (found.width, found.height) != self._coded_size:
             raise VideoError(self.path, f"frame {i} is {found.width}x{found.height}, "
-                             f"expected {self._size[0]}x{self._size[1]}")
-        if not convert:
-            return None
+                             f"expected {self._coded_size[0]}x{self._coded_size[1]}")
+        return found
+
+    def _to_bgr(self, i: int, found: av.VideoFrame) -> np.ndarray:
         try:
             img = found.to_ndarray(format="bgr24")
         except Exception as e:  # noqa: BLE001
             raise VideoError(self.path, f"frame {i}: colour conversion failed: "
                              f"{_av_problem(e)}") from e
+        if self.rotation:
+            img = np.rot90(img, self.rotation // 90)  # display matrix angle is CCW
         return np.ascontiguousarray(img)
 
     def _close(self) -> None:

@@ -116,7 +116,7 @@ def test_sequential_access_never_seeks(videos: dict[str, Path],
                         lambda self, i, extra: seeks.append(i) or orig(self, i, extra))
     for i in range(N):
         assert np.array_equal(v.frame(i), ref[i])
-    assert seeks == [0]  # only the initial positioning
+    assert seeks == []  # open decoded frame 0 and left the decoder at frame 1
     seeks.clear()
     got = list(v.iter_frames(10, 40, 3))
     assert [i for i, _ in got] == list(range(10, 40, 3))
@@ -374,3 +374,27 @@ def test_bad_fps_is_rejected(tmp_path: Path) -> None:
     for bad in (0, -30, float("nan")):
         with pytest.raises(ValueError):
             open_video(d, fps=bad)
+
+
+def test_display_rotation_is_applied(tmp_path: Path) -> None:
+    """Phone videos store a rotation; frames come out upright, as OpenCV shows them."""
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        s.set_display_rotation(90)
+        for i in range(6):
+            for p in s.encode(av.VideoFrame.from_ndarray(pattern(i), format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    ref, _ = straight_decode(path)
+    with open_video(path) as v:
+        assert v.rotation == 90 and v.size == (H, W)
+        for i in (5, 2):
+            assert np.array_equal(v.frame(i), np.rot90(ref[i]))
+        assert v.frame(0).shape == (W, H, 3)
+    cap = cv2.VideoCapture(str(path))
+    ok, upright = cap.read()
+    cap.release()
+    assert ok and np.array_equal(upright, np.rot90(ref[0]))
