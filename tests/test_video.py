@@ -10,6 +10,8 @@ import av
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from skimage import data
 
 from metst_engine.errors import VideoError
@@ -68,6 +70,11 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "faststart": write_video(d / "faststart.mp4", "libx264",
                                  options={"movflags": "faststart"}),
     }
+
+
+@pytest.fixture(scope="module")
+def refs(videos: dict[str, Path]) -> dict[str, list[np.ndarray]]:
+    return {k: straight_decode(p)[0] for k, p in videos.items()}
 
 
 def cut_in_half(src: Path, dst: Path) -> Path:
@@ -398,3 +405,29 @@ def test_display_rotation_is_applied(tmp_path: Path) -> None:
     ok, upright = cap.read()
     cap.release()
     assert ok and np.array_equal(upright, np.rot90(ref[0]))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, N - 1), min_size=1, max_size=25), st.sampled_from(["h264", "vfr"]))
+def test_any_access_pattern_is_exact(videos: dict[str, Path], refs: dict[str, list[np.ndarray]],
+                                     order: list[int], key: str) -> None:
+    """Whatever mix of jumps, repeats and runs a viewer makes, frame(i) is frame i."""
+    v = open_video(videos[key], cache_size=2)
+    try:
+        for i in order:
+            assert np.array_equal(v.frame(i), refs[key][i]), f"frame {i}"
+            if i + 1 < N:
+                assert np.array_equal(v.frame(i + 1), refs[key][i + 1])
+    finally:
+        v.close()
+
+
+def test_exact_even_when_the_demuxer_lands_late(videos: dict[str, Path],
+                                                refs: dict[str, list[np.ndarray]]) -> None:
+    """A seek that lands one keyframe too late (some demuxers do) costs time, not accuracy."""
+    with open_video(videos["h264"], cache_size=0) as v:
+        assert isinstance(v, ContainerVideo) and len(v._kf_idx) >= 3
+        v._kf_ts = np.append(v._kf_ts[1:], v._kf_ts[-1])  # every seek one keyframe late
+        for i in (40, 14, 30, 13, 25, 2):
+            assert np.array_equal(v.frame(i), refs["h264"][i])

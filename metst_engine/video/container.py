@@ -41,6 +41,7 @@ class ContainerVideo(VideoSource):
         self._gen: Iterator[tuple[int | None, av.VideoFrame]] | None = None
         self._pos: int | None = None          # index of the next frame the decoder yields
         self._peek: tuple[int, av.VideoFrame] | None = None
+        self._decode_error: str | None = None  # last decoder complaint, for messages
 
         container = self._open()
         try:
@@ -271,19 +272,23 @@ class ContainerVideo(VideoSource):
     def _seek_before(self, i: int, extra: int) -> bool:
         """Position the decoder ``extra`` keyframes before frame i; True if at the start."""
         j = int(np.searchsorted(self._kf_idx, i, side="right")) - 1 - extra
-        if self._container is None:
-            self._reopen()
-        if j <= 0 or self._by_count:
-            # From the start: a fresh demuxer is the most reliable "seek to 0".
-            self._reopen()
-            self._gen = self._frames(0 if self._by_count else None)
-            self._pos = 0 if self._by_count else None
-            return True
-        assert self._container is not None
-        self._container.seek(int(self._kf_ts[j]), stream=self._stream, backward=True,
-                             any_frame=False)
-        self._gen, self._pos, self._peek = self._frames(None), None, None
-        return False
+        if j > 0 and not self._by_count:
+            if self._container is None:
+                self._reopen()
+            assert self._container is not None
+            try:
+                self._container.seek(int(self._kf_ts[j]), stream=self._stream,
+                                     backward=True, any_frame=False)
+            except (av.FFmpegError, OSError):
+                pass  # unseekable file: fall through to decoding from the start
+            else:
+                self._gen, self._pos, self._peek = self._frames(None), None, None
+                return False
+        # From the start: a fresh demuxer is the most reliable "seek to 0".
+        self._reopen()
+        self._gen = self._frames(0 if self._by_count else None)
+        self._pos = 0 if self._by_count else None
+        return True
 
     def _can_decode_forward(self, i: int) -> bool:
         """Decode on from the current position unless a keyframe well ahead saves work."""
@@ -321,7 +326,7 @@ class ContainerVideo(VideoSource):
         return self._to_bgr(i, found) if convert else None
 
     def _decode_frame(self, i: int) -> av.VideoFrame:
-        self._decode_error: str | None = None
+        self._decode_error = None
         try:
             found = None
             for attempt in range(self._MAX_SEEK_TRIES + 1):
