@@ -1,0 +1,81 @@
+"""On-disk cache of per-video features, keyed by video content + parameters + code version.
+
+The key hashes a content fingerprint of the input (see :func:`video_fingerprint`) with
+the complete parameter record, so a changed video, parameter, ROI definition or feature
+code version never returns stale features. Files are written atomically by
+:meth:`FeatureSet.save`, so a killed run leaves no half file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .errors import InputError
+from .features import ExtractParams, FeatureSet, params_record
+from .rois import load_roi_set
+
+_CHUNK = 1 << 16
+
+
+def default_cache_dir() -> Path:
+    """``<user cache dir>/metst/features`` (overridable with METST_CACHE_DIR)."""
+    env = os.environ.get("METST_CACHE_DIR")
+    if env:
+        return Path(env) / "features"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("metst")) / "features"
+
+
+def _sample_file(h: "hashlib._Hash", path: Path, samples: int = 16) -> None:
+    """Hash a file's size and ``samples`` evenly spaced 64 KiB blocks (first and last included).
+
+    Reading whole hour-long videos to key a cache would cost more than it saves; spaced
+    blocks change with any re-encode, trim or replacement.
+    """
+    size = path.stat().st_size
+    h.update(f"{path.name}:{size};".encode())
+    with open(path, "rb") as fh:
+        if size <= samples * _CHUNK:
+            h.update(fh.read())
+            return
+        for i in range(samples):
+            fh.seek((size - _CHUNK) * i // (samples - 1))
+            h.update(fh.read(_CHUNK))
+
+
+def video_fingerprint(path: str | Path) -> str:
+    """Content fingerprint of a video file or frame folder (blake2b, hex)."""
+    p = Path(path)
+    h = hashlib.blake2b(digest_size=20)
+    if p.is_dir():
+        files = sorted(e for e in os.scandir(p) if e.is_file())
+        for e in files:
+            h.update(f"{e.name}:{e.stat().st_size};".encode())
+        for e in (files[:1] + files[len(files) // 2:len(files) // 2 + 1] + files[-1:]):
+            _sample_file(h, Path(e.path), samples=4)
+    elif p.is_file():
+        _sample_file(h, p)
+    else:
+        raise InputError(p, "file or folder does not exist")
+    return h.hexdigest()
+
+
+def cache_key(path: str | Path, params: ExtractParams) -> str:
+    record = params_record(params, load_roi_set(params.rois))
+    blob = json.dumps({"video": video_fingerprint(path), "params": record}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def cached_features(path: str | Path, params: ExtractParams, cache_dir: str | Path | None = None) -> tuple[Path, FeatureSet | None]:
+    """Where the features of ``path`` live in the cache, and them if present and readable."""
+    file = Path(cache_dir or default_cache_dir()) / f"{cache_key(path, params)}.npz"
+    if file.is_file():
+        try:
+            return file, FeatureSet.load(file)
+        except InputError:
+            file.unlink(missing_ok=True)   # unreadable entry: recompute rather than fail
+    return file, None

@@ -1,0 +1,255 @@
+"""The ``metst`` command: a thin layer over the engine modules.
+
+Conventions for every verb: results go to stdout or the named output file; logs and
+progress go to stderr; on failure one line ``error: <file>: <problem>`` and a non-zero
+exit code (1 bad input, 2 bad usage, 3 internal error), with a traceback only under
+``--debug``. Each verb registers itself in :data:`VERBS` (name -> (setup, run)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from . import __version__
+from .errors import Cancelled, MetstError
+
+log = logging.getLogger("metst")
+
+Setup = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+VERBS: dict[str, tuple[str, str, Setup, Run]] = {}
+
+
+def verb(name: str, help_text: str, epilog: str) -> Callable[[Setup], Callable[[Run], Run]]:
+    """Register a verb: ``@verb(...)(setup)(run)`` keeps each verb's parser beside its code."""
+    def with_setup(setup: Setup) -> Callable[[Run], Run]:
+        def with_run(run: Run) -> Run:
+            VERBS[name] = (help_text, epilog, setup, run)
+            return run
+        return with_run
+    return with_setup
+
+
+class UsageError(MetstError):
+    """The command line asks for something impossible (exit code 2)."""
+
+
+# ----------------------------------------------------------------------------- extract
+def _extract_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="video file, frame folder, or a dataset folder (with --dataset)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output .npz for one video; output folder (one <video_id>.npz each) with --dataset")
+    p.add_argument("--rois", default="metst", help="ROI set: metst (5 ROIs, 10 channels), metst_plus (18 ROIs, "
+                                                   "36 channels), a user set name or a .json path")
+    p.add_argument("--window", "-k", type=int, default=50, help="window length k in frames after skip (even; 50 for "
+                                                               "30 fps, 30 for SAMM-LV with skip 7)")
+    p.add_argument("--skip", "-s", type=int, default=1, help="keep every s-th frame (SAMM-LV: 7)")
+    p.add_argument("--fps", type=float, default=None, help="capture rate, for frame folders (default 30)")
+    p.add_argument("--fill-gaps", action="store_true", help="frame folders: serve a missing number with the next "
+                                                            "file (public ME-TST behaviour) instead of failing")
+    p.add_argument("--dataset", action="store_true", help="INPUT is a folder of videos / frame folders")
+    p.add_argument("--workers", type=int, default=None, help="threads (one video) or processes (dataset); "
+                                                             "default: one per core")
+    p.add_argument("--no-align", action="store_true", help="do not shift the crop box with the head")
+    p.add_argument("--shift", choices=["subpixel", "rounded", "public_code"], default="subpixel",
+                   help="how the crop box follows the head (public_code reproduces its unit slip)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder (default: user cache dir, or $METST_CACHE_DIR)")
+
+
+@verb("extract", "windowed optical-flow features per ROI (.npz)", """examples:
+  metst extract interview.mp4 --rois metst_plus -o interview.npz
+  metst extract CASME3/data/spNO.1/a/color --rois metst -k 50 -o spNO.1_a.npz
+  metst extract SAMM_longvideos --dataset --skip 7 --window 30 --fps 200 -o features/
+""")(_extract_args)
+def _extract(a: argparse.Namespace) -> int:
+    from .extraction import discover_videos, extract_dataset, extract_video
+    from .features import ExtractParams
+    from .progress import progress_bar
+
+    params = ExtractParams(rois=a.rois, window=a.window, skip=a.skip, align=not a.no_align, shift=a.shift)
+    try:
+        params.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    from .rois import load_roi_set
+
+    load_roi_set(a.rois)  # a bad set fails before any video is opened
+    if a.dataset:
+        root = Path(a.input)
+        if not root.is_dir():
+            raise UsageError(f"{root}: --dataset needs a folder")
+        items = discover_videos(root)
+        if a.fps:
+            items = [type(it)(it.video_id, it.path, a.fps) for it in items]
+        if not items:
+            raise MetstError(f"{root}: no videos or frame folders found")
+        log.info("extracting %d videos from %s", len(items), root)
+        with progress_bar(len(items), "videos") as bar:
+            def done(res):  # type: ignore[no-untyped-def]
+                if res.error:
+                    log.error("error: %s", res.error)
+                bar(1)
+            results = extract_dataset(items, params, a.output, processes=a.workers, use_cache=not a.no_cache,
+                                      cache_dir=a.cache_dir, fill_gaps=a.fill_gaps, on_done=done)
+        summary = [{"video": r.video_id, "output": str(r.output) if r.output else None,
+                    "n_windows": r.n_windows, "error": r.error} for r in results]
+        json.dump(summary, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        failed = [r for r in results if r.error]
+        if failed:
+            log.error("error: %d of %d videos failed (listed above)", len(failed), len(results))
+            return 1
+        return 0
+    with progress_bar(None, "windows") as bar:
+        feats = extract_video(a.input, params, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
+                              cache_dir=a.cache_dir, workers=a.workers, progress=lambda d, n: bar.update_to(d, n))
+    out = feats.save(a.output)
+    json.dump({"output": str(out), "n_windows": feats.n_windows, "channels": len(feats.channel_names),
+               "k": feats.k, "skip": feats.skip, "fps": feats.fps, "n_frames": feats.n_frames,
+               "windows_without_face": int((~feats.face_ok).sum())}, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+# ----------------------------------------------------------------------------- info
+def _info_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="video file or frame folder")
+    p.add_argument("--fps", type=float, default=None)
+    p.add_argument("--validate", action="store_true", help="decode every frame and report how many are usable")
+
+
+@verb("info", "frame count, fps and size of a video or frame folder (JSON)", """examples:
+  metst info interview.mp4
+  metst info CASME3/data/spNO.1/a/color --fps 30 --validate
+""")(_info_args)
+def _info(a: argparse.Namespace) -> int:
+    from .video import open_video
+
+    with open_video(a.input, fps=a.fps) as v:
+        info = {"path": str(v.path), "n_frames": v.n_frames, "fps": v.fps, "fps_declared": v.fps_declared,
+                "fps_measured": v.fps_measured, "width": v.size[0], "height": v.size[1],
+                "duration_s": float(v.timestamps[-1]) if v.n_frames else 0.0}
+        if a.validate:
+            info["usable_frames"] = v.validate()
+    json.dump(info, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+# ----------------------------------------------------------------------------- rois
+def _rois_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="show one set's ROIs and channels")
+
+
+@verb("rois", "list the ROI sets, or show one", """examples:
+  metst rois
+  metst rois metst_plus
+""")(_rois_args)
+def _rois(a: argparse.Namespace) -> int:
+    from .rois import available_roi_sets, load_roi_set
+
+    if a.name is None:
+        for name in available_roi_sets():
+            s = load_roi_set(name)
+            print(f"{name}\t{len(s.rois)} ROIs, {s.n_channels} channels\t{s.source}")
+        return 0
+    s = load_roi_set(a.name)
+    print(json.dumps({"name": s.name, "description": s.description, "channels": s.channel_names,
+                      "rois": [{"name": r.name, "group": r.group, "granularity": r.granularity,
+                                "landmarks": list(r.landmarks), "region": r.region} for r in s.rois]}, indent=1))
+    return 0
+
+
+# ----------------------------------------------------------------------------- demo
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", default=None, help="where to write the demo features (default: a temp folder)")
+
+
+@verb("demo", "extract features from the bundled demo video and summarise the strongest motions", """examples:
+  metst demo
+""")(_demo_args)
+def _demo(a: argparse.Namespace) -> int:
+    import tempfile
+
+    import numpy as np
+
+    from .extraction import extract_video
+    from .features import ExtractParams
+    from .progress import progress_bar
+    from .resources_path import resource_path
+
+    video = resource_path("demo", "demo_face.mp4")
+    out = Path(a.output or tempfile.mkdtemp(prefix="metst-demo-")) / "demo_face.npz"
+    with progress_bar(None, "windows") as bar:
+        feats = extract_video(Path(str(video)), ExtractParams(rois="metst_plus", window=30), use_cache=False,
+                              progress=lambda d, n: bar.update_to(d, n))
+    feats.save(out)
+    mag = np.hypot(feats.features[:, 0::2], feats.features[:, 1::2])       # (windows, rois, k)
+    peak = mag.max(axis=(0, 2))
+    names = [n[:-2] for n in feats.channel_names[0::2]]
+    print(f"demo video: {video}\nfeatures:   {out}  ({feats.n_windows} windows x {len(feats.channel_names)} channels x k={feats.k})")
+    print("strongest ROI motions (crop px, relative to the nose):")
+    for i in np.argsort(peak)[::-1][:6]:
+        w, t = np.unravel_index(mag[:, i].argmax(), mag[:, i].shape)
+        frame = int(feats.starts[w] + t * feats.skip)
+        print(f"  {names[i]:16s} {peak[i]:5.2f} px at frame {frame} ({frame / feats.fps:.2f} s)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metst", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="metst: micro-expression spotting and recognition (ME-TST / ME-TST+).",
+        epilog="examples:\n  metst extract interview.mp4 --rois metst_plus -o interview.npz\n"
+               "  metst info interview.mp4\n  metst <verb> --help   (every verb has examples)")
+    parser.add_argument("--version", action="version", version=f"metst {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name, (help_text, epilog, setup, _) in VERBS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        setup(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    if not args.verb:
+        parser.print_help(sys.stderr)
+        return 2
+    _, _, _, run = VERBS[args.verb]
+    try:
+        return run(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (MetstError, Cancelled) as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, traceback on request
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

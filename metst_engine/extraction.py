@@ -1,0 +1,136 @@
+"""Feature extraction for a video or a whole dataset folder, with the cache and worker pools.
+
+The one place the CLI, the GUI and training call to turn videos into features.
+A single video uses a thread pool over its windows; a dataset uses one process per core,
+each extracting one video at a time on one thread (workers must not fight over cores).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import cached_features
+from .errors import MetstError
+from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn, extract_features
+from .face import LandmarkModel
+from .video import IMAGE_EXTENSIONS, open_video
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
+
+
+def extract_video(path: str | Path, params: ExtractParams, *, fps: float | None = None, fill_gaps: bool = False,
+                  use_cache: bool = True, cache_dir: str | Path | None = None, workers: int | None = None,
+                  model: LandmarkModel | None = None, progress: ProgressFn | None = None,
+                  cancel: CancelFn | None = None) -> FeatureSet:
+    """Features of one video file or frame folder, from the cache when they are there."""
+    params.validate()
+    cache_file = None
+    if use_cache:
+        cache_file, hit = cached_features(path, params, cache_dir)
+        if hit is not None:
+            if progress:
+                progress(hit.n_windows, hit.n_windows)
+            return hit
+    with open_video(path, fps=fps, fill_gaps=fill_gaps) as video:
+        feats = extract_features(video, params, model=model, progress=progress, cancel=cancel, workers=workers)
+    if cache_file is not None:
+        feats.save(cache_file)
+    return feats
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One video of a dataset: its id (the key in every file metst writes) and where it is."""
+
+    video_id: str
+    path: Path
+    fps: float | None = None
+
+
+def _is_frame_folder(d: Path) -> bool:
+    return any(e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS for e in os.scandir(d))
+
+
+def discover_videos(root: str | Path) -> list[VideoItem]:
+    """Every video file and every folder of frames below ``root``, ids from their relative paths.
+
+    ``a/b/clip.mp4`` gets the id ``a_b_clip``; a frame folder ``spNO.1/a/color`` gets
+    ``spNO.1_a_color``. Hidden files and folders are skipped.
+    """
+    root = Path(root)
+    items: list[VideoItem] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = Path(dirpath)
+        if here != root and _is_frame_folder(here):
+            items.append(VideoItem(_video_id(here.relative_to(root)), here))
+            dirnames[:] = []
+            continue
+        for name in sorted(filenames):
+            if not name.startswith(".") and name.lower().endswith(VIDEO_EXTENSIONS):
+                items.append(VideoItem(_video_id((here / name).relative_to(root).with_suffix("")), here / name))
+    return items
+
+
+def _video_id(rel: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "_".join(rel.parts))
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """What happened to one video of a dataset run."""
+
+    video_id: str
+    output: Path | None
+    n_windows: int = 0
+    error: str | None = None
+
+
+def _extract_one(item: VideoItem, params: ExtractParams, out_dir: Path, use_cache: bool,
+                 cache_dir: str | None, fill_gaps: bool) -> DatasetResult:
+    import cv2
+
+    cv2.setNumThreads(1)  # one process per core: each must stay on its own core
+    try:
+        feats = extract_video(item.path, params, fps=item.fps, fill_gaps=fill_gaps, use_cache=use_cache,
+                              cache_dir=cache_dir, workers=1)
+        out = feats.save(out_dir / f"{item.video_id}.npz")
+        return DatasetResult(item.video_id, out, feats.n_windows)
+    except MetstError as exc:
+        return DatasetResult(item.video_id, None, error=str(exc))
+
+
+def extract_dataset(items: list[VideoItem], params: ExtractParams, out_dir: str | Path, *, processes: int | None = None,
+                    use_cache: bool = True, cache_dir: str | Path | None = None, fill_gaps: bool = False,
+                    on_done: Callable[[DatasetResult], None] | None = None) -> list[DatasetResult]:
+    """Extract every video into ``out_dir/<video_id>.npz`` with one process per core.
+
+    A video that fails is reported (by id and message) and the others go on.
+    """
+    params.validate()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    processes = max(1, min(processes or os.cpu_count() or 1, len(items) or 1))
+    results: list[DatasetResult] = []
+    cdir = None if cache_dir is None else str(cache_dir)
+    if processes == 1:
+        for item in items:
+            res = _extract_one(item, params, out_dir, use_cache, cdir, fill_gaps)
+            results.append(res)
+            if on_done:
+                on_done(res)
+        return results
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        futures = [pool.submit(_extract_one, it, params, out_dir, use_cache, cdir, fill_gaps) for it in items]
+        for fut in as_completed(futures):
+            res = fut.result()
+            results.append(res)
+            if on_done:
+                on_done(res)
+    order = {it.video_id: i for i, it in enumerate(items)}
+    return sorted(results, key=lambda r: order[r.video_id])

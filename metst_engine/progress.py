@@ -1,0 +1,39 @@
+"""Progress bars on stderr for the CLI (tqdm), kept out of the library functions.
+
+Engine functions report progress through plain ``callback(done, total)`` functions;
+this adapter turns those into a tqdm bar.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tqdm import tqdm
+
+
+class _Bar:
+    def __init__(self, bar: tqdm):
+        self._bar = bar
+
+    def __call__(self, n: int = 1) -> None:
+        self._bar.update(n)
+
+    def update_to(self, done: int, total: int | None) -> None:
+        if total is not None and self._bar.total != total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+
+@contextmanager
+def progress_bar(total: int | None, unit: str) -> Iterator[_Bar]:
+    """A tqdm bar on stderr (silent when stderr is not a terminal and METST_PROGRESS is unset)."""
+    import os
+
+    disable = not (sys.stderr.isatty() or os.environ.get("METST_PROGRESS"))
+    bar = tqdm(total=total, unit=f" {unit}", file=sys.stderr, disable=disable, dynamic_ncols=True)
+    try:
+        yield _Bar(bar)
+    finally:
+        bar.close()
