@@ -16,7 +16,9 @@ Two counting modes:
 ``"metst_code"`` (compatibility with the public ME-TST code)
     The greedy VOC-style counter the code really runs: predictions of a video in time
     order (by onset, then offset); each is compared only with its highest-IoU ground truth
-    (ties go to the later ground truth, as the code's reversed ``argsort`` does); it is a TP
+    (exact IoU ties go to the later ground truth: the code's reversed ``argsort`` does so
+    wherever numpy sorts short arrays stably; with numpy's SIMD sorts the code's choice on
+    exact ties is platform-dependent, so only such ties can differ); it is a TP
     if that IoU >= threshold and that ground truth is still unmatched, else an FP.
     Intervals are not clipped; a video without predictions gets a placeholder prediction
     [0, 0] (normally an FP); only videos with at least one ground truth are scored. The
@@ -37,9 +39,9 @@ code's ``confusion_matrix(...).ravel()`` raises for it and the class is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -323,6 +325,34 @@ def score_recognition(gt_labels: Sequence[str | None], pred_labels: Sequence[str
     return RecognitionScore(classes, tuple(per_class), confusion, n)
 
 
+class _LabelledVideo(Protocol):
+    video: str
+
+    def ground_truth(self, skip: int = 1, type: str | None = "micro") -> list[Interval]: ...
+
+
+def cases_from_videos(videos: Iterable[_LabelledVideo],
+                      predictions: Mapping[str, Sequence[Interval]], skip: int = 1,
+                      expression_type: str | None = "micro",
+                      n_frames: Mapping[str, int] | None = None) -> list[VideoCase]:
+    """Pair each video's annotations (e.g. `datasets.VideoEntry`) with its predictions.
+
+    Ground truth is converted to frames after ``skip``; predictions must already be in the
+    same unit: ``skip=1`` with source-frame predictions for MEGC scoring, the model's frame
+    skip with after-skip predictions to reproduce the public code. A prediction for a
+    video not in ``videos`` is an error (a mistyped id would otherwise vanish silently).
+    """
+    videos = list(videos)
+    known = {v.video for v in videos}
+    unknown = sorted(set(predictions) - known)
+    if unknown:
+        raise ValueError(f"predictions for unknown video id(s): {', '.join(unknown[:5])}")
+    return [VideoCase(v.video, list(predictions.get(v.video, ())),
+                      v.ground_truth(skip, expression_type),
+                      None if n_frames is None else n_frames.get(v.video))
+            for v in videos]
+
+
 def evaluate(cases: Iterable[VideoCase], mode: Mode = "megc", iou_threshold: float = 0.5,
              classes: Sequence[str] = PAPER_CLASSES) -> EvaluationResult:
     """Score spotting and recognition over all videos of all folds (counts pooled).
@@ -351,5 +381,6 @@ def evaluate(cases: Iterable[VideoCase], mode: Mode = "megc", iou_threshold: flo
 __all__ = [
     "EMOTIONS", "PAPER_CLASSES", "MODES", "UNSCORED", "Mode", "VideoCase", "VideoMatch",
     "SpottingScore", "ClassScore", "RecognitionScore", "EvaluationResult", "iou_matrix",
-    "match_megc", "match_metst_code", "match_video", "score_recognition", "evaluate",
+    "match_megc", "match_metst_code", "match_video", "score_recognition", "cases_from_videos",
+    "evaluate",
 ]

@@ -295,3 +295,25 @@ def test_property_scores_in_range_and_order_invariant(cases, rnd):
         r2 = evaluate(shuffled, mode=mode, classes=EMOTIONS)
         assert r2.spotting == r.spotting
         np.testing.assert_array_equal(r2.recognition.confusion, r.recognition.confusion)
+
+
+def test_cases_from_dataset_videos(tmp_path):
+    from metst_engine.datasets import LabelledInterval, VideoEntry
+    from metst_engine.evaluation import cases_from_videos
+
+    videos = [
+        VideoEntry("006", "006_1", tmp_path, 200.0, [
+            LabelledInterval("006", "006_1", 70, 80, 139, "micro", "negative"),
+            LabelledInterval("006", "006_1", 700, None, 900, "macro"),
+        ]),
+        VideoEntry("007", "007_1", tmp_path, 200.0, []),
+    ]
+    cases = cases_from_videos(videos, {"006_1": [Interval(10, 19, emotion="negative")]}, skip=7)
+    assert [c.video for c in cases] == ["006_1", "007_1"]
+    assert cases[0].ground_truth == [Interval(10, 19, apex=11, emotion="negative")]
+    assert cases[1].predictions == [] and cases[1].ground_truth == []
+    r = evaluate(cases, mode="metst_code")
+    assert (r.spotting.tp, r.spotting.fp, r.spotting.fn) == (1, 0, 0)
+    assert r.recognition.per_class[0].tp == 1
+    with pytest.raises(ValueError, match="unknown video"):
+        cases_from_videos(videos, {"006_9": []})

@@ -57,6 +57,10 @@ class VideoEntry:
     def micro(self) -> list[LabelledInterval]:
         return [iv for iv in self.intervals if iv.type == "micro"]
 
+    def ground_truth(self, skip: int = 1, type: str | None = "micro") -> list[Interval]:
+        """Annotations as evaluation intervals, in frames after ``skip`` (1: source frames)."""
+        return [iv.to_interval(skip) for iv in self.intervals if type is None or iv.type == type]
+
 
 @dataclass
 class Dataset:
