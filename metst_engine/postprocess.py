@@ -20,6 +20,8 @@ Choices (documented because the paper leaves them open):
 - Recognition: per-frame argmax, then the majority label over frames onset+1 .. offset-1
   (ends excluded); when that is empty (intervals of <= 2 frames) the whole interval is
   used. Ties of the per-frame argmax and of the majority go to the lowest class index.
+  ``recognition_span="metst_code"`` votes over the public code's slice instead
+  (frames onset+1 .. offset-2, ties to the label met first), for reproductions.
   "spotting_mainly" takes the argmax over the four emotions only; "result_synergy" keeps
   neutral in the argmax and drops intervals whose majority is neutral.
 """
@@ -36,6 +38,7 @@ from scipy.signal import find_peaks
 from metst_engine.intervals import EMOTIONS, HEAD_CLASSES, NEUTRAL, Interval
 
 Strategy = Literal["spotting_mainly", "result_synergy"]
+RecognitionSpan = Literal["inner", "metst_code"]
 STRATEGIES: tuple[str, ...] = ("spotting_mainly", "result_synergy")
 
 
@@ -50,14 +53,29 @@ class PostprocessParams:
     skip: int = 1  # frame skip: source frames per curve step
     clip: bool = True  # clip intervals to the video (MEGC); False reproduces the public code
     edge_mode: str = "constant"  # scipy.ndimage mode of the box filter
+    recognition_span: RecognitionSpan = "inner"  # frames voting on an interval's emotion
 
     def __post_init__(self) -> None:
         if self.k_prime < 0:
             raise ValueError(f"k_prime must be >= 0, got {self.k_prime}")
         if self.skip < 1:
             raise ValueError(f"skip must be >= 1, got {self.skip}")
+        if self.recognition_span not in ("inner", "metst_code"):
+            raise ValueError(f"unknown recognition_span {self.recognition_span!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; expected one of {STRATEGIES}")
+
+
+def params_for_mode(mode: str, **overrides: object) -> PostprocessParams:
+    """Defaults of an evaluation mode: "megc" (clipped, inner span) or "metst_code"
+    (unclipped intervals, the code's recognition slice)."""
+    if mode == "megc":
+        base: dict[str, object] = {}
+    elif mode == "metst_code":
+        base = {"clip": False, "recognition_span": "metst_code"}
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    return PostprocessParams(**{**base, **overrides})  # type: ignore[arg-type]
 
 
 def curve_length(n_windows: int, k: int) -> int:
@@ -142,15 +160,31 @@ def frame_labels(recog_scores: np.ndarray, strategy: Strategy = "spotting_mainly
     return np.argmax(r, axis=1)  # first maximum: lowest class index on ties
 
 
-def majority_label(labels: np.ndarray, onset: int, offset: int, n_classes: int) -> int | None:
-    """Most frequent label over onset+1 .. offset-1 (whole interval if that is empty)."""
+def majority_label(labels: np.ndarray, onset: int, offset: int, n_classes: int,
+                   span: RecognitionSpan = "inner") -> int | None:
+    """Most frequent label of an interval; None when it lies outside the curve.
+
+    "inner": frames onset+1 .. offset-1, ties to the lowest class index. "metst_code": the
+    public code's slice ``labels[max(0, onset+1):max(1, offset-1)]`` (frames onset+1 ..
+    offset-2), ties to the label met first in time. Either falls back to the whole
+    interval when its span is empty.
+    """
     n = len(labels)
-    lo, hi = max(onset + 1, 0), min(offset - 1, n - 1)
+    if span == "metst_code":
+        lo, hi = max(0, onset + 1), min(max(1, offset - 1), n) - 1
+    else:
+        lo, hi = max(onset + 1, 0), min(offset - 1, n - 1)
     if lo > hi:
         lo, hi = max(onset, 0), min(offset, n - 1)
     if lo > hi:
         return None
-    counts = np.bincount(labels[lo:hi + 1], minlength=n_classes)
+    seg = np.asarray(labels[lo:hi + 1])
+    counts = np.bincount(seg, minlength=n_classes)
+    if span == "metst_code":
+        best = np.flatnonzero(counts == counts.max())
+        for v in seg:  # first label in time among the tied ones (Counter.most_common)
+            if v in best:
+                return int(v)
     return int(np.argmax(counts))
 
 
@@ -167,7 +201,8 @@ def postprocess_video(spot_curve: np.ndarray, recog_scores: np.ndarray | None,
     labels = frame_labels(recog_scores, params.strategy)
     out = []
     for iv in intervals:
-        label = majority_label(labels, iv.onset, iv.offset, len(class_names))
+        label = majority_label(labels, iv.onset, iv.offset, len(class_names),
+                               params.recognition_span)
         name = None if label is None else class_names[label]
         if params.strategy == "result_synergy" and name == NEUTRAL:
             continue
@@ -185,7 +220,7 @@ def postprocess_windows(spot_windows: np.ndarray, recog_windows: np.ndarray | No
 
 
 __all__ = [
-    "PostprocessParams", "Strategy", "STRATEGIES", "curve_length", "stitch_windows",
+    "PostprocessParams", "Strategy", "RecognitionSpan", "params_for_mode", "STRATEGIES", "curve_length", "stitch_windows",
     "to_source_frames", "to_skipped_frame", "smooth_curve", "moilanen_threshold",
     "spot_intervals", "frame_labels", "majority_label", "postprocess_video",
     "postprocess_windows",

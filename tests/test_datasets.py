@@ -291,3 +291,17 @@ def test_manifest_missing_columns(tmp_path):
         load_manifest(p)
     with pytest.raises(DatasetError, match="not found"):
         load_manifest(tmp_path / "none.csv")
+
+
+def test_resource_path_falls_back_to_checkout(monkeypatch):
+    import importlib.resources
+
+    from metst_engine import resources_path as rp
+
+    def missing(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(importlib.resources, "files", missing)
+    p = rp.resource_path("emotions", "samm_lv.json")
+    assert Path(str(p)) == Path(rp.__file__).resolve().parent.parent / "resources" / "emotions" / "samm_lv.json"
+    assert p.is_file()

@@ -212,3 +212,25 @@ def test_postprocess_windows_end_to_end():
     src = postprocess_windows(spot_w, recog_w, params, source=True)
     assert [(i.onset, i.apex, i.offset) for i in src] == [(70, 84, 104)]
     assert find_peaks(curve)[0].tolist() == [12]
+
+
+def test_majority_metst_code_span():
+    from metst_engine.postprocess import params_for_mode
+
+    labels = np.array([0, 1, 1, 2, 2, 2, 0])
+    # inner: frames 1..5 -> 1,1,2,2,2 -> 2; code slice [1:5] -> frames 1..4 -> 1,1,2,2 tie,
+    # first met in time wins -> 1
+    assert majority_label(labels, 0, 6, 5) == 2
+    assert majority_label(labels, 0, 6, 5, span="metst_code") == 1
+    # inner tie 1 vs 2 on frames 1..4 would go to the lower index either way; reversed order:
+    assert majority_label(np.array([0, 2, 2, 1, 1, 0]), 0, 5, 5, span="metst_code") == 2
+    assert majority_label(np.array([0, 2, 2, 1, 1, 0]), 0, 5, 5) == 1
+    # unclipped interval at the start: slice from 0
+    assert majority_label(np.array([3, 3, 0, 0, 0]), -4, 2, 5, span="metst_code") == 3
+    p = params_for_mode("metst_code", k_prime=4)
+    assert (p.clip, p.recognition_span, p.k_prime) == (False, "metst_code", 4)
+    assert params_for_mode("megc").clip
+    with pytest.raises(ValueError):
+        params_for_mode("x")
+    with pytest.raises(ValueError):
+        PostprocessParams(recognition_span="all")  # type: ignore[arg-type]
