@@ -379,8 +379,22 @@ def evaluate(cases: Iterable[VideoCase], mode: Mode = "megc", iou_threshold: flo
 
 
 __all__ = [
-    "EMOTIONS", "PAPER_CLASSES", "MODES", "UNSCORED", "Mode", "VideoCase", "VideoMatch",
-    "SpottingScore", "ClassScore", "RecognitionScore", "EvaluationResult", "iou_matrix",
-    "match_megc", "match_metst_code", "match_video", "score_recognition", "cases_from_videos",
+    "EMOTIONS",
+    "MODES",
+    "PAPER_CLASSES",
+    "UNSCORED",
+    "ClassScore",
+    "EvaluationResult",
+    "Mode",
+    "RecognitionScore",
+    "SpottingScore",
+    "VideoCase",
+    "VideoMatch",
+    "cases_from_videos",
     "evaluate",
+    "iou_matrix",
+    "match_megc",
+    "match_metst_code",
+    "match_video",
+    "score_recognition",
 ]

@@ -220,8 +220,20 @@ def postprocess_windows(spot_windows: np.ndarray, recog_windows: np.ndarray | No
 
 
 __all__ = [
-    "PostprocessParams", "Strategy", "RecognitionSpan", "params_for_mode", "STRATEGIES", "curve_length", "stitch_windows",
-    "to_source_frames", "to_skipped_frame", "smooth_curve", "moilanen_threshold",
-    "spot_intervals", "frame_labels", "majority_label", "postprocess_video",
+    "STRATEGIES",
+    "PostprocessParams",
+    "RecognitionSpan",
+    "Strategy",
+    "curve_length",
+    "frame_labels",
+    "majority_label",
+    "moilanen_threshold",
+    "params_for_mode",
+    "postprocess_video",
     "postprocess_windows",
+    "smooth_curve",
+    "spot_intervals",
+    "stitch_windows",
+    "to_skipped_frame",
+    "to_source_frames",
 ]

@@ -8,8 +8,19 @@ import pytest
 from openpyxl import Workbook
 
 from metst_engine.datasets import (
-    Dataset, LabelledInterval, LabelRules, VideoEntry, k_prime, list_frames, load_casme2,
-    load_casme3, load_emotion_map, load_manifest, load_samm_lv, map_emotion, write_manifest,
+    Dataset,
+    LabelledInterval,
+    LabelRules,
+    VideoEntry,
+    k_prime,
+    list_frames,
+    load_casme2,
+    load_casme3,
+    load_emotion_map,
+    load_manifest,
+    load_samm_lv,
+    map_emotion,
+    write_manifest,
 )
 from metst_engine.errors import DatasetError
 from metst_engine.intervals import EMOTIONS

@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metst_engine.evaluation import (
-    UNSCORED, VideoCase, evaluate, match_megc, match_metst_code, match_video,
+    UNSCORED,
+    VideoCase,
+    evaluate,
+    match_megc,
+    match_metst_code,
+    match_video,
     score_recognition,
 )
 from metst_engine.intervals import EMOTIONS, PAPER_CLASSES, Interval, interval_iou

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,9 +12,18 @@ from scipy.signal import find_peaks
 
 from metst_engine.intervals import Interval
 from metst_engine.postprocess import (
-    PostprocessParams, curve_length, frame_labels, majority_label, moilanen_threshold,
-    postprocess_video, postprocess_windows, smooth_curve, spot_intervals, stitch_windows,
-    to_skipped_frame, to_source_frames,
+    PostprocessParams,
+    curve_length,
+    frame_labels,
+    majority_label,
+    moilanen_threshold,
+    postprocess_video,
+    postprocess_windows,
+    smooth_curve,
+    spot_intervals,
+    stitch_windows,
+    to_skipped_frame,
+    to_source_frames,
 )
 
 
@@ -158,7 +169,7 @@ def test_property_intervals_inside_video(values, kp):
         assert 0 <= iv.onset <= iv.apex <= iv.offset < len(c)
     apexes = [iv.apex for iv in out]
     assert apexes == sorted(apexes)
-    assert all(b - a >= max(kp, 1) for a, b in zip(apexes, apexes[1:]))
+    assert all(b - a >= max(kp, 1) for a, b in itertools.pairwise(apexes))
 
 
 # ---------------------------------------------------------------- recognition
@@ -192,7 +203,7 @@ def test_synergy_drops_neutral_majority():
         labels[f] = 2  # surprise on 2 of the 5 inner frames around the second peak
     recog = one_hot(labels)
     recog[:, 2] += 0.01  # where neutral wins, surprise is the best emotion
-    base = dict(k_prime=3, smoothing=False)
+    base = {"k_prime": 3, "smoothing": False}
     mainly = postprocess_video(spot, recog, PostprocessParams(**base))
     assert [(i.apex, i.emotion) for i in mainly] == [(15, "positive"), (45, "surprise")]
     synergy = postprocess_video(spot, recog, PostprocessParams(**base, strategy="result_synergy"))

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from metst_engine.datasets.base import Dataset, LabelledInterval, VideoEntry, natural_key
+from metst_engine.datasets.base import (
+    Dataset,
+    LabelledInterval,
+    VideoEntry,
+    natural_key,
+)
 from metst_engine.errors import DatasetError
 from metst_engine.intervals import EMOTIONS
 

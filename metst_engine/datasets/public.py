@@ -20,7 +20,12 @@ from pathlib import Path
 
 from metst_engine.datasets._sheets import Sheet, interval_from_row, path_row, read_sheet
 from metst_engine.datasets.base import (
-    Dataset, LabelledInterval, LabelRules, VideoEntry, load_emotion_map, map_emotion,
+    Dataset,
+    LabelledInterval,
+    LabelRules,
+    VideoEntry,
+    load_emotion_map,
+    map_emotion,
     natural_key,
 )
 from metst_engine.errors import DatasetError
@@ -68,10 +73,11 @@ def _casme3_subject(raw: str) -> str:
 
 
 def load_casme3(root: str | Path, label_sheet: str | Path | None = None,
-                rules: LabelRules = LabelRules(),
+                rules: LabelRules | None = None,
                 emotion_map: dict[str, str] | None = None) -> Dataset:
     """CAS(ME)^3 part A: label sheet (default ``<root>/casme3_label.xlsx``) and ``data/``."""
     root = Path(root)
+    rules = rules or LabelRules()
     sheet_path = _find_sheet(root, None if label_sheet is None else Path(label_sheet),
                              "casme3_label.xlsx")
     emap = load_emotion_map("casme3") if emotion_map is None else emotion_map
@@ -134,13 +140,14 @@ def _samm_emotions(path: Path) -> dict[str, str]:
 
 
 def load_samm_lv(root: str | Path, label_sheet: str | Path | None = None,
-                 emotion_sheet: str | Path | None = None, rules: LabelRules = LabelRules(),
+                 emotion_sheet: str | Path | None = None, rules: LabelRules | None = None,
                  emotion_map: dict[str, str] | None = None) -> Dataset:
     """SAMM-LV: ``SAMM_LongVideos_V3_Release.xlsx`` (header on row 10), emotions joined on
     Filename from ``SAMM_Micro_FACS_Codes_v2.xlsx`` (optional), frames in ``SAMM_longvideos/``.
     Macro-expressions are kept with type "macro" and no emotion.
     """
     root = Path(root)
+    rules = rules or LabelRules()
     sheet_path = _find_sheet(root, None if label_sheet is None else Path(label_sheet),
                              "SAMM_LongVideos_V3_Release.xlsx")
     emap = load_emotion_map("samm_lv") if emotion_map is None else emotion_map
@@ -204,10 +211,11 @@ def _casme2_folder(root: Path, subject: str, video: str) -> Path:
 
 
 def load_casme2(root: str | Path, label_sheet: str | Path | None = None,
-                rules: LabelRules = LabelRules(),
+                rules: LabelRules | None = None,
                 emotion_map: dict[str, str] | None = None) -> Dataset:
     """CAS(ME)^2: ``code_final.xlsx`` without header row and frames in ``rawpic/``."""
     root = Path(root)
+    rules = rules or LabelRules()
     sheet_path = _find_sheet(root, None if label_sheet is None else Path(label_sheet),
                              "code_final.xlsx")
     emap = load_emotion_map("casme2") if emotion_map is None else emotion_map
