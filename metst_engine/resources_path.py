@@ -1,7 +1,9 @@
-"""Find the files in ``resources/`` whether metst runs from a wheel or from a checkout.
+"""Locate data files shipped in ``metst_engine.resources`` (the checkout's ``resources/``).
 
-In a wheel ``resources/`` is the package ``metst_engine.resources`` (see pyproject's
-package-dir); in a plain checkout without an install it is the folder next to the package.
+Installed, ``resources/`` is the package ``metst_engine.resources`` (pyproject package-dir)
+and is read through importlib.resources, so zipped installs work. Run from a checkout
+without installing, that package does not exist; then the ``resources/`` folder next to
+the ``metst_engine`` package is used.
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 
-def resource_path(*parts: str) -> Traversable:
-    """The resource at ``resources/<parts...>`` (a Traversable; a Path in both usual installs)."""
+def resources_root() -> Traversable:
+    """The resources package if importable, else the checkout's ``resources/`` folder."""
     try:
-        root: Traversable = importlib.resources.files("metst_engine.resources")
+        return importlib.resources.files("metst_engine.resources")
     except ModuleNotFoundError:
-        root = Path(__file__).resolve().parent.parent / "resources"
+        return Path(__file__).resolve().parent.parent / "resources"
+
+
+def resource_path(*parts: str) -> Traversable:
+    """A file or folder under the resources root, e.g. ``resource_path("emotions", "casme3.json")``."""
+    node = resources_root()
     for part in parts:
-        root = root / part
-    return root
+        node = node.joinpath(part)
+    return node
