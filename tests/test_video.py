@@ -431,3 +431,26 @@ def test_exact_even_when_the_demuxer_lands_late(videos: dict[str, Path],
         v._kf_ts = np.append(v._kf_ts[1:], v._kf_ts[-1])  # every seek one keyframe late
         for i in (40, 14, 30, 13, 25, 2):
             assert np.array_equal(v.frame(i), refs["h264"][i])
+
+
+def test_opencv_written_avi_agrees_with_opencv_reading(tmp_path: Path) -> None:
+    """An MJPG AVI from cv2.VideoWriter: frame(i) is the frame OpenCV reads i-th."""
+    path = tmp_path / "cv.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (W, H))
+    for i in range(20):
+        w.write(pattern(i))
+    w.release()
+    cap = cv2.VideoCapture(str(path))
+    cv_frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        cv_frames.append(f.astype(np.int16))
+    cap.release()
+    assert len(cv_frames) == 20
+    with open_video(path) as v:
+        assert v.n_frames == 20 and v.fps == 25 and v.fps_declared
+        for i in (13, 2, 19, 0, 7):
+            diffs = [np.abs(v.frame(i).astype(np.int16) - f).mean() for f in cv_frames]
+            assert int(np.argmin(diffs)) == i and diffs[i] < 1.0

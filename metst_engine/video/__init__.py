@@ -8,7 +8,8 @@ index (``timestamps[i]``), never the other way round.
 Design, and why:
 
 * Containers (mp4/avi/mov/mkv/...) are read with PyAV. At open we *demux* the video
-  stream once without decoding (fast: about a million packets per few seconds) and sort
+  stream once without decoding (about 2.5 us per packet: an hour at 200 fps indexes in
+  ~2 s plus the time to read the file) and sort
   the packet presentation timestamps, so frame ``i`` is the packet with the i-th
   smallest pts, including for B-frame and variable-frame-rate files. ``frame(i)`` seeks
   to a keyframe at or before frame ``i`` and decodes forward until a frame with
@@ -16,8 +17,13 @@ Design, and why:
   demuxer that lands elsewhere costs time, not correctness (we step back one more
   keyframe and retry, finally decoding from the start). The decoder stays positioned
   after each read, so sequential access (i, i+1, ...) decodes one frame and never seeks:
-  this is the hot path of feature extraction. OpenCV's ``CAP_PROP_POS_FRAMES`` is exact
-  too, but gives no per-frame timestamps for VFR input and no error detail.
+  this is the hot path of feature extraction (short jumps forward also decode on rather
+  than seek). OpenCV's ``CAP_PROP_POS_FRAMES`` is exact too, but cannot list the
+  timestamps without decoding and reports failures only as ``read() == False``.
+  Frame 0 is decoded at open (a file that does not decode fails at once) and the
+  display rotation of phone videos is applied, as OpenCV and ffmpeg do. A truncated or
+  corrupt file raises at open with ``usable_frames``; ``partial=True`` opens the usable
+  leading frames instead (listed in ``problems``).
 * Frame folders (CAS(ME)^3 ``1.jpg, 2.jpg, ...``, SAMM-LV ``006_1_00001.jpg``, any
   ``<prefix><number>.<ext>``) take the index from the file number (first file = index
   0), so a missing file cannot silently shift every later label; a gap is an error
@@ -25,6 +31,8 @@ Design, and why:
   the public ME-TST code does). Folders without a common numbered pattern are
   natural-sorted. The folder is listed once with ``os.scandir``; image sizes are checked
   lazily on read and fully by ``validate()``.
+* A small LRU cache (``cache_size`` frames) serves a viewer stepping back and forth;
+  ``iter_frames`` bypasses it. Returned arrays always belong to the caller.
 * Every PyAV/OpenCV failure is turned into one :class:`~metst_engine.errors.VideoError`
   naming the file and the problem (with ``usable_frames`` when a prefix is usable).
 

@@ -86,7 +86,7 @@ class ContainerVideo(VideoSource):
     @property
     def fps_measured(self) -> float | None:
         """Mean frame rate of the file's own timestamps (even when ``fps`` was given)."""
-        if self.n_frames < 2 or self.stream_timestamps[-1] <= 0:
+        if self._by_count or self.n_frames < 2 or self.stream_timestamps[-1] <= 0:
             return None
         return float((self.n_frames - 1) / self.stream_timestamps[-1])
 

@@ -12,7 +12,7 @@ import numpy as np
 from metst_engine.errors import VideoError
 from metst_engine.video.source import IMAGE_EXTENSIONS, VideoSource, _check_fps
 
-_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+_NUMBERED = re.compile(r"^(.*?)(\d+)\.[^.]+$")  # <prefix><number>.<ext>
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -38,7 +38,7 @@ def _ranges(nums: list[int], limit: int = 20) -> str:
 class FrameFolderVideo(VideoSource):
     """A folder of JPEG/PNG frames (see module doc for layouts and gap handling).
 
-    ``files[i]`` is the image served as frame i; ``first_number`` is the file number
+    ``file(i)`` / ``files[i]`` is the image served as frame i; ``first_number`` is the file number
     of frame 0 for numbered layouts (None for natural-sorted ones), so dataset labels
     given as file numbers convert with ``i = number - first_number``; ``filled`` lists
     the indices served by a later file because of ``fill_gaps``.
@@ -52,10 +52,10 @@ class FrameFolderVideo(VideoSource):
             raise VideoError(self.path, "folder does not exist" if not self.path.exists()
                              else "not a folder")
         try:
-            with os.scandir(self.path) as it:
+            with os.scandir(self.path) as it:  # one listing, no per-file stat on Linux
                 names = [e.name for e in it
-                         if not e.name.startswith(".")
-                         and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+                         if not e.name.startswith(".")  # also skips macOS "._1.jpg"
+                         and e.name[e.name.rfind("."):].lower() in IMAGE_EXTENSIONS
                          and e.is_file()]
         except OSError as e:
             raise VideoError(self.path, f"cannot list folder: {e.strerror or e}") from e
@@ -64,8 +64,9 @@ class FrameFolderVideo(VideoSource):
                              + ", ".join(sorted(IMAGE_EXTENSIONS)) + ")", usable_frames=0)
         self.first_number: int | None = None
         self.filled: tuple[int, ...] = ()
-        self.files: list[Path] = self._arrange(names, fill_gaps)
-        self.n_frames = len(self.files)
+        self._names: list[str] = self._arrange(names, fill_gaps)
+        self._files: list[Path] | None = None
+        self.n_frames = len(self._names)
         self._set_fps(caller_fps, None, None)
         ts = np.arange(self.n_frames, dtype=np.float64) / self.fps
         ts.flags.writeable = False
@@ -73,17 +74,29 @@ class FrameFolderVideo(VideoSource):
         first = self._decode(0)
         self._size = (int(first.shape[1]), int(first.shape[0]))
 
+    def file(self, i: int) -> Path:
+        """The image file served as frame i."""
+        return self.path / self._names[self._check_index(i)]
+
+    @property
+    def files(self) -> list[Path]:
+        """``file(i)`` for every frame (built on first use: 720k Paths take a while)."""
+        if self._files is None:
+            self._files = [self.path / n for n in self._names]
+        return self._files
+
     @property
     def fps_measured(self) -> float | None:
         """Frame folders carry no timing, so there is nothing to measure."""
         return None
 
-    def _arrange(self, names: list[str], fill_gaps: bool) -> list[Path]:
-        parsed = [(n, _NUMBERED.match(os.path.splitext(n)[0])) for n in names]
+    def _arrange(self, names: list[str], fill_gaps: bool) -> list[str]:
+        """File name per frame index: numbered layouts by number, others natural-sorted."""
+        parsed = [(n, _NUMBERED.match(n)) for n in names]
         prefixes = {m.group(1) for _, m in parsed if m is not None}
         if any(m is None for _, m in parsed) or len(prefixes) != 1:
             names.sort(key=_natural_key)
-            return [self.path / n for n in names]
+            return names
         by_number: dict[int, str] = {}
         for name, m in parsed:
             num = int(m.group(2))  # type: ignore[union-attr]
@@ -96,14 +109,13 @@ class FrameFolderVideo(VideoSource):
         first, last = numbers[0], numbers[-1]
         self.first_number = first
         if last - first + 1 != len(numbers):
-            have = set(numbers)
-            missing = [k for k in range(first, last + 1) if k not in have]
+            missing = np.setdiff1d(np.arange(first, last + 1), numbers).tolist()
             if not fill_gaps:
                 raise VideoError(self.path, f"{len(missing)} frame file(s) missing from the "
                                  f"numbering {first}-{last}: {_ranges(missing)} "
                                  "(use fill_gaps=True to serve each gap with the next file)",
                                  usable_frames=missing[0] - first)
-            files: list[Path] = []
+            files: list[str] = []
             filled: list[int] = []
             nxt = None
             for k in range(last, first - 1, -1):   # walk back so "next existing" is known
@@ -111,16 +123,16 @@ class FrameFolderVideo(VideoSource):
                     nxt = by_number[k]
                 else:
                     filled.append(k - first)
-                files.append(self.path / nxt)  # type: ignore[operator]
+                files.append(nxt)  # type: ignore[arg-type]
             files.reverse()
             self.filled = tuple(sorted(filled))
             self.notes = (f"{len(missing)} missing frame file(s) filled with the next "
-                             f"file: {_ranges(missing)}",)
+                          f"file: {_ranges(missing)}",)
             return files
-        return [self.path / by_number[k] for k in numbers]
+        return [by_number[k] for k in numbers]
 
     def _decode(self, i: int) -> np.ndarray:
-        f = self.files[i]
+        f = self.path / self._names[i]
         try:
             data = np.fromfile(f, dtype=np.uint8)
         except OSError as e:
@@ -137,7 +149,7 @@ class FrameFolderVideo(VideoSource):
         if self._size != (0, 0) and (img.shape[1], img.shape[0]) != self._size:
             raise VideoError(f, f"frame {i} ({f}) is {img.shape[1]}x{img.shape[0]}, expected "
                              f"{self._size[0]}x{self._size[1]} like frame 0 "
-                             f"({self.files[0].name})")
+                             f"({self._names[0]})")
         return img
 
     def _read_bgr(self, i: int, convert: bool = True) -> np.ndarray | None:

@@ -32,6 +32,11 @@ def _check_fps(fps: float | None) -> float | None:
     return fps
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in ("bgr", "gray"):
+        raise ValueError(f"mode must be 'bgr' or 'gray', got {mode!r}")
+
+
 def _to_gray(bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
 
@@ -105,6 +110,7 @@ class VideoSource(ABC):
 
     def read(self, i: int, mode: Mode = "bgr") -> np.ndarray:
         """The i-th frame in ``mode`` ('bgr' or 'gray'); IndexError outside [0, n_frames)."""
+        _check_mode(mode)
         i = self._check_index(i)
         with self._lock:
             self._check_open()
@@ -125,6 +131,7 @@ class VideoSource(ABC):
 
         Bypasses the cache, so a long scan does not evict frames a viewer is using.
         """
+        _check_mode(mode)
         if step < 1:
             raise ValueError(f"step must be >= 1, got {step}")
         stop = self.n_frames if stop is None else min(int(stop), self.n_frames)
