@@ -52,7 +52,7 @@ def video_fingerprint(path: str | Path) -> str:
     p = Path(path)
     h = hashlib.blake2b(digest_size=20)
     if p.is_dir():
-        files = sorted(e for e in os.scandir(p) if e.is_file())
+        files = sorted((e for e in os.scandir(p) if e.is_file()), key=lambda e: e.name)
         for e in files:
             h.update(f"{e.name}:{e.stat().st_size};".encode())
         for e in (files[:1] + files[len(files) // 2:len(files) // 2 + 1] + files[-1:]):

@@ -1,0 +1,43 @@
+"""Shared fixtures: a real face photo (scikit-image's astronaut), the landmark model, artifact folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ARTIFACTS = Path(os.environ.get("METST_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "out" / "test-artifacts"))
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where tests leave images for a human to look at (overlays, plots)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def astronaut_gray() -> np.ndarray:
+    from skimage import data
+
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
+
+
+@pytest.fixture(scope="session")
+def landmark_model():
+    from metst_engine.face import DlibLandmarkModel
+
+    return DlibLandmarkModel()
+
+
+@pytest.fixture(scope="session")
+def astronaut_alignment(astronaut_gray, landmark_model):
+    from metst_engine.face import FaceTracker
+
+    al = FaceTracker(landmark_model).locate(astronaut_gray, 0)
+    assert al is not None
+    return al
