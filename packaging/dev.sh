@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's two commands:
-#   bash packaging/dev.sh demo   install into .venv and launch metst on the bundled demo
+#   bash packaging/dev.sh demo   install into .venv and open the bundled demo in metst-gui (CLI demo without a display)
 #   bash packaging/dev.sh test   install into .venv (with test extras) and run the whole suite
 # Works on a fresh Debian machine with Python 3.11. As root (or with sudo) it installs
 # the Debian libraries Qt needs; otherwise it prints the apt command to run.
@@ -30,6 +30,9 @@ if [ "$what" = test ]; then
     exec .venv/bin/python -m pytest "$@"
 else
     .venv/bin/python -m pip install -q -e . >&2
-    if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"; fi
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+        exec .venv/bin/metst-gui --demo "$@"
+    fi
+    echo "no display: running the command-line demo instead of the window (metst-gui --demo needs a screen)" >&2
     exec .venv/bin/metst demo "$@"
 fi
