@@ -94,9 +94,8 @@ def _f1(precision: float, recall: float) -> float:
     return _ratio(2.0 * precision * recall, precision + recall)
 
 
-@dataclass(frozen=True)
-class SpottingScore:
-    """Pooled spotting counts and the P, R, F1 derived from them."""
+class _PrecisionRecall:
+    """Precision, recall and F1 from ``tp``/``fp``/``fn`` counts (0 where undefined)."""
 
     tp: int
     fp: int
@@ -113,6 +112,15 @@ class SpottingScore:
     @property
     def f1(self) -> float:
         return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+
+@dataclass(frozen=True)
+class SpottingScore(_PrecisionRecall):
+    """Pooled spotting counts and the P, R, F1 derived from them."""
+
+    tp: int
+    fp: int
+    fn: int
 
     def to_dict(self) -> dict[str, Any]:
         return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": self.precision,
@@ -120,7 +128,7 @@ class SpottingScore:
 
 
 @dataclass(frozen=True)
-class ClassScore:
+class ClassScore(_PrecisionRecall):
     """One-vs-rest counts of one emotion class over the recognition samples."""
 
     name: str
@@ -128,18 +136,6 @@ class ClassScore:
     fp: int
     fn: int
     included: bool = True  # False: left out of the macro averages (metst_code degenerate class)
-
-    @property
-    def precision(self) -> float:
-        return _ratio(self.tp, self.tp + self.fp)
-
-    @property
-    def recall(self) -> float:
-        return _ratio(self.tp, self.tp + self.fn)
-
-    @property
-    def f1(self) -> float:
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "tp": self.tp, "fp": self.fp, "fn": self.fn,
