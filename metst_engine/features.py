@@ -10,8 +10,8 @@ reference motion (converted to source pixels) and the flow recomputed, up to 3 t
 shifted box is kept for the rest of the window. Result: ``features`` (n_windows, C, k) in
 crop pixels, step 0 zero.
 
-Windows are computed in a thread pool (OpenCV releases the GIL), fed by one sequential
-decode of the video.
+Each worker decodes its stretch of the video once, sequentially; several workers are
+separate processes (Farneback does not speed up in threads).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -275,10 +275,95 @@ def _find_alignment(tracker: FaceTracker, buffer: dict[int, np.ndarray], start: 
     return None
 
 
+@dataclass
+class _Chunk:
+    """Features of the windows [w0, w0 + len) of one video, as computed by one worker."""
+
+    w0: int
+    feats: np.ndarray
+    face_ok: np.ndarray
+    boxes: np.ndarray
+    computed: np.ndarray            #: False where no face was found anywhere in the chunk
+    first: FaceAlignment | None     #: first and last alignments found, to lend to neighbours
+    last: FaceAlignment | None
+
+
+def _extract_range(video: VideoSource, params: ExtractParams, roi_set: RoiSet, tracker: FaceTracker, w0: int, w1: int,
+                   on_window: Callable[[], None] | None = None, cancel: CancelFn | None = None) -> _Chunk:
+    """Windows [w0, w1) from one sequential decode (starting half a window early, for the face search)."""
+    k, half, s = params.window, params.window // 2, params.skip
+    n = w1 - w0
+    chunk = _Chunk(w0, np.zeros((n, roi_set.n_channels, k), np.float32), np.zeros(n, bool), np.zeros((n, 4), np.int64),
+                   np.zeros(n, bool), None, None)
+    waiting: list[int] = []   # windows before the chunk's first face: computed once a face is known
+    buffer: dict[int, np.ndarray] = {}
+    j_first = max(0, w0 * half - half)
+    j_last = (w1 - 1) * half + k - 1
+
+    def compute(w: int, frames: list[np.ndarray], al: FaceAlignment) -> None:
+        chunk.boxes[w - w0] = al.crop_box.as_tuple()
+        chunk.feats[w - w0] = window_features(frames, al.crop_box, al.landmarks, roi_set, params)
+        chunk.computed[w - w0] = True
+        if on_window:
+            on_window()
+
+    for i, gray in video.iter_frames(j_first * s, j_last * s + 1, s, mode="gray"):
+        j = i // s
+        if cancel is not None and cancel():
+            raise Cancelled("extraction cancelled")
+        buffer[j] = gray
+        if j < w0 * half + k - 1 or (j - (k - 1)) % half:
+            continue
+        w = (j - (k - 1)) // half
+        start = w * half
+        al = _find_alignment(tracker, buffer, start, j, params.face_search_step, s)
+        if al is not None:
+            chunk.face_ok[w - w0] = True
+            chunk.first = chunk.first or al
+            chunk.last = al
+            for wq in waiting:
+                compute(wq, [video.gray((wq * half + t) * s) for t in range(k)], al)
+            waiting.clear()
+        if chunk.last is None:
+            waiting.append(w)
+        else:
+            compute(w, [buffer[start + t] for t in range(k)], chunk.last)
+        for old in [q for q in buffer if q < start]:  # the next window searches back to here
+            del buffer[old]
+    return chunk
+
+
+def _reopen_args(video: VideoSource) -> dict[str, Any]:
+    """How a worker process opens the same video with the same frame numbering."""
+    return {"path": str(video.path), "fps": video.fps if video.fps_source == "caller" else None,
+            "fill_gaps": bool(getattr(video, "filled", ()))}
+
+
+def _chunk_task(open_args: dict[str, Any], params: ExtractParams, w0: int, w1: int, seed: Box | None) -> _Chunk:
+    """Worker-process entry: one thread of OpenCV, its own video reader and landmark model."""
+    from .video import open_video
+
+    cv2.setNumThreads(1)
+    tracker = FaceTracker(default_landmark_model())
+    tracker.last = seed
+    with open_video(open_args["path"], fps=open_args["fps"], fill_gaps=open_args["fill_gaps"]) as video:
+        return _extract_range(video, params, load_roi_set(params.rois), tracker, w0, w1)
+
+
+#: Windows per worker task: small enough for progress and cancel, large enough that the
+#: per-task video open and seek cost (tens of ms) does not matter.
+CHUNK_WINDOWS = 8
+
+
 def extract_features(video: VideoSource, params: ExtractParams | None = None, *, model: LandmarkModel | None = None,
                      progress: ProgressFn | None = None, cancel: CancelFn | None = None,
-                     workers: int | None = None) -> FeatureSet:
+                     workers: int | None = None, chunk_windows: int = CHUNK_WINDOWS) -> FeatureSet:
     """Windowed ROI flow features of one video (a :class:`metst_engine.video.VideoSource`).
+
+    ``workers`` > 1 splits the windows into chunks computed by that many processes (OpenCV's
+    Farneback does not run in parallel threads); each chunk's face tracker starts from the
+    face the main process finds at the chunk's first window, so one face is followed
+    through the whole video. A custom ``model`` runs in this process only.
 
     Windows whose face could not be found within their own frames (or the half window
     before) borrow the nearest earlier alignment (or the first later one) and are marked
@@ -287,78 +372,91 @@ def extract_features(video: VideoSource, params: ExtractParams | None = None, *,
     params = params or ExtractParams()
     params.validate()
     roi_set = load_roi_set(params.rois)
-    model = model or default_landmark_model()
     k, half, s = params.window, params.window // 2, params.skip
     n_frames = int(video.n_frames)
     n_after, n_windows = window_plan(n_frames, k, s)
     if n_windows <= 0:
         raise InputError(video.path, f"too short: {n_frames} frames ({n_after} after skip {s}) give no complete "
                                      f"window of {k} frames; need at least {k * s} frames")
-    tracker = FaceTracker(model)
-    workers = workers or os.cpu_count() or 1
-    feats = np.zeros((n_windows, roi_set.n_channels, k), dtype=np.float32)
-    face_ok = np.zeros(n_windows, dtype=bool)
-    boxes = np.zeros((n_windows, 4), dtype=np.int64)
-    futures: dict[int, Future[np.ndarray]] = {}
-    waiting: list[int] = []   # windows before the first face: computed once a face is known
-    last_alignment: FaceAlignment | None = None
-    buffer: dict[int, np.ndarray] = {}
+    workers = min(workers or os.cpu_count() or 1, -(-n_windows // chunk_windows))
     done = 0
+
+    def tick(count: int = 1) -> None:
+        nonlocal done
+        done += count
+        if progress:
+            progress(done, n_windows)
+
     old_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
-
-    def collect(block: bool) -> None:
-        nonlocal done
-        for w in sorted(futures):
-            fut = futures[w]
-            if block or fut.done():
-                feats[w] = fut.result()
-                del futures[w]
-                done += 1
-                if progress:
-                    progress(done, n_windows)
-
-    def submit(pool: ThreadPoolExecutor, w: int, frames: list[np.ndarray], al: FaceAlignment) -> None:
-        boxes[w] = al.crop_box.as_tuple()
-        futures[w] = pool.submit(window_features, frames, al.crop_box, al.landmarks, roi_set, params)
-
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            last_needed = (n_windows - 1) * half + k - 1
-            for j, (_, gray) in enumerate(video.iter_frames(0, last_needed * s + 1, s, mode="gray")):
-                if cancel is not None and cancel():
-                    raise Cancelled("extraction cancelled")
-                buffer[j] = gray
-                if j < k - 1 or (j - (k - 1)) % half:
-                    continue
-                w = (j - (k - 1)) // half
-                start = w * half
-                al = _find_alignment(tracker, buffer, start, j, params.face_search_step, s)
-                if al is not None:
-                    face_ok[w] = True
-                    last_alignment = al
-                    for wq in waiting:   # windows before the first face borrow this one
-                        submit(pool, wq, [video.gray((wq * half + t) * s) for t in range(k)], al)
-                    waiting.clear()
-                if last_alignment is None:
-                    waiting.append(w)
-                else:
-                    submit(pool, w, [buffer[start + t] for t in range(k)], last_alignment)
-                for old in [i for i in buffer if i < start]:  # the next window searches back to here
-                    del buffer[old]
-                if len(futures) > 2 * workers:  # bound memory: wait for the oldest window
-                    futures[min(futures)].result()
-                collect(False)
-            collect(True)
+        if workers <= 1 or model is not None:
+            tracker = FaceTracker(model or default_landmark_model())
+            chunks = [_extract_range(video, params, roi_set, tracker, 0, n_windows, lambda: tick(1), cancel)]
+        else:
+            chunks = _extract_parallel(video, params, n_windows, workers, chunk_windows, tick, cancel)
+        feats, face_ok, boxes = _assemble(video, params, roi_set, chunks, n_windows, tick)
     finally:
         cv2.setNumThreads(old_threads)
-    if last_alignment is None:
-        raise FaceNotFoundError(video.path, f"no face found in any of the {n_windows} windows "
-                                            f"(tried every window start and every {params.face_search_step}rd frame around it)")
     return FeatureSet(features=feats, channel_names=roi_set.channel_names,
                       starts=np.arange(n_windows, dtype=np.int64) * half * s, face_ok=face_ok, crop_boxes=boxes,
                       n_frames=n_frames, fps=float(video.fps), skip=s, k=k,
                       params=params_record(params, roi_set))
+
+
+def _extract_parallel(video: VideoSource, params: ExtractParams, n_windows: int, workers: int, chunk_windows: int,
+                      tick: Callable[[int], None], cancel: CancelFn | None) -> list[_Chunk]:
+    import multiprocessing
+
+    half, s = params.window // 2, params.skip
+    bounds = list(range(0, n_windows, chunk_windows)) + [n_windows]
+    tracker = FaceTracker(default_landmark_model())
+    seeds: list[Box | None] = []
+    for w0 in bounds[:-1]:      # follow one face across chunk starts, in order
+        found = tracker.locate(video.gray(w0 * half * s), w0 * half * s)
+        seeds.append(found.face_box if found else tracker.last)
+    args = _reopen_args(video)
+    # spawn, not fork: the caller may hold threads (a GUI, torch) that fork would copy half-way
+    ctx = multiprocessing.get_context("spawn")
+    chunks: list[_Chunk] = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_chunk_task, args, params, a, b, seed) for a, b, seed in zip(bounds, bounds[1:], seeds)]
+        try:
+            for fut in as_completed(futures):
+                if cancel is not None and cancel():
+                    raise Cancelled("extraction cancelled")
+                chunk = fut.result()
+                chunks.append(chunk)
+                tick(int(chunk.computed.sum()))
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return sorted(chunks, key=lambda c: c.w0)
+
+
+def _assemble(video: VideoSource, params: ExtractParams, roi_set: RoiSet, chunks: list[_Chunk], n_windows: int,
+              tick: Callable[[int], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Join chunks; windows of a chunk without any face borrow the nearest alignment of another chunk."""
+    feats = np.concatenate([c.feats for c in chunks])
+    face_ok = np.concatenate([c.face_ok for c in chunks])
+    boxes = np.concatenate([c.boxes for c in chunks])
+    computed = np.concatenate([c.computed for c in chunks])
+    if not computed.all():
+        lenders = [(c.w0, c.first) for c in chunks if c.first] + [(c.w0 + len(c.face_ok) - 1, c.last) for c in chunks if c.last]
+        if not lenders:
+            raise FaceNotFoundError(video.path, f"no face found in any of the {n_windows} windows (tried every window "
+                                                f"start and every {params.face_search_step}rd frame around it)")
+        k, half, s = params.window, params.window // 2, params.skip
+        for w in np.flatnonzero(~computed):
+            earlier = [lw for lw in lenders if lw[0] < w]
+            al = (max(earlier, key=lambda lw: lw[0]) if earlier else min(lenders, key=lambda lw: lw[0]))[1]
+            assert al is not None
+            boxes[w] = al.crop_box.as_tuple()
+            feats[w] = window_features([video.gray((w * half + t) * s) for t in range(k)], al.crop_box,
+                                       al.landmarks, roi_set, params)
+            tick(1)
+    return feats, face_ok, boxes
 
 
 def params_record(params: ExtractParams, roi_set: RoiSet) -> dict[str, Any]:

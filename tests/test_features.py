@@ -154,6 +154,28 @@ def test_windows_without_face_borrow_alignment_and_are_flagged(tmp_path, face):
     assert np.isfinite(f.features).all()
 
 
+def test_worker_processes_give_the_same_features_as_one_process(tmp_path, face):
+    """Chunks in separate processes: identical numbers, and a chunk without any face borrows its neighbour's."""
+    img, al = face
+    lm = al.source_landmarks
+    warp = LocalWarp(tuple(lm[17:22].mean(0)), (18, 7), (0, -1.5), 0.8)
+    amp = expression_profile(90, 20, 24, 29)
+    blank = np.full_like(img, 120)
+    frames = [blank if 30 <= t < 72 else apply_warps(img, [(warp, amp[t])], (float(t % 4 == 0), 0.0)) for t in range(90)]
+    folder = write_folder(tmp_path / "v", frames)
+    seen = []
+    with open_video(folder) as v:
+        one = extract_features(v, ExtractParams(window=K), workers=1)
+        many = extract_features(v, ExtractParams(window=K), workers=2, chunk_windows=2,
+                                progress=lambda d, n: seen.append((d, n)))
+    assert many.n_windows == 8 and seen[-1] == (8, 8)
+    # windows 4 (40-59) and 5 (50-69) see no face: the chunk holding them borrows window 3's alignment
+    assert many.face_ok.tolist() == [True, True, True, True, False, False, True, True]
+    assert np.array_equal(one.face_ok, many.face_ok)
+    assert np.array_equal(one.crop_boxes, many.crop_boxes)
+    assert np.array_equal(one.features, many.features)
+
+
 def test_no_face_at_all_names_the_file(tmp_path):
     noise = np.random.default_rng(0).integers(0, 255, (64 * 3, 64 * 3), dtype=np.uint8)
     folder = write_folder(tmp_path / "noface", [noise] * 30)
