@@ -203,6 +203,122 @@ def _demo(a: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- predict
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="video file or frame folder")
+    p.add_argument("-o", "--output", required=True, help="intervals CSV: subject,video,onset,apex,offset,emotion,score "
+                                                        "(0-based inclusive source frames)")
+    p.add_argument("--model", default=None, help="checkpoint (.safetensors); without it the model-free spotter runs")
+    p.add_argument("--curves", default=None, help="also write per-frame curves (.npz, arrays of length n_frames, "
+                                                  "NaN where no window covers a frame)")
+    p.add_argument("--video-id", default=None, help="id written in the video column (default: the input's name)")
+    p.add_argument("--subject", default="", help="subject written in the subject column")
+    p.add_argument("--rois", default="metst", help="ROI set for the features (model-free spotter)")
+    p.add_argument("--window", "-k", type=int, default=50)
+    p.add_argument("--skip", "-s", type=int, default=1)
+    p.add_argument("--fps", type=float, default=None)
+    p.add_argument("--fill-gaps", action="store_true")
+    p.add_argument("--floor", type=float, default=None, help="model-free spotter: minimum peak contrast in crop px")
+    p.add_argument("--no-cache", action="store_true")
+
+
+@verb("predict", "spot micro-expression intervals in a video (CSV)", """examples:
+  metst predict interview.mp4 -o interview.csv --curves interview_curves.npz
+  metst predict CASME3/data/spNO.1/a/color --video-id spNO.1_a --subject spNO.1 -o spNO.1_a.csv
+""")(_predict_args)
+def _predict(a: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .baseline import BaselineParams, baseline_curves, spot
+    from .curves import stitched_flow, to_source_frames
+    from .extraction import extract_video
+    from .features import ExtractParams
+    from .intervals_io import write_predictions
+    from .progress import progress_bar
+
+    if a.model:
+        raise UsageError("--model: trained checkpoints are not wired into predict yet; run without --model "
+                         "for the model-free spotter")
+    params = ExtractParams(rois=a.rois, window=a.window, skip=a.skip)
+    try:
+        params.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with progress_bar(None, "windows") as bar:
+        feats = extract_video(a.input, params, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
+                              progress=lambda d, n: bar.update_to(d, n))
+    bp = BaselineParams() if a.floor is None else BaselineParams(floor=a.floor)
+    intervals = spot(feats, bp)
+    video_id = a.video_id or Path(a.input.rstrip("/")).stem
+    write_predictions(a.output, [(a.subject, video_id, iv) for iv in intervals])
+    if a.curves:
+        curves = baseline_curves(feats, bp)
+        np.savez(a.curves, spot_score=to_source_frames(curves.combined, feats.skip, feats.n_frames),
+                 spot_threshold=np.float32(curves.threshold), flow=stitched_flow(feats),
+                 channel_names=np.array(feats.channel_names, dtype=np.str_), n_frames=np.int64(feats.n_frames),
+                 fps=np.float64(feats.fps), predictor=np.array("baseline"))
+    json.dump({"output": a.output, "video": video_id, "intervals": len(intervals), "predictor": "baseline"}, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+# ----------------------------------------------------------------------------- evaluate
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gt", required=True, help="ground truth: a manifest CSV (subject,video,path,fps,onset,apex,"
+                                               "offset,type,emotion,raw_emotion)")
+    p.add_argument("--pred", required=True, nargs="+", help="one or more predict CSVs")
+    p.add_argument("--mode", choices=["megc", "reference"], default="megc",
+                   help="megc: one-to-one matching; reference: count as the public ME-TST code does")
+    p.add_argument("--skip", type=int, default=1, help="reference mode scores in frames after this skip")
+    p.add_argument("--recog-classes", nargs="+", default=["negative", "positive", "surprise"])
+    p.add_argument("--iou", type=float, default=0.5)
+    p.add_argument("--per-subject", action="store_true", help="add per-subject rows")
+
+
+@verb("evaluate", "MEGC spotting and recognition metrics of predictions against ground truth (JSON)", """examples:
+  metst evaluate --gt manifest.csv --pred preds/*.csv
+  metst evaluate --gt manifest.csv --pred all.csv --mode reference --skip 7 --recog-classes negative positive surprise
+""")(_evaluate_args)
+def _evaluate(a: argparse.Namespace) -> int:
+    from .datasets import load_manifest
+    from .evaluation import cases_from_videos, evaluate
+    from .intervals import Interval
+    from .intervals_io import read_predictions
+
+    gt = load_manifest(a.gt)
+    preds = read_predictions(a.pred)
+    known = {v.video for v in gt.videos}
+    unknown = sorted(set(preds) - known)
+    if unknown:
+        raise MetstError(f"{a.pred[0]}: predictions for videos not in {a.gt}: {', '.join(unknown[:5])}")
+    mode = "metst_code" if a.mode == "reference" else "megc"
+    skip = a.skip if mode == "metst_code" else 1
+    if skip > 1:   # the reference counter works in frames after the skip
+        preds = {v: [Interval(onset=i.onset // skip, offset=i.offset // skip,
+                              apex=None if i.apex is None else i.apex // skip, emotion=i.emotion, score=i.score)
+                     for i in ivs] for v, ivs in preds.items()}
+    cases = cases_from_videos(gt.videos, preds, skip=skip)
+    res = evaluate(cases, mode=mode, iou_threshold=a.iou, classes=tuple(a.recog_classes))
+    out = _metrics_row(res)
+    if a.per_subject:
+        subject_of = {v.video: v.subject for v in gt.videos}
+        rows = {}
+        for subj in sorted(set(subject_of.values())):
+            sub = [c for c in cases_from_videos([v for v in gt.videos if v.subject == subj],
+                                                {k: v for k, v in preds.items() if subject_of.get(k) == subj}, skip=skip)]
+            rows[subj] = _metrics_row(evaluate(sub, mode=mode, iou_threshold=a.iou, classes=tuple(a.recog_classes)))
+        out["per_subject"] = rows
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _metrics_row(res) -> dict:  # type: ignore[no-untyped-def]
+    sp, rc = res.spotting, res.recognition
+    return {"tp": sp.tp, "fp": sp.fp, "fn": sp.fn, "precision": sp.precision, "recall": sp.recall, "f1": sp.f1,
+            "uf1": rc.uf1, "uar": rc.uar, "recog_f1": rc.f1, "strs": res.strs, "mode": res.mode}
+
+
 # ----------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
