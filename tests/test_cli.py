@@ -58,6 +58,22 @@ def test_extract_dataset_folder_one_npz_per_video(tmp_path):
     assert sorted(p.name for p in (tmp_path / "feats").iterdir()) == ["b.npz", "sub1_a.npz"]
 
 
+def test_dataset_with_a_broken_video_reports_it_and_keeps_the_others(tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    root.mkdir()
+    shutil.copy(DEMO, root / "good.mp4")
+    (root / "broken.mp4").write_bytes(DEMO.read_bytes()[:5000])
+    r = run_cli("extract", str(root), "--dataset", "-k", "30", "-o", str(tmp_path / "feats"), "--no-cache")
+    assert r.returncode == 1
+    by_id = {d["video"]: d for d in json.loads(r.stdout)}
+    assert by_id["good"]["error"] is None and by_id["good"]["n_windows"] == 15
+    assert "broken.mp4" in by_id["broken"]["error"]
+    assert "error: " in r.stderr and "broken.mp4" in r.stderr
+    assert [p.name for p in (tmp_path / "feats").iterdir()] == ["good.npz"]
+
+
 @pytest.mark.parametrize("make, problem", [
     (lambda d: d / "missing.mp4", "does not exist"),
     (lambda d: (d / "notes.mp4").write_text("hello") and d / "notes.mp4", ""),
