@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from metst_engine.models import fused
 from metst_engine.models.scan import scan_core
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class Mamba(nn.Module):
         self.d_inner = int(expand * d_model)
         self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
         self.backend = backend
-        self.scan_impl = "auto"
+        self.scan_impl = "auto"  # torch backend: auto | fused (numba, CPU float32) | loop
 
         self.in_proj = nn.Linear(d_model, self.d_inner * 2, bias=bias)
         self.conv1d = nn.Conv1d(
@@ -147,9 +148,11 @@ class Mamba(nn.Module):
         """x: (B, L, d_model) -> (B, L, d_model)."""
         length = x.shape[1]
         xz = self.in_proj(x)  # (B, L, 2*d_inner)
-        xi, z = xz.transpose(1, 2).chunk(2, dim=1)  # (B, d_inner, L) each
         A = -torch.exp(self.A_log.float())
         backend = resolve_backend(self.backend, x.device)
+        if backend == "torch" and self._use_fused(xz):
+            return self.out_proj(self._fused_inner(xz, A))
+        xi, z = xz.transpose(1, 2).chunk(2, dim=1)  # (B, d_inner, L) each
         xi = F.silu(self.conv1d(xi)[..., :length])
         x_dbl = self.x_proj(xi.transpose(1, 2))  # (B, L, R + 2N)
         dt, Bm, Cm = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
@@ -168,3 +171,19 @@ class Mamba(nn.Module):
             )
             y = (y + xi * self.D[:, None]) * F.silu(z)
         return self.out_proj(y.transpose(1, 2))
+
+    def _use_fused(self, xz: Tensor) -> bool:
+        if self.scan_impl == "loop":
+            return False
+        ok = fused.applicable(xz, self.A_log)
+        if self.scan_impl == "fused" and not ok:
+            raise ValueError("scan_impl 'fused' needs numba and float32 CPU tensors")
+        return ok
+
+    def _fused_inner(self, xz: Tensor, A: Tensor) -> Tensor:
+        """numba path on the token-major layout: conv+silu, projections, gated scan."""
+        bias = self.conv1d.bias if self.conv1d.bias is not None else xz.new_zeros(self.d_inner)
+        u = fused.causal_conv_silu(xz, self.conv1d.weight, bias)  # (B, L, d_inner)
+        dt, Bm, Cm = torch.split(self.x_proj(u), [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        dt = F.softplus(self.dt_proj(dt))  # (B, L, d_inner)
+        return fused.gated_scan(u, dt, xz, A, Bm, Cm, self.D)

@@ -203,8 +203,7 @@ if _nb is not None:
             dal = np.empty(ns, np.float32)
             for d in range(d0, d1):
                 a = A[d]
-                for n in range(ns):
-                    hs[0, n] = _ZERO
+                hs[0, :] = _ZERO
                 for t in range(nl):  # recompute the states (never stored by the forward)
                     dtt = dt[b, d, t]
                     du = dtt * u[b, d, t]
@@ -214,9 +213,8 @@ if _nb is not None:
                         e = mant[n] * scale[n]
                         ex[t, n] = e
                         hs[t + 1, n] = e * hs[t, n] + du * bt[n]
-                for n in range(ns):
-                    dh[n] = _ZERO
-                    dal[n] = _ZERO
+                dh[:] = _ZERO
+                dal[:] = _ZERO
                 for t in range(nl - 1, -1, -1):
                     gy = dy[b, d, t]
                     dtt = dt[b, d, t]
