@@ -5,11 +5,13 @@ Public API::
     build_model(name, *, seed=None, backend=None, **overrides) -> nn.Module
     model(x: (B, C, T)) -> ModelOutput(spot (B, T), recog (B, T, classes + 1))
     save_checkpoint(path, model, meta) / load_checkpoint(path, ...) -> (model, meta)
-    import_public_metst(path, ...) -> model      (public ME-TST .pkl state dicts)
+    import_public_metst(path) -> (model, meta)   (public ME-TST .pkl state dicts)
 """
 
 from metst_engine.models.checkpoint import (
     CheckpointMeta,
+    Provenance,
+    check_compatible,
     import_public_metst,
     load_checkpoint,
     read_checkpoint_meta,
@@ -36,6 +38,8 @@ __all__ = [
     "METSTPlus",
     "METSTPlusConfig",
     "CheckpointMeta",
+    "Provenance",
+    "check_compatible",
     "Mamba",
     "ModelOutput",
     "build_model",
