@@ -19,9 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from metst_engine.models import build_model  # noqa: E402
-from metst_engine.models.mamba import Mamba  # noqa: E402
-from metst_engine.models.scan import fused_available  # noqa: E402
+from metst_engine.models import build_model
+from metst_engine.models.mamba import Mamba
+from metst_engine.models.scan import fused_available
 
 FPS, MINUTES, K = 30, 10, 50
 

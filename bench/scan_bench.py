@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from metst_engine.models.scan import (  # noqa: E402
+from metst_engine.models.scan import (
     fused_available,
     selective_scan,
     selective_scan_materialized,

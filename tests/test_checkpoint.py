@@ -12,7 +12,13 @@ import torch
 from safetensors.torch import save_file
 
 from metst_engine.errors import CheckpointError, InputError
-from metst_engine.models import build_model, import_public_metst, load_checkpoint, read_checkpoint_meta, save_checkpoint
+from metst_engine.models import (
+    build_model,
+    import_public_metst,
+    load_checkpoint,
+    read_checkpoint_meta,
+    save_checkpoint,
+)
 from metst_engine.models.checkpoint import CheckpointMeta, Provenance, check_compatible
 
 EMOTIONS = ["negative", "positive", "surprise", "others"]

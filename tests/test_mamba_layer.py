@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from metst_engine.models import mamba as mamba_mod
-from metst_engine.models.mamba import ENV_BACKEND, Mamba, cuda_backend_available, resolve_backend
+from metst_engine.models.mamba import (
+    ENV_BACKEND,
+    Mamba,
+    cuda_backend_available,
+    resolve_backend,
+)
 from metst_engine.models.scan import fused_available
 
 EXPECTED_SHAPES = {  # mamba_ssm.modules.mamba_simple.Mamba(d_model=20, d_state=16)

@@ -32,17 +32,17 @@ from metst_engine.models.registry import (
 )
 
 __all__ = [
-    "MODELS",
     "METST",
+    "MODELS",
+    "CheckpointMeta",
     "METSTConfig",
     "METSTPlus",
     "METSTPlusConfig",
-    "CheckpointMeta",
-    "Provenance",
-    "check_compatible",
     "Mamba",
     "ModelOutput",
+    "Provenance",
     "build_model",
+    "check_compatible",
     "cuda_backend_available",
     "default_config",
     "import_public_metst",

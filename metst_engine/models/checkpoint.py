@@ -147,7 +147,7 @@ def read_checkpoint_meta(path: str | Path) -> CheckpointMeta:
     try:
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+    except Exception as exc:  # any parse failure means a bad file
         hint = (
             " (it looks like a pickle/torch.save file; public ME-TST weights are read with"
             " import_public_metst)" if _looks_like_pickle(path) else ""
@@ -231,7 +231,7 @@ def load_checkpoint(
         raise CheckpointError(path, f"cannot rebuild model: {exc}") from None
     try:
         state = load_file(str(path), device="cpu")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CheckpointError(path, f"unreadable weights: {exc}") from None
     _load_strict(model, state, path)
     model.to(device)
@@ -302,7 +302,7 @@ def import_public_metst(
         raise CheckpointError(path, "no such weight file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CheckpointError(path, f"refused: not a plain tensor state dict ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, Mapping) or not obj or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()

@@ -39,7 +39,19 @@ if _nb is not None:
     from numba.extending import intrinsic as _intrinsic
 
     from metst_engine.models.scan import (  # type: ignore[attr-defined]
-        _C2, _C3, _C4, _C5, _C6, _HALF, _LN2_HI, _LN2_LO, _LOG2E, _ONE, _XHI, _XLO, _ZERO,
+        _C2,
+        _C3,
+        _C4,
+        _C5,
+        _C6,
+        _HALF,
+        _LN2_HI,
+        _LN2_LO,
+        _LOG2E,
+        _ONE,
+        _XHI,
+        _XLO,
+        _ZERO,
         _exp_row,
     )
 

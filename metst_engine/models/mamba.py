@@ -49,7 +49,7 @@ def _probe_cuda() -> Any:
             from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
             _cuda_scan = selective_scan_fn
-        except Exception as exc:  # noqa: BLE001 - see docstring
+        except Exception as exc:
             _cuda_import_error = f"{type(exc).__name__}: {exc}"
     return _cuda_scan
 
