@@ -49,7 +49,7 @@ def _probe_cuda() -> Any:
             from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
             _cuda_scan = selective_scan_fn
-        except Exception as exc:
+        except Exception as exc:  # not only ImportError: see the docstring
             _cuda_import_error = f"{type(exc).__name__}: {exc}"
     return _cuda_scan
 
