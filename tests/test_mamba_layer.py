@@ -138,3 +138,20 @@ def test_cuda_and_torch_backends_agree_on_gpu():  # pragma: no cover - runs on G
     # and the CPU fused path on the same weights
     y_cpu = layer.cpu()(x.detach().cpu())
     torch.testing.assert_close(y_cpu, y_cuda.detach().cpu(), rtol=1e-3, atol=1e-4)
+
+
+def test_layer_works_without_numba(monkeypatch):
+    from metst_engine.models import fused, scan
+
+    torch.manual_seed(5)
+    layer = Mamba(16, d_state=4)
+    x = torch.randn(2, 13, 16)
+    with_numba = layer(x)
+    monkeypatch.setattr(scan, "_nb", None)
+    monkeypatch.setattr(fused, "_nb", None)
+    assert not scan.fused_available() and not fused.available()
+    without = layer(x)
+    torch.testing.assert_close(without, with_numba, rtol=1e-4, atol=1e-5)
+    layer.scan_impl = "fused"
+    with pytest.raises(ValueError, match="numba"):
+        layer(x)
