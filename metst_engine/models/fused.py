@@ -26,7 +26,6 @@ _nb = _scan._nb
 __all__ = ["available", "causal_conv_silu", "gated_scan"]
 
 _BLOCK = 16  # channels per task in the gated-scan forward and the conv backward
-_CBLOCK = 64  # channels per task in the conv forward (contiguous, vectorised)
 
 
 def available() -> bool:
@@ -81,32 +80,24 @@ if _nb is not None:
     # ---- causal depthwise conv + silu ------------------------------------------------
 
     @_nb.njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
-    def _conv_fwd(task0, task1, xz, w, cb, u):  # pragma: no cover - compiled
-        """u[b, t, d] = silu(cb[d] + sum_k w[d, k] x[b, t - K + 1 + k, d]); tasks (b, block)."""
+    def _conv_fwd(task0, task1, xz, wT, cb, u):  # pragma: no cover - compiled
+        """u[b, t, d] = silu(cb[d] + sum_k wT[k, d] x[b, t - K + 1 + k, d]); task = b.
+        Whole rows of channels at a time, so every inner loop is contiguous."""
         nl, nd = u.shape[1], u.shape[2]
-        nk = w.shape[1]
-        nblk = (nd + _CBLOCK - 1) // _CBLOCK
-        for task in range(task0, task1):
-            b = task // nblk
-            d0 = (task % nblk) * _CBLOCK
-            m = min(nd, d0 + _CBLOCK) - d0
-            wt = np.empty((nk, _CBLOCK), np.float32)  # per task: see _gscan_fwd
-            acc = np.empty(_CBLOCK, np.float32)
-            for k in range(nk):
-                for j in range(m):
-                    wt[k, j] = w[d0 + j, k]
+        nk = wT.shape[0]
+        for b in range(task0, task1):
             for t in range(nl):
-                for j in range(m):
-                    acc[j] = cb[d0 + j]
+                urow = u[b, t]
+                for d in range(nd):
+                    urow[d] = cb[d]
                 for k in range(max(0, nk - 1 - t), nk):
                     xrow = xz[b, t - nk + 1 + k]
-                    wk = wt[k]
-                    for j in range(m):
-                        acc[j] += wk[j] * xrow[d0 + j]
-                urow = u[b, t]
-                for j in range(m):
-                    a = acc[j]
-                    urow[d0 + j] = a / (_ONE + _fexp(-a))
+                    wk = wT[k]
+                    for d in range(nd):
+                        urow[d] += wk[d] * xrow[d]
+                for d in range(nd):
+                    a = urow[d]
+                    urow[d] = a / (_ONE + _fexp(-a))
 
     @_nb.njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
     def _conv_bwd(task0, task1, xz, w, cb, du, dxz, dw_part, db_part):  # pragma: no cover
@@ -267,7 +258,7 @@ class _ConvSilu(torch.autograd.Function):
         batch, length, two_d = xz.shape
         u = torch.empty(batch, length, two_d // 2, dtype=xz.dtype)
         if u.numel():
-            _scan._run_split(_conv_fwd, batch * (-(-(two_d // 2) // _CBLOCK)), xz.numpy(), w.numpy(), cb.numpy(), u.numpy())
+            _scan._run_split(_conv_fwd, batch, xz.numpy(), w.t().contiguous().numpy(), cb.numpy(), u.numpy())
         ctx.save_for_backward(xz, w, cb)
         return u
 
