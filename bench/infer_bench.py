@@ -1,0 +1,78 @@
+"""ME-TST+ inference over every window of a 10-minute 30-fps video, on CPU.
+
+18,000 frames, windows of k=50 frames every 25 frames -> 719 windows of 36 x 50. Reports
+seconds and frames/s for the default ME-TST+ (numba-fused scan), and, as the baseline of the
+same run, the same network with the plain-loop scan timed on a subset of the windows and
+scaled up (running all of them that way takes minutes).
+
+    python bench/infer_bench.py [--threads 2] [--batch 256] [--baseline-windows 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from metst_engine.models import build_model
+from metst_engine.models.mamba import Mamba
+from metst_engine.models.scan import fused_available
+
+FPS, MINUTES, K = 30, 10, 50
+
+
+def run(model: torch.nn.Module, windows: torch.Tensor, batch: int) -> tuple[float, torch.Tensor]:
+    spots = []
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for start in range(0, windows.shape[0], batch):
+            spots.append(model(windows[start : start + batch]).spot)
+    return time.perf_counter() - t0, torch.cat(spots)
+
+
+def set_scan(model: torch.nn.Module, impl: str) -> None:
+    for m in model.modules():
+        if isinstance(m, Mamba):
+            m.scan_impl = impl
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--baseline-windows", type=int, default=64, help="0 skips the baseline")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    frames = FPS * 60 * MINUTES
+    stride = K // 2
+    n_windows = frames // stride - 1
+    features = torch.randn(36, frames, generator=torch.Generator().manual_seed(0))
+    windows = torch.stack([features[:, i * stride : i * stride + K] for i in range(n_windows)])
+    model = build_model("metst_plus", seed=0).eval()
+    impl = "fused" if fused_available() else "loop"
+    set_scan(model, impl)
+    run(model, windows[:4], args.batch)  # warm-up, numba cache load
+    seconds, spots = run(model, windows, args.batch)
+    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, scan '{impl}'")
+    print(f"ME-TST+ on {n_windows} windows of 36 x {K} ({frames} frames, {MINUTES} min at {FPS} fps)")
+    print(f"  {impl:5s} scan : {seconds:7.2f} s   {frames / seconds:8.0f} frames/s   (goal <= 10 s)")
+    if args.baseline_windows > 0 and impl == "fused":
+        n = min(args.baseline_windows, n_windows)
+        set_scan(model, "loop")
+        t_sub, spots_loop = run(model, windows[:n], args.batch)
+        t_base = t_sub * n_windows / n
+        diff = (spots_loop - spots[:n]).abs().max().item()
+        print(
+            f"  loop  scan : {t_base:7.2f} s   {frames / t_base:8.0f} frames/s   (timed on {n} windows, scaled)"
+            f"\n  speed-up {t_base / seconds:.1f}x; max |spot difference| {diff:.1e}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+"""Safe checkpoints: safetensors weights plus one JSON metadata block.
+
+Loading never unpickles. The only pickle-based format read is the public ME-TST weight
+files (``torch.save`` of a DataParallel state dict), and those go through
+``torch.load(weights_only=True)`` and a strict key map; anything else is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from metst_engine.errors import CheckpointError
+from metst_engine.models.registry import build_model, make_config, model_name_of
+
+FORMAT = "metst-checkpoint"
+FORMAT_VERSION = 1
+META_KEY = "metst"
+
+
+@dataclass
+class Provenance:
+    """Where the weights came from."""
+
+    dataset: str | None = None
+    subjects: list[str] = field(default_factory=list)  # training subjects
+    epochs: int | None = None
+    seed: int | None = None
+    code_version: str | None = None
+
+
+@dataclass
+class CheckpointMeta:
+    """Everything needed to use a checkpoint on new data, stored next to the weights.
+
+    ``class_names`` are the emotion classes in head order; the head has one more output,
+    neutral, last. ``k_prime`` (half the mean ME length) is in frames after the frame skip.
+    ``model`` and ``config`` are filled in from the model by ``save_checkpoint``.
+    """
+
+    model: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    roi_set: str | None = None
+    channel_names: list[str] = field(default_factory=list)
+    window: int | None = None  # k, in frames after the frame skip
+    frame_skip: int = 1
+    fps: float | None = None  # of the source video, before the frame skip
+    class_names: list[str] = field(default_factory=list)
+    k_prime: int | None = None
+    threshold_p: float | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+        return json.dumps(payload, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckpointMeta:
+        data = dict(data)
+        data.pop("format", None)
+        data.pop("format_version", None)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown metadata field(s) {unknown}")
+        prov = data.pop("provenance", None) or {}
+        if not isinstance(prov, Mapping):
+            raise ValueError("provenance must be an object")
+        return cls(provenance=Provenance(**prov), **data)
+
+
+# --------------------------------------------------------------------------------------
+# Save
+# --------------------------------------------------------------------------------------
+
+
+def _meta_for(model: nn.Module, meta: CheckpointMeta | Mapping[str, Any] | None) -> CheckpointMeta:
+    if meta is None:
+        meta = CheckpointMeta()
+    elif not isinstance(meta, CheckpointMeta):
+        meta = CheckpointMeta.from_dict(meta)
+    name = model_name_of(model)
+    cfg = dataclasses.asdict(model.config)  # type: ignore[arg-type]
+    if meta.model and meta.model != name:
+        raise ValueError(f"metadata names model {meta.model!r} but the model is {name!r}")
+    meta = dataclasses.replace(meta, model=name, config=cfg)
+    n_classes = cfg.get("n_classes")
+    if meta.class_names and n_classes is not None and len(meta.class_names) != n_classes:
+        raise ValueError(f"{len(meta.class_names)} class names for a model with {n_classes} classes")
+    n_in = cfg.get("in_channels")
+    if meta.channel_names and n_in is not None and len(meta.channel_names) != n_in:
+        raise ValueError(f"{len(meta.channel_names)} channel names for a model with {n_in} input channels")
+    return meta
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta | Mapping[str, Any] | None = None) -> CheckpointMeta:
+    """Write ``model``'s weights (float32, CPU) and ``meta`` to ``path`` atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    meta = _meta_for(model, meta)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={META_KEY: meta.to_json()})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return meta
+
+
+# --------------------------------------------------------------------------------------
+# Load
+# --------------------------------------------------------------------------------------
+
+
+def _looks_like_pickle(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head[:2] == b"PK" or head[:1] == b"\x80"
+
+
+def read_checkpoint_meta(path: str | Path) -> CheckpointMeta:
+    """Read only the metadata block (cheap: the safetensors header)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such checkpoint file")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            header = fh.metadata() or {}
+    except Exception as exc:  # any parse failure means a bad file
+        hint = (
+            " (it looks like a pickle/torch.save file; public ME-TST weights are read with"
+            " import_public_metst)" if _looks_like_pickle(path) else ""
+        )
+        raise CheckpointError(path, f"not a safetensors checkpoint{hint}: {exc}") from None
+    raw = header.get(META_KEY)
+    if raw is None:
+        raise CheckpointError(path, f"safetensors file without the '{META_KEY}' metadata block")
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"format is not {FORMAT!r}")
+        if int(data.get("format_version", -1)) > FORMAT_VERSION:
+            raise ValueError(f"format version {data['format_version']} is newer than this program's {FORMAT_VERSION}")
+        return CheckpointMeta.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(path, f"bad metadata: {exc}") from None
+
+
+def _as_names(given: int | Sequence[str] | None) -> tuple[int | None, list[str] | None]:
+    if given is None:
+        return None, None
+    if isinstance(given, int):
+        return given, None
+    names = list(given)
+    return len(names), names
+
+
+def check_compatible(
+    meta: CheckpointMeta,
+    path: str | Path | None = None,
+    *,
+    channels: int | Sequence[str] | None = None,
+    classes: int | Sequence[str] | None = None,
+    window: int | None = None,
+) -> None:
+    """Raise one ``CheckpointError`` listing every way the data does not fit the checkpoint."""
+    problems: list[str] = []
+    n_in = meta.config.get("in_channels")
+    n, names = _as_names(channels)
+    if n is not None and n_in is not None and n != n_in:
+        problems.append(f"channels: checkpoint expects {n_in}, given {n}")
+    elif names is not None and meta.channel_names and names != meta.channel_names:
+        diff = [f"{i}: {a!r} != {b!r}" for i, (a, b) in enumerate(zip(meta.channel_names, names)) if a != b]
+        problems.append(f"channel names differ (checkpoint vs given) at {'; '.join(diff[:5])}")
+    n_cls = meta.config.get("n_classes")
+    n, names = _as_names(classes)
+    if n is not None and n_cls is not None and n != n_cls:
+        problems.append(f"classes: checkpoint expects {n_cls} {meta.class_names or ''}, given {n} {names or ''}".rstrip())
+    elif names is not None and meta.class_names and names != meta.class_names:
+        problems.append(f"class names: checkpoint expects {meta.class_names}, given {names}")
+    if window is not None and meta.window is not None and window != meta.window:
+        problems.append(f"window: checkpoint expects k={meta.window}, given k={window}")
+    if problems:
+        raise CheckpointError(path, "checkpoint does not fit the data: " + "; ".join(problems))
+
+
+def load_checkpoint(
+    path: str | Path,
+    *,
+    channels: int | Sequence[str] | None = None,
+    classes: int | Sequence[str] | None = None,
+    window: int | None = None,
+    device: str | torch.device = "cpu",
+    backend: str | None = None,
+) -> tuple[nn.Module, CheckpointMeta]:
+    """Rebuild the model from its metadata, load the weights, return (model in eval mode, meta).
+
+    ``channels``, ``classes`` and ``window`` describe the data it will be used on; a mismatch
+    raises ``CheckpointError`` naming what the checkpoint expects and what was given.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta = read_checkpoint_meta(path)
+    check_compatible(meta, path, channels=channels, classes=classes, window=window)
+    try:
+        make_config(meta.model, **meta.config)
+        model = build_model(meta.model, backend=backend, **meta.config)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(path, f"cannot rebuild model: {exc}") from None
+    try:
+        state = load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise CheckpointError(path, f"unreadable weights: {exc}") from None
+    _load_strict(model, state, path)
+    model.to(device)
+    model.eval()
+    return model, meta
+
+
+def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)}, model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if tuple(own[k].shape) != tuple(state[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing weights {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"unexpected weights {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    if shapes:
+        problems.append("shape mismatch " + "; ".join(shapes[:5]))
+    if problems:
+        raise CheckpointError(path, "weights do not match the model in the metadata: " + "; ".join(problems))
+    model.load_state_dict(state, strict=True)
+
+
+# --------------------------------------------------------------------------------------
+# Public ME-TST weights
+# --------------------------------------------------------------------------------------
+
+_PUBLIC_BLOCK = re.compile(r"spot_pathway\.block\.(\d+)\.(.+)")
+_PUBLIC_DROPPED = re.compile(r"(recog_pathway\..+|spot_pathway\.block\.\d+\.norm2\.(weight|bias))")
+
+
+def _map_public_key(key: str) -> str | None:
+    """Public ME-TST name -> this package's name; None for weights the public forward never
+    uses (the recognition pathway, norm2); ValueError for anything unknown."""
+    if _PUBLIC_DROPPED.fullmatch(key):
+        return None
+    if key.startswith("Stem."):
+        return "stem." + key[len("Stem."):]
+    for old, new in (("fc_spot.", "spot_head."), ("fc_recog.", "recog_head.")):
+        if key.startswith(old):
+            return new + key[len(old):]
+    m = _PUBLIC_BLOCK.fullmatch(key)
+    if m:
+        idx, rest = m.groups()
+        for old, new in (("attn.norm.", "norm."), ("attn.mamba.", "mamba."), ("norm1.", "post_norm.")):
+            if rest.startswith(old):
+                return f"spot_branch.{idx}.{new}{rest[len(old):]}"
+    raise ValueError(key)
+
+
+def import_public_metst(
+    path: str | Path, *, backend: str | None = None
+) -> tuple[nn.Module, CheckpointMeta]:
+    """Read a public ME-TST weight file (DataParallel state dict saved with torch.save).
+
+    Read with ``weights_only=True``; every key must start with ``module.`` and map onto the
+    ME-TST layout, otherwise the file is refused. The public forward runs the spotting blocks
+    for both heads, so the model is built with ``share_branches=True``; sizes (channels,
+    width, depth, classes, state size) are read from the tensor shapes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such weight file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(path, f"refused: not a plain tensor state dict ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, Mapping) or not obj or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    ):
+        raise CheckpointError(path, "refused: expected a non-empty mapping of names to tensors")
+    bad_prefix = [k for k in obj if not k.startswith("module.")]
+    if bad_prefix:
+        raise CheckpointError(path, f"refused: keys without the DataParallel 'module.' prefix: {bad_prefix[:5]}")
+    state: dict[str, torch.Tensor] = {}
+    unknown: list[str] = []
+    for key, value in obj.items():
+        try:
+            new = _map_public_key(key[len("module."):])
+        except ValueError:
+            unknown.append(key)
+            continue
+        if new is not None:
+            state[new] = value.float() if value.is_floating_point() else value
+    if unknown:
+        raise CheckpointError(path, f"refused: keys that are not ME-TST weights: {unknown[:5]}")
+    try:
+        stem_w = state["stem.0.weight"]
+        a_log = state["spot_branch.0.mamba.A_log"]
+        conv_w = state["spot_branch.0.mamba.conv1d.weight"]
+        recog_w = state["recog_head.weight"]
+        depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("spot_branch."))
+    except (KeyError, ValueError):
+        raise CheckpointError(path, "refused: the ME-TST stem, blocks or heads are missing") from None
+    dim = int(stem_w.shape[0])
+    overrides = dict(
+        in_channels=int(stem_w.shape[1]), dim=dim, depth=depth, n_classes=int(recog_w.shape[0]) - 1,
+        d_state=int(a_log.shape[1]), d_conv=int(conv_w.shape[2]), expand=int(a_log.shape[0]) // dim,
+        share_branches=True,
+    )
+    model = build_model("metst", backend=backend, **overrides)
+    _load_strict(model, state, path)
+    model.eval()
+    meta = _meta_for(model, CheckpointMeta(provenance=Provenance(dataset=f"public ME-TST weights {path.name}")))
+    return model, meta

@@ -1,0 +1,96 @@
+"""Model registry: a name maps to a network class and its config dataclass.
+
+A new model is one module defining ``SomeNet(config)`` with ``config_class`` and one
+``register`` line below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from metst_engine.models.mamba import Mamba
+from metst_engine.models.metst import METST
+from metst_engine.models.metst_plus import METSTPlus
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    cls: type[nn.Module]
+    config_class: type
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(name: str, cls: type[nn.Module]) -> None:
+    MODELS[name] = ModelSpec(name, cls, cls.config_class)  # type: ignore[attr-defined]
+
+
+register("metst", METST)
+register("metst_plus", METSTPlus)
+
+
+def model_names() -> list[str]:
+    return sorted(MODELS)
+
+
+def _spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(model_names())}") from None
+
+
+def default_config(name: str) -> dict[str, Any]:
+    """The named model's default hyper-parameters as a plain dict."""
+    return dataclasses.asdict(_spec(name).config_class())
+
+
+def make_config(name: str, **overrides: Any) -> Any:
+    """Config dataclass of ``name`` with ``overrides``; unknown keys are an error."""
+    spec = _spec(name)
+    fields = {f.name for f in dataclasses.fields(spec.config_class)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"model {name!r} has no option(s) {unknown}; options: {sorted(fields)}")
+    return spec.config_class(**overrides)
+
+
+def set_backend(model: nn.Module, backend: str | None) -> None:
+    """Force every Mamba layer of ``model`` onto a backend (None: automatic)."""
+    for module in model.modules():
+        if isinstance(module, Mamba):
+            module.backend = backend
+
+
+def build_model(name: str, *, seed: int | None = None, backend: str | None = None, **overrides: Any) -> nn.Module:
+    """Build a registered model. With ``seed`` the initial weights depend on it alone
+    (the global RNG is left as it was)."""
+    cfg = make_config(name, **overrides)
+    cls = _spec(name).cls
+    if seed is None:
+        model = cls(cfg)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = cls(cfg)
+    set_backend(model, backend)
+    model.model_name = name  # type: ignore[assignment]
+    return model
+
+
+def model_name_of(model: nn.Module) -> str:
+    """Registry name of a built model."""
+    name = getattr(model, "model_name", None)
+    if isinstance(name, str) and name in MODELS:
+        return name
+    for spec in MODELS.values():
+        if type(model) is spec.cls:
+            return spec.name
+    raise ValueError(f"{type(model).__name__} is not a registered model")
