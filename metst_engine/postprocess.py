@@ -14,7 +14,8 @@ Choices (documented because the paper leaves them open):
   least 2k' values (shorter curves keep their length here) (zero padding, so values
   near the ends are damped; the window of frame i covers i-k' .. i+k'-1).
   ``edge_mode`` may be set to any scipy mode (e.g. "nearest") to avoid the damping.
-- Threshold: mean + p (max - mean) of the (smoothed) curve (Moilanen), p = 0.55.
+- Threshold: mean + p (max - mean) of the (smoothed) curve (Moilanen), p = 0.55, and at
+  least ``floor`` (default 0: off), since the relative threshold always finds a peak.
 - Peaks: ``scipy.signal.find_peaks(height=threshold, distance=max(k', 1))``;
   interval [peak - k', peak + k'], clipped to the video unless ``clip=False`` (compat).
 - Recognition: per-frame argmax, then the majority label over frames onset+1 .. offset-1
@@ -54,6 +55,7 @@ class PostprocessParams:
     clip: bool = True  # clip intervals to the video (MEGC); False reproduces the public code
     edge_mode: str = "constant"  # scipy.ndimage mode of the box filter
     recognition_span: RecognitionSpan = "inner"  # frames voting on an interval's emotion
+    floor: float = 0.0  # absolute minimum threshold: Moilanen's is relative and always finds a peak
 
     def __post_init__(self) -> None:
         if self.k_prime < 0:
@@ -141,7 +143,7 @@ def spot_intervals(curve: np.ndarray, params: PostprocessParams) -> list[Interva
         return []
     kp = params.k_prime
     s = smooth_curve(c, kp, params.edge_mode) if params.smoothing else c
-    threshold = moilanen_threshold(s, params.p)
+    threshold = max(moilanen_threshold(s, params.p), params.floor)
     peaks, _ = find_peaks(s, height=threshold, distance=max(kp, 1))
     out = []
     for peak in peaks:
