@@ -208,7 +208,8 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="video file or frame folder")
     p.add_argument("-o", "--output", required=True, help="intervals CSV: subject,video,onset,apex,offset,emotion,score "
                                                         "(0-based inclusive source frames)")
-    p.add_argument("--model", default=None, help="checkpoint (.safetensors); without it the model-free spotter runs")
+    p.add_argument("--model", default=None, help="checkpoint (.safetensors); its ROI set, window and skip are used. "
+                                                 "Without it the model-free spotter runs (--rois/--window/--skip)")
     p.add_argument("--curves", default=None, help="also write per-frame curves (.npz, arrays of length n_frames, "
                                                   "NaN where no window covers a frame)")
     p.add_argument("--video-id", default=None, help="id written in the video column (default: the input's name)")
@@ -218,7 +219,15 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip", "-s", type=int, default=1)
     p.add_argument("--fps", type=float, default=None)
     p.add_argument("--fill-gaps", action="store_true")
-    p.add_argument("--floor", type=float, default=None, help="model-free spotter: minimum peak contrast in crop px")
+    p.add_argument("--floor", type=float, default=None, help="minimum peak height: crop px (model-free spotter) or "
+                                                             "spotting probability (model)")
+    p.add_argument("--k-prime", type=int, default=None, help="model: override the checkpoint's k' (frames after skip)")
+    p.add_argument("-p", type=float, default=None, help="model: override the checkpoint's threshold fraction p")
+    p.add_argument("--strategy", choices=["none", "spotting_mainly", "result_synergy"], default="result_synergy",
+                   help="model: none (no emotions), spotting_mainly, result_synergy (drop neutral-majority spots)")
+    p.add_argument("--device", default="cpu", help="model: torch device (cpu, cuda)")
+    p.add_argument("--force-fps", action="store_true", help="model: run even when the video's fps is more than 10%% "
+                                                            "off the checkpoint's step rate")
     p.add_argument("--no-cache", action="store_true")
 
 
@@ -230,15 +239,15 @@ def _predict(a: argparse.Namespace) -> int:
     import numpy as np
 
     from .baseline import BaselineParams, baseline_curves, spot
-    from .curves import stitched_flow, to_source_frames
+    from .curves import to_source_frames
     from .extraction import extract_video
     from .features import ExtractParams
     from .intervals_io import write_predictions
     from .progress import progress_bar
 
+    video_id = a.video_id or Path(a.input.rstrip("/")).stem
     if a.model:
-        raise UsageError("--model: trained checkpoints are not wired into predict yet; run without --model "
-                         "for the model-free spotter")
+        return _predict_with_model(a, video_id)
     params = ExtractParams(rois=a.rois, window=a.window, skip=a.skip)
     try:
         params.validate()
@@ -249,15 +258,53 @@ def _predict(a: argparse.Namespace) -> int:
                               progress=lambda d, n: bar.update_to(d, n))
     bp = BaselineParams() if a.floor is None else BaselineParams(floor=a.floor)
     intervals = spot(feats, bp)
-    video_id = a.video_id or Path(a.input.rstrip("/")).stem
     write_predictions(a.output, [(a.subject, video_id, iv) for iv in intervals])
     if a.curves:
         curves = baseline_curves(feats, bp)
-        np.savez(a.curves, spot_score=to_source_frames(curves.combined, feats.skip, feats.n_frames),
-                 spot_threshold=np.float32(curves.threshold), flow=stitched_flow(feats),
-                 channel_names=np.array(feats.channel_names, dtype=np.str_), n_frames=np.int64(feats.n_frames),
-                 fps=np.float64(feats.fps), predictor=np.array("baseline"))
+        _save_curves(a.curves, feats, spot_score=to_source_frames(curves.combined, feats.skip, feats.n_frames),
+                     spot_threshold=np.float32(curves.threshold), predictor=np.array("baseline"))
     json.dump({"output": a.output, "video": video_id, "intervals": len(intervals), "predictor": "baseline"}, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _save_curves(path: str, feats, **arrays) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from .curves import stitched_flow
+
+    np.savez(path, flow=stitched_flow(feats), channel_names=np.array(feats.channel_names, dtype=np.str_),
+             n_frames=np.int64(feats.n_frames), fps=np.float64(feats.fps), **arrays)
+
+
+def _predict_with_model(a: argparse.Namespace, video_id: str) -> int:
+    import numpy as np
+
+    from .extraction import extract_video
+    from .inference import InferenceOptions, extract_params_for, predict_features
+    from .intervals_io import write_predictions
+    from .models import load_checkpoint, read_checkpoint_meta
+    from .progress import progress_bar
+    from .video import open_video
+
+    meta = read_checkpoint_meta(a.model)
+    with open_video(a.input, fps=a.fps, fill_gaps=a.fill_gaps) as v:
+        fps = v.fps
+    params = extract_params_for(meta, fps, a.model, force_fps=a.force_fps)
+    with progress_bar(None, "windows") as bar:
+        feats = extract_video(a.input, params, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
+                              progress=lambda d, n: bar.update_to(d, n))
+    model, meta = load_checkpoint(a.model, channels=feats.channel_names, window=feats.k, device=a.device)
+    opts = InferenceOptions(k_prime=a.k_prime, p=a.p, floor=a.floor or 0.0, strategy=a.strategy, device=a.device,
+                            force_fps=a.force_fps)
+    pred = predict_features(model, meta, feats, opts, a.model)
+    write_predictions(a.output, [(a.subject, video_id, iv) for iv in pred.intervals])
+    if a.curves:
+        _save_curves(a.curves, feats, spot_prob=pred.spot, spot_threshold=np.float32(pred.threshold),
+                     recog_prob=pred.recog, class_names=np.array([*pred.class_names, "neutral"], dtype=np.str_),
+                     predictor=np.array(str(a.model)))
+    json.dump({"output": a.output, "video": video_id, "intervals": len(pred.intervals), "predictor": str(a.model),
+               "skip": pred.skip, "k_prime": pred.k_prime}, sys.stdout)
     sys.stdout.write("\n")
     return 0
 
