@@ -255,7 +255,7 @@ def au_warps(au: str, lm: np.ndarray, amplitude: float, scale: float = 1.0) -> l
 
     def corner(i: int, out: float, up: float) -> LocalWarp:
         side = 1.0 if lm[i, 0] > mouth_c[0] else -1.0
-        return LocalWarp(tuple(lm[i]), (0.55 * u, 0.45 * u), (side * out * a, -up * a), 1.0)
+        return LocalWarp(tuple(lm[i]), (0.7 * u, 0.55 * u), (side * out * a, -up * a), 1.0)
 
     def inward(pts: np.ndarray) -> float:
         return 1.0 if pts[:, 0].mean() < mid_x else -1.0
@@ -265,7 +265,7 @@ def au_warps(au: str, lm: np.ndarray, amplitude: float, scale: float = 1.0) -> l
     if au == "AU4":
         return [brow(brow_r, (0.6 * a * inward(brow_r), 0.8 * a)), brow(brow_l, (0.6 * a * inward(brow_l), 0.8 * a))]
     if au == "AU12":
-        return [corner(48, 0.8, 0.6), corner(54, 0.8, 0.6)]
+        return [corner(48, 0.6, 0.8), corner(54, 0.6, 0.8)]      # up more than out: ROI means cancel x
     if au == "AU15":
         return [corner(48, -0.3, -0.95), corner(54, -0.3, -0.95)]
     if au == "AU4+15":
@@ -380,14 +380,14 @@ def plan_events(n_frames: int, fps: float, rng: np.random.Generator, config: Syn
 
 
 def head_drift(n_frames: int, fps: float, rng: np.random.Generator, peak_px: float) -> np.ndarray:
-    """Smooth (n_frames, 2) translation: two slow sinusoids per axis, periods 4-20 s."""
+    """Smooth (n_frames, 2) translation: two slow sinusoids per axis, periods 8-30 s."""
     t = np.arange(n_frames) / fps
     out = np.zeros((n_frames, 2))
     if peak_px <= 0:
         return out
     for axis in range(2):
         for weight in (0.65, 0.35):
-            period, phase = rng.uniform(4.0, 20.0), rng.uniform(0, 2 * np.pi)
+            period, phase = rng.uniform(8.0, 30.0), rng.uniform(0, 2 * np.pi)
             out[:, axis] += weight * peak_px * np.sin(2 * np.pi * t / period + phase)
     return out
 
