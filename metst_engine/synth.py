@@ -197,9 +197,9 @@ def _variant_image(photo: np.ndarray, size: int, v: dict[str, float | bool]) -> 
     cx, cy = FACE_CENTER[0] + float(v["dx"]), FACE_CENTER[1] + float(v["dy"])
     s = size / side
     m = np.array([[s, 0.0, size / 2 - s * cx], [0.0, s, size / 2 - s * cy]])
-    if v["flip"]:
-        m = np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([m, [0, 0, 1]])
     img = cv2.warpAffine(photo, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    if v["flip"]:
+        img = np.ascontiguousarray(img[:, ::-1])
     f = img.astype(np.float32) / 255.0
     f = np.clip((f - 0.5) * float(v["contrast"]) + 0.5 + float(v["brightness"]) / 255.0, 0.0, 1.0)
     f = f ** float(v["gamma"])
@@ -208,10 +208,11 @@ def _variant_image(photo: np.ndarray, size: int, v: dict[str, float | bool]) -> 
 
 
 def make_subject(index: int, rng: np.random.Generator, size: int = REFERENCE_SIZE, model: object | None = None,
-                 tries: int = 8) -> Subject:
+                 tries: int = 8, flip: bool | None = None) -> Subject:
     """A deterministic photo variant and its landmarks, found once with the dlib model.
 
-    Odd subjects are mirrored, so even a two-subject set has both. Landmarks are fitted on
+    Odd subjects are mirrored (unless ``flip`` says otherwise; it draws nothing from
+    ``rng``), so even a two-subject set has both. Landmarks are fitted on
     the variant itself: after a flip, dlib's 22-26 (the subject's left brow) lie on the
     image's right, so warps keyed to landmark numbers follow the mirrored subject.
     """
@@ -223,7 +224,7 @@ def make_subject(index: int, rng: np.random.Generator, size: int = REFERENCE_SIZ
     for _ in range(tries):
         v: dict[str, float | bool] = {
             "side": float(rng.uniform(210, 270)), "dx": float(rng.uniform(-15, 15)), "dy": float(rng.uniform(-12, 12)),
-            "flip": bool(index % 2 == 1), "contrast": float(rng.uniform(0.8, 1.15)),
+            "flip": bool(index % 2 == 1) if flip is None else bool(flip), "contrast": float(rng.uniform(0.8, 1.15)),
             "brightness": float(rng.uniform(-20, 20)), "gamma": float(rng.uniform(0.8, 1.25)),
             "gain_b": float(rng.uniform(0.92, 1.08)), "gain_g": float(rng.uniform(0.95, 1.05)),
             "gain_r": float(rng.uniform(0.92, 1.08)),
@@ -255,7 +256,8 @@ def au_warps(au: str, lm: np.ndarray, amplitude: float, scale: float = 1.0) -> l
 
     def corner(i: int, out: float, up: float) -> LocalWarp:
         side = 1.0 if lm[i, 0] > mouth_c[0] else -1.0
-        return LocalWarp(tuple(lm[i]), (0.7 * u, 0.55 * u), (side * out * a, -up * a), 1.0)
+        n = math.hypot(out, up)
+        return LocalWarp(tuple(lm[i]), (0.7 * u, 0.55 * u), (side * out * a / n, -up * a / n), 1.0)
 
     def inward(pts: np.ndarray) -> float:
         return 1.0 if pts[:, 0].mean() < mid_x else -1.0
@@ -277,7 +279,7 @@ def au_warps(au: str, lm: np.ndarray, amplitude: float, scale: float = 1.0) -> l
                 LocalWarp(tuple(chin), (1.5 * u, 0.8 * u), (0.0, -a), 1.0)]
     if au == "AU9":
         return [LocalWarp(tuple(lm[i] + [0.0, -0.2 * u]), (0.5 * u, 0.5 * u),
-                          (0.3 * a * inward(lm[i:i + 1]), -a), 0.8) for i in (31, 35)]
+                          (0.29 * a * inward(lm[i:i + 1]), -0.957 * a), 0.8) for i in (31, 35)]
     raise ValueError(f"unknown AU {au!r}; known: {', '.join(AU_NAMES)} (blinks: blink_field)")
 
 
@@ -427,6 +429,33 @@ def render_frames(subject: Subject, events: list[Event], config: SynthConfig, rn
         yield img
 
 
+#: numpy's CPU feature names -> x264's ``asm`` flag names, every x86 SIMD level below AVX-512.
+_X264_FLAGS = (("SSE", "MMX2"), ("SSE", "SSE"), ("SSE2", "SSE2"), ("SSE3", "SSE3"), ("SSSE3", "SSSE3"),
+               ("SSE41", "SSE4.1"), ("SSE42", "SSE4.2"), ("LZCNT", "LZCNT"), ("AVX", "AVX"), ("FMA3", "FMA3"),
+               ("BMI", "BMI1"), ("BMI2", "BMI2"), ("AVX2", "AVX2"))
+
+
+def x264_params() -> str:
+    """x264 settings that make the encoded frames repeatable from run to run.
+
+    On AVX-512 machines libx264 (as bundled with PyAV) gave different frames for the same
+    input in about one run in ten; restricting its assembly to AVX2 and below and turning
+    off the macroblock tree made hundreds of runs identical. Flags are taken from numpy's
+    CPU detection, so no instruction the CPU lacks is ever enabled.
+    """
+    params = ["mbtree=0"]
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as cpu
+    except ImportError:  # numpy < 2
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as cpu  # type: ignore[no-redef]
+        except ImportError:
+            cpu = {}
+    if cpu.get("AVX512F"):
+        params.append("asm=" + ",".join(dict.fromkeys(x for n, x in _X264_FLAGS if cpu.get(n))))
+    return ":".join(params)
+
+
 def render_video(path: str | Path, subject: Subject, events: list[Event], config: SynthConfig,
                  rng: np.random.Generator) -> Path:
     """Encode the frames as H.264 (yuv420p, crf ``config.crf``) with PyAV; single-threaded for reproducibility."""
@@ -439,9 +468,12 @@ def render_video(path: str | Path, subject: Subject, events: list[Event], config
         s = c.add_stream("libx264", rate=rate)
         s.width = s.height = config.size
         s.pix_fmt = "yuv420p"
-        s.options = {"crf": str(config.crf), "bf": "2", "g": str(max(int(round(config.fps)), 1)), "threads": "1"}
-        for img in render_frames(subject, events, config, rng):
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+        s.options = {"crf": str(config.crf), "bf": "2", "g": str(max(int(round(config.fps)), 1)), "threads": "1",
+                     "x264-params": x264_params()}
+        for t, img in enumerate(render_frames(subject, events, config, rng)):
+            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+            frame.pts = t
+            for p in s.encode(frame):
                 c.mux(p)
         for p in s.encode():
             c.mux(p)
