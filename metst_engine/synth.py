@@ -1,8 +1,14 @@
-"""Synthetic facial motion with known ground truth: local warps and expression profiles.
+"""Synthetic facial motion with known ground truth: local warps, expression profiles, datasets.
 
 Used by tests (known motion in, measured motion out), by the bundled demo video and by
 benchmarks. Warps are smooth displacement fields applied with ``cv2.remap``; a
 displacement is in source pixels and is exact inside the warp's plateau.
+
+:func:`generate` (CLI: ``metst synth``) writes a whole labelled set: photo variants of
+one real face as subjects, micro-expressions as AU-like warps with onset-apex-offset
+profiles, and distractors (macro-expressions, blinks, head drift, noise), as videos plus
+a generic manifest. The face photo ships in ``resources/faces`` so scikit-image is not
+needed at run time.
 """
 
 from __future__ import annotations
@@ -13,9 +19,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from .datasets.base import Dataset
 
 
 def expression_profile(n_frames: int, onset: int, apex: int, offset: int) -> np.ndarray:
@@ -142,7 +152,7 @@ class SynthConfig:
 
     @property
     def n_frames(self) -> int:
-        return int(round(self.seconds * self.fps))
+        return round(self.seconds * self.fps)
 
     @property
     def scale(self) -> float:
@@ -298,7 +308,7 @@ def blink_field(shape: tuple[int, int], lm: np.ndarray, closure: float) -> np.nd
         ux, uy = lm[list(upper), 0], lm[list(upper), 1]
         lx, ly = lm[list(lower), 0], lm[list(lower), 1]
         order_u, order_l = np.argsort(ux), np.argsort(lx)
-        x0, x1 = int(math.ceil(ux.min())), int(math.floor(ux.max()))
+        x0, x1 = math.ceil(ux.min()), math.floor(ux.max())
         opening = float(np.max(ly) - np.min(uy))
         if x1 <= x0 or opening <= 0:
             continue
@@ -327,8 +337,8 @@ def displacement_field(shape: tuple[int, int], warps: list[LocalWarp]) -> np.nda
 # ---------------------------------------------------------------------------- timeline
 def _span(seconds: tuple[float, float], fps: float, rng: np.random.Generator, min_span: int) -> int:
     """Frames from onset to offset, so that (offset - onset + 1) / fps <= hi and (offset - onset) / fps >= lo."""
-    lo = max(int(math.ceil(seconds[0] * fps - 1e-9)), min_span)
-    hi = max(int(math.floor(seconds[1] * fps + 1e-9)) - 1, lo)
+    lo = max(math.ceil(seconds[0] * fps - 1e-9), min_span)
+    hi = max(math.floor(seconds[1] * fps + 1e-9) - 1, lo)
     return int(rng.integers(lo, hi + 1))
 
 
@@ -351,7 +361,7 @@ def plan_events(n_frames: int, fps: float, rng: np.random.Generator, config: Syn
                 "blink": np.mean(config.blink_seconds)}
     mean_cycle = 60.0 / total
     extra = max(mean_cycle - config.min_gap_s - float(sum(p[i] * mean_dur[k] for i, k in enumerate(names))), 0.1)
-    gap = max(int(math.ceil(config.min_gap_s * fps)), 1)
+    gap = max(math.ceil(config.min_gap_s * fps), 1)
     emotions = list(EMOTION_AUS)
     events: list[Event] = []
     t = gap + int(rng.exponential(extra) * fps)            # first onset, after at least one gap
@@ -373,7 +383,7 @@ def plan_events(n_frames: int, fps: float, rng: np.random.Generator, config: Syn
             aus = EMOTION_AUS[emotion]
             au = aus[int(rng.integers(len(aus)))]
         frac = rng.uniform(0.4, 0.6) if kind == "blink" else rng.uniform(0.3, 0.6)
-        apex = t + min(max(int(round(frac * span)), 1), span - 1)
+        apex = t + min(max(round(float(frac) * span), 1), span - 1)
         if t + span > n_frames - 1 - gap:
             break
         events.append(Event(kind, t, apex, t + span, au, emotion, amp))
@@ -468,7 +478,7 @@ def render_video(path: str | Path, subject: Subject, events: list[Event], config
         s = c.add_stream("libx264", rate=rate)
         s.width = s.height = config.size
         s.pix_fmt = "yuv420p"
-        s.options = {"crf": str(config.crf), "bf": "2", "g": str(max(int(round(config.fps)), 1)), "threads": "1",
+        s.options = {"crf": str(config.crf), "bf": "2", "g": str(max(round(config.fps), 1)), "threads": "1",
                      "x264-params": x264_params()}
         for t, img in enumerate(render_frames(subject, events, config, rng)):
             frame = av.VideoFrame.from_ndarray(img, format="bgr24")
@@ -481,7 +491,7 @@ def render_video(path: str | Path, subject: Subject, events: list[Event], config
 
 
 # ---------------------------------------------------------------------------- the whole set
-def generate(out_dir: str | Path, config: SynthConfig | None = None, progress: ProgressFn | None = None):
+def generate(out_dir: str | Path, config: SynthConfig | None = None, progress: ProgressFn | None = None) -> Dataset:
     """Write ``OUT_DIR/<subject>/<video>.mp4``, ``manifest.csv`` and ``synth.json``; return the Dataset.
 
     Subject i draws from ``default_rng([seed, i])`` and its video j from

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,15 @@ import pytest
 
 from metst_engine.datasets import load_manifest
 from metst_engine.synth import (
-    AU_NAMES, BLINK, EMOTION_AUS, SynthConfig, apply_warps, au_warps, blink_field, generate, make_subject,
+    AU_NAMES,
+    BLINK,
+    EMOTION_AUS,
+    SynthConfig,
+    apply_warps,
+    au_warps,
+    blink_field,
+    generate,
+    make_subject,
     plan_events,
 )
 from metst_engine.video import open_video
@@ -65,7 +74,7 @@ def test_manifest_is_valid_and_events_are_well_formed(tiny_set):
             else:
                 assert iv.type == "macro" and (iv.offset - iv.onset) / fps >= 0.8
         events = rv["events"]                    # blinks included: no two events overlap
-        for a, b in zip(events, events[1:]):
+        for a, b in pairwise(events):
             assert b["onset"] - a["offset"] >= gap
         labelled = [(e["onset"], e["apex"], e["offset"]) for e in events if e["kind"] != "blink"]
         assert labelled == [(iv.onset, iv.apex, iv.offset) for iv in v.intervals]
@@ -113,7 +122,7 @@ def test_plan_follows_the_rates_and_never_overlaps():
     events = plan_events(n, fps, np.random.default_rng(0), cfg)
     kinds = {k: sum(e.kind == k for e in events) for k in ("micro", "macro", "blink")}
     assert 100 <= kinds["micro"] <= 200 and 15 <= kinds["macro"] <= 70 and 60 <= kinds["blink"] <= 150
-    for a, b in zip(events, events[1:]):
+    for a, b in pairwise(events):
         assert b.onset - a.offset >= 15
     for e in events:
         dur = (e.offset - e.onset) / fps
@@ -197,7 +206,7 @@ def test_roi_flow_peaks_at_every_labelled_me(tiny_set):
     assert v.micro()
     for iv in v.micro():
         peak = float(signal[iv.onset:iv.offset + 1].max())
-        assert peak > 1.8 * med, (iv, peak, med)      # measured: 2-7x on seeds 0-5
+        assert peak > 1.8 * med, (iv, peak, med)      # this video: 2.9x and 4.8x; AU12 (weakest) 1.7x+ on seeds 0-5
 
 
 # ---------------------------------------------------------------- CLI
@@ -205,7 +214,7 @@ def test_cli_synth_writes_a_set_and_a_json_summary(tmp_path):
     out = tmp_path / "set"
     cmd = [sys.executable, "-m", "metst_engine.cli", "synth", str(out), "--subjects", "1", "--videos-per-subject",
            "2", "--seconds", "3", "--seed", "2", "--size", "160"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["n_videos"] == 2 and summary["manifest"] == str(out / "manifest.csv")
@@ -214,7 +223,7 @@ def test_cli_synth_writes_a_set_and_a_json_summary(tmp_path):
     assert len(ds.videos) == 2 and len(ds.intervals("micro")) == summary["events"]["micro"]
     with open_video(ds.videos[0].path) as src:
         assert src.n_frames == 90 and src.size == (160, 160)
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert again.returncode == 2 and again.stderr.strip().splitlines()[-1].startswith("error:")
-    bad = subprocess.run(cmd[:4] + [str(tmp_path / "b"), "--size", "33"], capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(cmd[:4] + [str(tmp_path / "b"), "--size", "33"], capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode == 2 and "size" in bad.stderr
