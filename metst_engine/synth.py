@@ -448,10 +448,11 @@ _X264_FLAGS = (("SSE", "MMX2"), ("SSE", "SSE"), ("SSE2", "SSE2"), ("SSE3", "SSE3
 def x264_params() -> str:
     """x264 settings that make the encoded frames repeatable from run to run.
 
-    On AVX-512 machines libx264 (as bundled with PyAV) gave different frames for the same
-    input in about one run in ten; restricting its assembly to AVX2 and below and turning
-    off the macroblock tree made hundreds of runs identical. Flags are taken from numpy's
-    CPU detection, so no instruction the CPU lacks is ever enabled.
+    On an AVX-512 machine libx264 (as bundled with PyAV 18) now and then encoded the same
+    input differently (single-threaded; 2-4 distinct outputs per 10-60 runs). With its
+    assembly limited to AVX2 and below and the macroblock tree off, 100+ runs (each
+    setting alone, and both together) gave one output. Flags are taken from numpy's CPU
+    detection, so no instruction the CPU lacks is ever enabled.
     """
     params = ["mbtree=0"]
     try:
