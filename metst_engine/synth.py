@@ -450,8 +450,8 @@ def x264_params() -> str:
 
     On an AVX-512 machine libx264 (as bundled with PyAV 18) now and then encoded the same
     input differently (single-threaded; 2-4 distinct outputs per 10-60 runs). With its
-    assembly limited to AVX2 and below and the macroblock tree off, 100+ runs (each
-    setting alone, and both together) gave one output. Flags are taken from numpy's CPU
+    assembly limited to AVX2 and below or the macroblock tree off, 50-75 runs (each
+    setting alone; 60 with both, as used here) gave one output. Flags come from numpy's CPU
     detection, so no instruction the CPU lacks is ever enabled.
     """
     params = ["mbtree=0"]
