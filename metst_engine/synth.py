@@ -139,6 +139,8 @@ class SynthConfig:
     crf: int = 18
 
     def validate(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.subjects < 1 or self.videos_per_subject < 1:
             raise ValueError("subjects and videos_per_subject must be >= 1")
         if not (self.fps > 0 and math.isfinite(self.fps)):
@@ -189,12 +191,17 @@ class Event:
 # ---------------------------------------------------------------------------- subjects
 def load_face_photo() -> np.ndarray:
     """The bundled face photo (BGR uint8); shipped so that runtime needs no scikit-image."""
+    from .errors import InputError
     from .resources_path import resource_path
 
     try:
         data = resource_path("faces", "astronaut.jpg").read_bytes()
     except FileNotFoundError:   # an installed resources package without faces/: the checkout's copy
-        data = (Path(__file__).resolve().parent.parent / "resources" / "faces" / "astronaut.jpg").read_bytes()
+        local = Path(__file__).resolve().parent.parent / "resources" / "faces" / "astronaut.jpg"
+        if not local.is_file():
+            raise InputError(str(resource_path("faces", "astronaut.jpg")),
+                             "bundled face photo missing (the package data must include faces/*)") from None
+        data = local.read_bytes()
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise RuntimeError("cannot decode the bundled face photo resources/faces/astronaut.jpg")
