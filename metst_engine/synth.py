@@ -274,7 +274,7 @@ def au_warps(au: str, lm: np.ndarray, amplitude: float, scale: float = 1.0) -> l
     def corner(i: int, out: float, up: float) -> LocalWarp:
         side = 1.0 if lm[i, 0] > mouth_c[0] else -1.0
         n = math.hypot(out, up)
-        return LocalWarp(tuple(lm[i]), (0.7 * u, 0.55 * u), (side * out * a / n, -up * a / n), 1.0)
+        return LocalWarp(tuple(lm[i]), (0.9 * u, 0.7 * u), (side * out * a / n, -up * a / n), 1.0)
 
     def inward(pts: np.ndarray) -> float:
         return 1.0 if pts[:, 0].mean() < mid_x else -1.0
@@ -292,7 +292,7 @@ def au_warps(au: str, lm: np.ndarray, amplitude: float, scale: float = 1.0) -> l
     if au == "AU17+24":
         lower_lip = lm[[56, 57, 58, 65, 66, 67]].mean(0)
         chin = (lm[57] + lm[8]) / 2
-        return [LocalWarp(tuple(lower_lip), (1.2 * u, 0.4 * u), (0.0, -0.8 * a), 0.8),
+        return [LocalWarp(tuple(lower_lip), (1.4 * u, 0.5 * u), (0.0, -a), 0.8),
                 LocalWarp(tuple(chin), (1.5 * u, 0.8 * u), (0.0, -a), 1.0)]
     if au == "AU9":
         return [LocalWarp(tuple(lm[i] + [0.0, -0.2 * u]), (0.5 * u, 0.5 * u),
