@@ -206,7 +206,7 @@ def test_roi_flow_peaks_at_every_labelled_me(tiny_set):
     assert v.micro()
     for iv in v.micro():
         peak = float(signal[iv.onset:iv.offset + 1].max())
-        assert peak > 1.8 * med, (iv, peak, med)      # this video: 2.9x and 4.8x; AU12 (weakest) 1.7x+ on seeds 0-5
+        assert peak > 1.8 * med, (iv, peak, med)      # this video: 2.9x, 4.8x; seeds 0-5: 1.5-7x (lowest where events crowd 6 s and lift the median)
 
 
 # ---------------------------------------------------------------- CLI
