@@ -167,6 +167,58 @@ def _rois(a: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- synth
+def _synth_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out_dir", metavar="OUT_DIR", help="output folder: <subject>/<video>.mp4, manifest.csv, synth.json")
+    p.add_argument("--subjects", type=int, default=3, help="photo variants, each a subject (odd ones mirrored)")
+    p.add_argument("--videos-per-subject", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=20.0, help="length of each video")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same videos and manifest")
+    p.add_argument("--fps", type=float, default=30.0)
+    p.add_argument("--size", type=int, default=320, help="frame side in pixels (even)")
+    p.add_argument("--me-per-minute", type=float, default=15.0, help="mean micro-expression rate")
+    p.add_argument("--noise", type=float, default=1.0, help="sensor noise sigma in grey levels")
+    p.add_argument("--drift", type=float, default=1.5, help="peak head drift per axis, px of a 320 frame")
+    p.add_argument("--no-blinks", action="store_true", help="no blink distractors")
+    p.add_argument("--no-macros", action="store_true", help="no macro-expressions")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty OUT_DIR")
+
+
+@verb("synth", "generate face videos with known micro-expressions and a manifest (tests, demos, benchmarks)",
+      """examples:
+  metst synth synth_set --subjects 3 --videos-per-subject 2 --seconds 20 --seed 0
+  metst synth tiny --subjects 1 --videos-per-subject 1 --seconds 6 --no-blinks --no-macros
+""")(_synth_args)
+def _synth(a: argparse.Namespace) -> int:
+    from .progress import progress_bar
+    from .synth import SynthConfig, generate
+
+    cfg = SynthConfig(subjects=a.subjects, videos_per_subject=a.videos_per_subject, seconds=a.seconds, fps=a.fps,
+                      size=a.size, seed=a.seed, me_per_minute=a.me_per_minute, noise_sigma=a.noise,
+                      drift_px=a.drift, blinks=not a.no_blinks, macros=not a.no_macros)
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(a.out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not a.overwrite:
+        raise UsageError(f"{out}: folder is not empty (use --overwrite)")
+    log.info("generating %d videos of %g s in %s", cfg.subjects * cfg.videos_per_subject, cfg.seconds, out)
+    with progress_bar(cfg.subjects * cfg.videos_per_subject, "videos") as bar:
+        ds = generate(out, cfg, progress=lambda d, n: bar.update_to(d, n))
+    counts = {"micro": 0, "macro": 0, "blink": 0}      # blinks are in synth.json only (unlabelled)
+    for v in json.loads((out / "synth.json").read_text(encoding="utf-8"))["videos"]:
+        for ev in v["events"]:
+            counts[ev["kind"]] = counts.get(ev["kind"], 0) + 1
+    json.dump({"manifest": str(out / "manifest.csv"), "params": str(out / "synth.json"), "n_videos": len(ds.videos),
+               "n_subjects": len(ds.subjects()), "n_frames_per_video": cfg.n_frames, "fps": cfg.fps,
+               "events": counts}, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
 # ----------------------------------------------------------------------------- demo
 def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default=None, help="where to write the demo features (default: a temp folder)")
