@@ -49,3 +49,8 @@ def test_wheel_installs_and_extracts(tmp_path):
     assert json.loads(r.stdout)["channels"] == 36
     with np.load(out, allow_pickle=False) as z:
         assert z["features"].shape == (15, 36, 30)
+    # the synthetic-data generator reads its face photo from the installed package
+    r = subprocess.run([str(metst), "synth", str(tmp_path / "synth"), "--subjects", "1", "--videos-per-subject", "1",
+                        "--seconds", "3", "--seed", "1"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "synth" / "manifest.csv").is_file()
