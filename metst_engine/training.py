@@ -275,6 +275,9 @@ def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = N
         n_after = -(-feats.n_frames // feats.skip)
         spot, recog = frame_labels(v.intervals, n_after, feats.skip)
         ws, wr = window_labels(feats.starts, feats.skip, feats.k, spot, recog)
+        if out and (feats.skip, feats.k, feats.channel_names) != (out[0].feats.skip, out[0].feats.k, out[0].feats.channel_names):
+            raise InputError(v.path, f"features differ from {out[0].entry.video}'s (skip {feats.skip} vs "
+                                     f"{out[0].feats.skip}, or window / channels): give --skip for mixed frame rates")
         out.append(VideoData(v, feats, ws, wr))
         if progress:
             progress({"event": "extract", "video": v.video, "done": i + 1, "total": len(dataset.videos)})

@@ -204,6 +204,23 @@ def test_resumed_run_gives_bit_identical_tensors(run, synth_set):
     assert [e["fold"] for e in lines[last:] if e["event"] == "fold_start"] == ["s02"]      # really retrained
 
 
+def test_cancel_leaves_the_fold_unfinished_and_resume_completes_it(run, synth_set):
+    from metst_engine.errors import Cancelled
+
+    base, out, _ = run
+    rd = base / "cancelled"
+    seen = []
+
+    def cancel() -> bool:
+        return any(e["event"] == "epoch" and e["fold"] == "s02" for e in seen)
+
+    with pytest.raises(Cancelled):
+        run_loso(_config(synth_set, base / "cache"), rd, progress=seen.append, cancel=cancel)
+    assert (rd / "folds" / "s01" / "metrics.json").is_file()
+    assert not (rd / "folds" / "s02").exists() and not (rd / "metrics.json").exists()
+    assert run_loso(_config(synth_set, base / "cache"), rd, resume=True) == out
+
+
 def test_cli_train_no_final(run, synth_set):
     base, _, _ = run
     out = base / "cli_run"
