@@ -255,7 +255,7 @@ def load_dataset(path: str | Path):  # -> datasets.Dataset
 
 def default_skip(fps: float) -> int:
     """Frame skip that brings a video near 30 steps/s (30 fps -> 1, 200 fps -> 7)."""
-    return max(1, int(round(fps / 30.0)))
+    return max(1, round(fps / 30.0))
 
 
 def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = None,
@@ -401,6 +401,101 @@ def _checkpoint_meta(cfg: TrainConfig, data: FoldData, feats, dataset_name: str,
                           metrics=dict(metrics or {}))
 
 
+def _subjects(videos: Sequence[VideoData]) -> list[str]:
+    from .datasets.base import natural_key
+
+    return sorted({v.entry.subject for v in videos}, key=natural_key)
+
+
+def run_fold(config: TrainConfig, run_dir: str | Path, subject: str, videos: Sequence[VideoData], dataset_name: str,
+             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> dict[str, Any]:
+    """Train on every subject but ``subject``, predict and score ``subject``; write its fold folder.
+
+    Depends on (config, videos, subject) only, so folds can run in any order or on other
+    workers. ``metrics.json`` is written last (atomically): it marks the fold complete.
+    """
+    from .evaluation import cases_from_videos, evaluate
+    from .inference import InferenceOptions, predict_features
+    from .intervals_io import write_predictions
+    from .models import save_checkpoint
+
+    cfg = config.resolved()
+    fold_dir = Path(run_dir) / "folds" / subject
+    emit = progress or (lambda e: None)
+    t0 = time.time()
+    emit({"event": "fold_start", "fold": subject})
+    subjects = _subjects(videos)
+    data = build_fold_data(videos, [s for s in subjects if s != subject])
+    feats0 = videos[0].feats
+    model, info = train_fold(cfg, data, subject, n_channels=int(feats0.features.shape[1]), progress=progress,
+                             cancel=cancel)
+    meta = _checkpoint_meta(cfg, data, feats0, dataset_name)
+    opts = InferenceOptions(strategy=cfg.strategy, device=str(resolve_device(cfg.device)))
+    test = [v for v in videos if v.entry.subject == subject]
+    preds = {v.entry.video: predict_features(model, meta, v.feats, opts).intervals for v in test}
+    res = evaluate(cases_from_videos([v.entry for v in test], preds, skip=1,
+                                     n_frames={v.entry.video: v.feats.n_frames for v in test}),
+                   mode="megc", classes=tuple(cfg.recog_classes))
+    row = metrics_row(res)
+    numeric = {k: float(v) for k, v in row.items() if isinstance(v, (int, float))}
+    save_checkpoint(fold_dir / "model.safetensors", model, _checkpoint_meta(cfg, data, feats0, dataset_name, numeric))
+    write_predictions(fold_dir / "predictions.csv", [(subject, vid, iv) for vid, ivs in preds.items() for iv in ivs])
+    fold_metrics = {**row, "subject": subject, "k_prime": data.k_prime, "train_subjects": data.subjects,
+                    "seconds": time.time() - t0, **{k: v for k, v in info.items() if k != "history"},
+                    "final_losses": info["history"][-1] if info["history"] else None}
+    _atomic_json(fold_dir / "metrics.json", fold_metrics)
+    emit({"event": "fold_end", "fold": subject, "metrics": row, "seconds": time.time() - t0})
+    return fold_metrics
+
+
+def train_final(config: TrainConfig, run_dir: str | Path, videos: Sequence[VideoData], dataset_name: str,
+                progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Path:
+    """Train the final model on every subject (seeded by the name "final"); write final/model.safetensors."""
+    from .models import save_checkpoint
+
+    cfg = config.resolved()
+    emit = progress or (lambda e: None)
+    t0 = time.time()
+    emit({"event": "final_start", "fold": "final"})
+    data = build_fold_data(videos, _subjects(videos))
+    feats0 = videos[0].feats
+    model, _ = train_fold(cfg, data, "final", n_channels=int(feats0.features.shape[1]), progress=progress,
+                          cancel=cancel)
+    path = Path(run_dir) / "final" / "model.safetensors"
+    save_checkpoint(path, model, _checkpoint_meta(cfg, data, feats0, dataset_name))
+    emit({"event": "final_end", "fold": "final", "seconds": time.time() - t0})
+    return path
+
+
+def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[VideoData]) -> dict[str, Any]:
+    """Pooled MEGC metrics of every fold's predictions.csv (so resumed or remote folds count too),
+    with per-subject rows; the caller writes them."""
+    from .evaluation import cases_from_videos, evaluate
+    from .intervals_io import read_predictions
+
+    cfg = config.resolved()
+    run = Path(run_dir)
+    subjects = _subjects(videos)
+    all_preds = read_predictions([run / "folds" / s / "predictions.csv" for s in subjects])
+    n_frames = {v.entry.video: v.feats.n_frames for v in videos}
+    entries = [v.entry for v in videos]
+    classes = tuple(cfg.recog_classes)
+    res = evaluate(cases_from_videos(entries, all_preds, skip=1, n_frames=n_frames), mode="megc", classes=classes)
+    out = metrics_row(res)
+    per_subject = {}
+    for s in subjects:
+        sub = [e for e in entries if e.subject == s]
+        ids = {e.video for e in sub}
+        per_subject[s] = metrics_row(evaluate(cases_from_videos(sub, {k: v for k, v in all_preds.items() if k in ids},
+                                                                skip=1, n_frames=n_frames),
+                                              mode="megc", classes=classes))
+        per_subject[s]["k_prime"] = json.loads((run / "folds" / s / "metrics.json").read_text())["k_prime"]
+    final_path = run / "final" / "model.safetensors"
+    out.update({"per_subject": per_subject, "recog_classes": list(classes),
+                "final": str(final_path.relative_to(run)) if final_path.is_file() else None})
+    return out
+
+
 _RESUME_KEYS = ("model", "rois", "window", "skip", "epochs", "lr", "batch", "ratio", "redraw", "synergy", "strategy",
                 "recog_classes", "seed", "threads", "model_overrides")
 
@@ -413,11 +508,6 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
     returning True stops at the next batch with ``Cancelled`` (the fold in flight leaves no
     metrics.json, so ``resume=True`` redoes it).
     """
-    from .evaluation import cases_from_videos, evaluate
-    from .inference import InferenceOptions, predict_features
-    from .intervals_io import read_predictions, write_predictions
-    from .models import save_checkpoint
-
     cfg = config.resolved()
     try:
         cfg.validate()
@@ -457,59 +547,14 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
     try:
         emit({"event": "run_start", "subjects": subjects, "resume": resume})
         videos = prepare_videos(cfg, dataset, emit, cancel)
-        n_channels = int(videos[0].feats.features.shape[1])
-        feats0 = videos[0].feats
-        opts = InferenceOptions(strategy=cfg.strategy, device=str(resolve_device(cfg.device)))
         for subject in subjects:
-            fold_dir = run / "folds" / subject
-            if (fold_dir / "metrics.json").is_file():
+            if (run / "folds" / subject / "metrics.json").is_file():
                 emit({"event": "fold_skipped", "fold": subject})
                 continue
-            t0 = time.time()
-            emit({"event": "fold_start", "fold": subject})
-            data = build_fold_data(videos, [s for s in subjects if s != subject])
-            model, info = train_fold(cfg, data, subject, n_channels=n_channels, progress=emit, cancel=cancel)
-            meta = _checkpoint_meta(cfg, data, feats0, dataset.name)
-            test = [v for v in videos if v.entry.subject == subject]
-            preds = {v.entry.video: predict_features(model, meta, v.feats, opts).intervals for v in test}
-            res = evaluate(cases_from_videos([v.entry for v in test], preds, skip=1,
-                                             n_frames={v.entry.video: v.feats.n_frames for v in test}),
-                           mode="megc", classes=tuple(cfg.recog_classes))
-            row = metrics_row(res)
-            numeric = {k: float(v) for k, v in row.items() if isinstance(v, (int, float))}
-            save_checkpoint(fold_dir / "model.safetensors", model, _checkpoint_meta(cfg, data, feats0, dataset.name, numeric))
-            write_predictions(fold_dir / "predictions.csv",
-                              [(subject, vid, iv) for vid, ivs in preds.items() for iv in ivs])
-            fold_metrics = {**row, "subject": subject, "k_prime": data.k_prime, "train_subjects": data.subjects,
-                            "seconds": time.time() - t0, **{k: v for k, v in info.items() if k != "history"},
-                            "final_losses": info["history"][-1] if info["history"] else None}
-            _atomic_json(fold_dir / "metrics.json", fold_metrics)
-            emit({"event": "fold_end", "fold": subject, "metrics": row, "seconds": time.time() - t0})
-        final_path = run / "final" / "model.safetensors"
-        if cfg.final and not final_path.is_file():
-            t0 = time.time()
-            emit({"event": "final_start", "fold": "final"})
-            data = build_fold_data(videos, subjects)
-            model, info = train_fold(cfg, data, "final", n_channels=n_channels, progress=emit, cancel=cancel)
-            save_checkpoint(final_path, model, _checkpoint_meta(cfg, data, feats0, dataset.name))
-            emit({"event": "final_end", "fold": "final", "seconds": time.time() - t0})
-        # pooled metrics of every fold, from the files (so resumed folds count too)
-        all_preds = read_predictions([run / "folds" / s / "predictions.csv" for s in subjects])
-        n_frames = {v.entry.video: v.feats.n_frames for v in videos}
-        entries = [v.entry for v in videos]
-        classes = tuple(cfg.recog_classes)
-        res = evaluate(cases_from_videos(entries, all_preds, skip=1, n_frames=n_frames), mode="megc", classes=classes)
-        out = metrics_row(res)
-        per_subject = {}
-        for s in subjects:
-            sub = [e for e in entries if e.subject == s]
-            ids = {e.video for e in sub}
-            per_subject[s] = metrics_row(evaluate(cases_from_videos(sub, {k: v for k, v in all_preds.items() if k in ids},
-                                                                    skip=1, n_frames=n_frames),
-                                                  mode="megc", classes=classes))
-            per_subject[s]["k_prime"] = json.loads((run / "folds" / s / "metrics.json").read_text())["k_prime"]
-        out.update({"per_subject": per_subject, "recog_classes": list(classes),
-                    "final": str(final_path.relative_to(run)) if final_path.is_file() else None})
+            run_fold(cfg, run, subject, videos, dataset.name, progress=emit, cancel=cancel)
+        if cfg.final and not (run / "final" / "model.safetensors").is_file():
+            train_final(cfg, run, videos, dataset.name, progress=emit, cancel=cancel)
+        out = pool_metrics(cfg, run, videos)
         _atomic_json(run / "metrics.json", out)
         emit({"event": "run_end", "metrics": {k: v for k, v in out.items() if k != "per_subject"}})
         return out
@@ -530,8 +575,11 @@ __all__ = [
     "fold_seed",
     "frame_labels",
     "load_dataset",
+    "pool_metrics",
     "prepare_videos",
+    "run_fold",
     "run_loso",
+    "train_final",
     "train_fold",
     "window_labels",
 ]

@@ -17,8 +17,17 @@ import torch
 from metst_engine.datasets import LabelledInterval, k_prime, load_manifest
 from metst_engine.intervals import EMOTIONS
 from metst_engine.models import load_checkpoint
-from metst_engine.training import (NEUTRAL_INDEX, TrainConfig, class_weights, downsample, fold_seed, frame_labels,
-                                   loss_fn, run_loso, window_labels)
+from metst_engine.training import (
+    NEUTRAL_INDEX,
+    TrainConfig,
+    class_weights,
+    downsample,
+    fold_seed,
+    frame_labels,
+    loss_fn,
+    run_loso,
+    window_labels,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Seed 5 of a 3 x 1 x 8 s synth set: leaving s01 out gives k' 6 and leaving s03 out 4, while
@@ -86,7 +95,7 @@ def test_loss_is_finite_when_every_frame_has_weight_zero():
         recog = torch.zeros(2, 3, 5, requires_grad=True)
 
     weights = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0])                 # no synergy, all frames neutral
-    total, mse, ce = loss_fn(Out, torch.zeros(2, 3), torch.full((2, 3), NEUTRAL_INDEX), weights)
+    total, _, ce = loss_fn(Out, torch.zeros(2, 3), torch.full((2, 3), NEUTRAL_INDEX), weights)
     assert torch.isfinite(total) and ce.item() == 0.0
     assert total.item() == pytest.approx(0.9 * 0.25)
 
@@ -161,7 +170,7 @@ def test_fold_checkpoints_carry_k_prime_of_the_training_subjects_only(run, synth
     everyone = k_prime(ds.intervals("micro"))
     differs = 0
     for s in ds.subjects():
-        model, meta = load_checkpoint(base / "run" / "folds" / s / "model.safetensors")
+        _, meta = load_checkpoint(base / "run" / "folds" / s / "model.safetensors")
         train = [iv for v in ds.videos if v.subject != s for iv in v.intervals if iv.type == "micro"]
         assert meta.k_prime == k_prime(train)
         assert meta.provenance.subjects == [x for x in ds.subjects() if x != s]
@@ -228,7 +237,7 @@ def test_cli_train_no_final(run, synth_set):
     cmd = [sys.executable, "-m", "metst_engine.cli", "train", "--dataset", str(synth_set), "--model", "metst", "--loso",
            "-o", str(out), "--window", "30", "--epochs", "1", "--batch", "16", "--no-synergy", "--seed", "1",
            "--model-overrides", '{"depth": 1, "dim": 16}', "--cache-dir", str(base / "cache"), "--no-final"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert METRIC_KEYS <= set(summary) and summary["final"] is None
@@ -237,5 +246,5 @@ def test_cli_train_no_final(run, synth_set):
     assert cfg["synergy"] is False and cfg["final"] is False and cfg["model_overrides"] == {"depth": 1, "dim": 16}
     fm = json.loads((out / "folds" / "s01" / "metrics.json").read_text())
     assert fm["class_weights"][NEUTRAL_INDEX] == 0
-    r = subprocess.run(cmd[:-1] + ["--executor", "ray"], capture_output=True, text=True, timeout=120, env=env)
+    r = subprocess.run(cmd[:-1] + ["--executor", "ray"], check=False, capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 2 and "ray is not available yet" in r.stderr
