@@ -248,3 +248,31 @@ def test_cli_train_no_final(run, synth_set):
     assert fm["class_weights"][NEUTRAL_INDEX] == 0
     r = subprocess.run(cmd[:-1] + ["--executor", "ray"], check=False, capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 2 and "ray is not available yet" in r.stderr
+
+
+@pytest.mark.parametrize("model, overrides, channels", [
+    ("metst", {"depth": 1, "dim": 16}, 10),
+    ("metst_plus", {"dim": 16, "blocks": 1, "layers_per_block": 1}, 36),
+])
+def test_train_fold_is_deterministic_and_learns_shapes(model, overrides, channels):
+    from metst_engine.training import FoldData, train_fold
+
+    rng = np.random.default_rng(0)
+    n, k = 12, 30
+    spot = np.zeros((n, k), np.float32)
+    recog = np.full((n, k), NEUTRAL_INDEX, np.int64)
+    spot[:3, 10:15] = 1
+    recog[:3, 10:15] = [[0], [1], [2]]
+    data = FoldData(rng.normal(size=(n, channels, k)).astype(np.float32), spot, recog, spot.max(1) > 0, ["a"], 3)
+    cfg = TrainConfig(dataset="-", model=model, epochs=2, batch=4, ratio=2.0, model_overrides=overrides)
+    events = []
+    m1, info = train_fold(cfg, data, "b", n_channels=channels, progress=events.append)
+    m2, _ = train_fold(cfg, data, "b", n_channels=channels)
+    m3, _ = train_fold(cfg, data, "c", n_channels=channels)
+    s1, s2, s3 = m1.state_dict(), m2.state_dict(), m3.state_dict()
+    assert all(torch.equal(s1[key], s2[key]) for key in s1)
+    assert not all(torch.equal(s1[key], s3[key]) for key in s1)      # another subject, another seed
+    assert info["n_sampled"] == 3 + 6 and len(events) == 2
+    assert info["class_weights"][3] == 0                              # "others" absent
+    expected_lr = 1e-4 if model == "metst" else 3e-4
+    assert cfg.resolved().lr == expected_lr
