@@ -522,15 +522,20 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
         diff = [k for k in _RESUME_KEYS if old.get("config", {}).get(k) != cfg.to_dict().get(k)]
         if diff:
             raise InputError(cfg_path, f"cannot resume: the settings differ in {', '.join(diff)}")
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(None, f"device {cfg.device!r}: no CUDA device available (use --device cpu or auto)")
     dataset = load_dataset(cfg.dataset)
     subjects = dataset.subjects()
     if len(subjects) < 2:
         raise InputError(cfg.dataset, f"leave-one-subject-out needs at least 2 subjects, found {len(subjects)}")
+    if cfg_path.exists() and json.loads(cfg_path.read_text(encoding="utf-8")).get("subjects") != subjects:
+        raise InputError(cfg_path, "cannot resume: the dataset's subjects differ from the run's")
     run.mkdir(parents=True, exist_ok=True)
     if not cfg_path.exists():
         _atomic_json(cfg_path, {"config": cfg.to_dict(), "threads": cfg.threads, "subjects": subjects,
                                 "dataset_name": dataset.name, "version": __version__,
-                                "device": str(resolve_device(cfg.device)), "created": time.time()})
+                                "device": str(device), "created": time.time()})
     log_fh = open(run / "progress.jsonl", "a", encoding="utf-8")
 
     def emit(event: dict[str, Any]) -> None:

@@ -200,6 +200,9 @@ def test_resumed_run_gives_bit_identical_tensors(run, synth_set):
         run_loso(_config(synth_set, base / "cache"), rd2)
     with pytest.raises(Exception, match="settings differ in epochs"):
         run_loso(_config(synth_set, base / "cache", epochs=3), rd2, resume=True)
+    if not torch.cuda.is_available():
+        with pytest.raises(Exception, match="no CUDA device"):
+            run_loso(_config(synth_set, base / "cache", device="cuda"), rd2, resume=True)
     out2 = run_loso(_config(synth_set, base / "cache"), rd2, resume=True)
     for rel in ("folds/s02/model.safetensors", "final/model.safetensors"):
         a, b = _tensors(rd / rel), _tensors(rd2 / rel)
