@@ -255,6 +255,85 @@ def _demo(a: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- train
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, help="manifest CSV, or a folder holding manifest.csv")
+    p.add_argument("--model", choices=["metst", "metst_plus"], default="metst")
+    p.add_argument("--loso", action="store_true", help="leave-one-subject-out (the only protocol; required)")
+    p.add_argument("-o", "--output", required=True, metavar="RUN_DIR",
+                   help="run folder: config.json, progress.jsonl, folds/<subject>/, metrics.json, final/")
+    p.add_argument("--rois", default=None, help="ROI set (default: the model's own: metst or metst_plus)")
+    p.add_argument("--window", "-k", type=int, default=50, help="k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)")
+    p.add_argument("--skip", "-s", type=int, default=None, help="frame skip (default: round(fps / 30))")
+    p.add_argument("--epochs", type=int, default=None, help="default 30 (metst) / 50 (metst_plus)")
+    p.add_argument("--lr", type=float, default=None, help="one-cycle max lr, default 1e-4 (metst) / 3e-4 (metst_plus)")
+    p.add_argument("--batch", type=int, default=256, help="batch size (CAS(ME)^3 256, SAMM-LV 32)")
+    p.add_argument("--ratio", type=float, default=4.0,
+                   help="ME-free windows kept per ME window, redrawn each epoch (CAS(ME)^3 4, SAMM-LV 0.5)")
+    p.add_argument("--redraw", choices=["epoch", "once"], default="epoch", help="when the down-sampling is drawn")
+    p.add_argument("--strategy", choices=["none", "spotting_mainly", "result_synergy"], default="result_synergy",
+                   help="inference strategy for the fold predictions")
+    p.add_argument("--synergy", action=argparse.BooleanOptionalAction, default=True,
+                   help="feature-level synergy: the neutral class in the recognition loss (weight x6)")
+    p.add_argument("--recog-classes", nargs="+", default=["negative", "positive", "surprise"])
+    p.add_argument("--seed", type=int, default=0, help="each fold is seeded from (seed, held-out subject)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed, for reproducible tensors)")
+    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda, cuda:N")
+    p.add_argument("--no-final", action="store_true", help="skip the final model trained on all subjects")
+    p.add_argument("--resume", action="store_true", help="continue RUN_DIR at the first fold without metrics.json")
+    p.add_argument("--model-overrides", default=None, metavar="JSON",
+                   help='network hyper-parameters, e.g. \'{"depth": 2}\'')
+    p.add_argument("--cache-dir", default=None, help="feature cache folder (default: metst's cache)")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--executor", default="local", help="local (ray: not available yet)")
+    p.add_argument("--ray-address", default=None, help=argparse.SUPPRESS)
+
+
+@verb("train", "train ME-TST / ME-TST+ leave-one-subject-out, evaluate each fold, then a final model", """examples:
+  metst synth synth_set --subjects 3 --videos-per-subject 1 --seconds 10
+  metst train --dataset synth_set --model metst --loso -o runs/synth --window 30 --epochs 5 --batch 32
+  metst train --dataset samm_lv.csv --model metst_plus --loso -o runs/samm --window 30 --skip 7 --batch 32 --ratio 0.5
+  metst train --dataset synth_set --model metst --loso -o runs/synth --resume
+""")(_train_args)
+def _train(a: argparse.Namespace) -> int:
+    from .training import TrainConfig, run_loso
+
+    if a.executor != "local" or a.ray_address:
+        raise UsageError(f"--executor {a.executor}: only 'local' is available; ray is not available yet")
+    if not a.loso:
+        raise UsageError("give --loso: leave-one-subject-out is the only training protocol")
+    try:
+        overrides = json.loads(a.model_overrides) if a.model_overrides else {}
+        if not isinstance(overrides, dict):
+            raise ValueError("must be a JSON object")
+    except ValueError as exc:
+        raise UsageError(f"--model-overrides: {exc}") from None
+    cfg = TrainConfig(dataset=a.dataset, model=a.model, rois=a.rois, window=a.window, skip=a.skip, epochs=a.epochs,
+                      lr=a.lr, batch=a.batch, ratio=a.ratio, redraw=a.redraw, synergy=a.synergy, strategy=a.strategy,
+                      recog_classes=list(a.recog_classes), seed=a.seed, threads=a.threads, device=a.device,
+                      final=not a.no_final, model_overrides=overrides, use_cache=not a.no_cache,
+                      cache_dir=a.cache_dir)
+    try:
+        cfg.resolved().validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    def report(e: dict) -> None:
+        ev = e.get("event")
+        if ev == "epoch":
+            log.info("fold %s epoch %d/%d loss %.4f", e["fold"], e["epoch"], e.get("epochs", 0), e["losses"]["loss"])
+        elif ev == "fold_end":
+            m = e["metrics"]
+            log.info("fold %s: spotting F1 %.3f, STRS %.3f", e["fold"], m["f1"], m["strs"])
+        elif ev in ("fold_skipped", "final_start", "final_end", "extract"):
+            log.info("%s %s", ev, e.get("fold") or e.get("video") or "")
+
+    out = run_loso(cfg, a.output, progress=report, resume=a.resume)
+    json.dump({k: v for k, v in out.items() if k != "per_subject"} | {"run_dir": str(a.output)}, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
 # ----------------------------------------------------------------------------- predict
 def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="video file or frame folder")

@@ -1,0 +1,590 @@
+"""Leave-one-subject-out training of ME-TST / ME-TST+ (no Qt; the CLI and the GUI call this).
+
+Method (method notes, "Labels and training"):
+
+- Only micro-expressions are labelled. Labels live in frames after the frame skip (source
+  frame f -> f // skip): spotting target 1 inside [onset+1, offset-1], else 0; recognition
+  target the emotion's index in ``EMOTIONS`` there, else neutral (index 4). An ME whose
+  emotion is not one of the four classes is ignored by the recognition loss (-100).
+- A window (C, k) of the extracted features carries the labels of the k after-skip frames
+  starting at ``starts[w] // skip``. Windows with no spotting-positive frame are randomly
+  down-sampled to ``ratio`` x the number of windows with one, REDRAWN EVERY EPOCH
+  (``TrainConfig.redraw="epoch"``; ``"once"`` draws once per fold).
+- Loss = 0.9 x MSE(spot) + 0.1 x class-weighted CE(recog). The class weights are computed
+  once per fold on the down-sampled training frames of the first draw: sklearn
+  ``compute_class_weight("balanced")`` over the classes present, an absent class 0, the
+  neutral weight x 6; without feature-level synergy (``synergy=False``) the neutral weight is 0.
+- Adam + ``OneCycleLR`` (max lr ``lr``), scale augmentation x U(0.9, 1.1) per window.
+- k' = int((mean(offset - onset) + 1) / 2) after the skip, over the TRAINING subjects' MEs,
+  stored in each fold's checkpoint with threshold_p 0.55.
+
+Reproducibility: each fold (and the final model) is seeded from ``zlib.crc32(f"{seed}:{subject}")``
+alone: ``torch.manual_seed`` (model init, drop path, shuffling, augmentation) and a numpy
+Generator (down-sampling); ``torch.set_num_threads(config.threads)`` is set for the run
+(default 1, so the numbers do not depend on the machine's core count; restored afterwards).
+A fold therefore gives the same tensors whether it runs after other folds, alone after a
+resume, or on another worker (on CPU; CUDA kernels are not guaranteed bit-identical).
+
+Run folder::
+
+    RUN_DIR/config.json            resolved TrainConfig + threads, subjects, version
+    RUN_DIR/progress.jsonl         one JSON event per line (event, fold, epoch, losses, metrics, time)
+    RUN_DIR/folds/<subject>/model.safetensors, predictions.csv, metrics.json (written last)
+    RUN_DIR/final/model.safetensors   trained on all subjects ("use this model"), unless final=False
+    RUN_DIR/metrics.json           pooled MEGC metrics of all folds + per-subject rows (written last)
+
+A resumed run skips every fold whose ``metrics.json`` exists and retrains the others from scratch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .errors import Cancelled, InputError
+from .intervals import EMOTIONS, HEAD_CLASSES, PAPER_CLASSES
+
+NEUTRAL_INDEX = len(EMOTIONS)          #: recognition target of non-ME frames
+IGNORE_INDEX = -100                    #: recognition target of ME frames with an unknown emotion
+NEUTRAL_FACTOR = 6.0                   #: neutral class weight multiplier (feature-level synergy)
+SPOT_WEIGHT, RECOG_WEIGHT = 0.9, 0.1
+THRESHOLD_P = 0.55
+
+#: Defaults that follow from the model name (public code / paper).
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "metst": {"epochs": 30, "lr": 1e-4, "rois": "metst"},
+    "metst_plus": {"epochs": 50, "lr": 3e-4, "rois": "metst_plus"},
+}
+
+ProgressFn = Callable[[dict[str, Any]], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run; None fields are resolved by ``resolved()``."""
+
+    dataset: str                                #: manifest CSV, or a folder holding manifest.csv
+    model: str = "metst"                        #: metst | metst_plus
+    rois: str | None = None                     #: ROI set (default: the model's own)
+    window: int = 50                            #: k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)
+    skip: int | None = None                     #: frame skip (default: round(fps / 30), SAMM-LV 200 fps -> 7)
+    epochs: int | None = None                   #: default 30 (metst) / 50 (metst_plus)
+    lr: float | None = None                     #: max lr of the one-cycle schedule: 1e-4 / 3e-4
+    batch: int = 256                            #: CAS(ME)^3 256, SAMM-LV 32
+    ratio: float = 4.0                          #: kept ME-free windows per ME window (CAS 4, SAMM-LV 0.5)
+    redraw: str = "epoch"                       #: down-sampling redrawn each "epoch" or "once" per fold
+    synergy: bool = True                        #: feature-level synergy (neutral class in the CE loss)
+    strategy: str = "result_synergy"            #: inference strategy for the fold predictions
+    recog_classes: list[str] = field(default_factory=lambda: list(PAPER_CLASSES))
+    seed: int = 0
+    threads: int = 1                            #: torch intra-op threads (fixed: part of reproducibility)
+    device: str = "auto"                        #: auto (cuda when present) | cpu | cuda[:n]
+    final: bool = True                          #: after the folds, train on all subjects
+    model_overrides: dict[str, Any] = field(default_factory=dict)  #: e.g. {"depth": 2}
+    use_cache: bool = True
+    cache_dir: str | None = None                #: feature cache (None: metst's default cache)
+    extract_workers: int | None = None
+
+    def resolved(self) -> TrainConfig:
+        if self.model not in MODEL_DEFAULTS:
+            raise ValueError(f"unknown model {self.model!r}; known: {', '.join(sorted(MODEL_DEFAULTS))}")
+        d = MODEL_DEFAULTS[self.model]
+        return dataclasses.replace(
+            self, dataset=str(self.dataset),
+            rois=self.rois or d["rois"],
+            epochs=self.epochs if self.epochs is not None else d["epochs"],
+            lr=self.lr if self.lr is not None else d["lr"],
+            recog_classes=list(self.recog_classes), model_overrides=dict(self.model_overrides))
+
+    def validate(self) -> None:
+        if self.window < 4 or self.window % 2:
+            raise ValueError(f"window must be an even number >= 4, got {self.window}")
+        if self.skip is not None and self.skip < 1:
+            raise ValueError(f"skip must be >= 1, got {self.skip}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if not self.ratio > 0:
+            raise ValueError(f"ratio must be > 0, got {self.ratio}")
+        if self.redraw not in ("epoch", "once"):
+            raise ValueError(f"redraw must be 'epoch' or 'once', got {self.redraw!r}")
+        if self.strategy not in ("none", "spotting_mainly", "result_synergy"):
+            raise ValueError(f"strategy must be none, spotting_mainly or result_synergy, got {self.strategy!r}")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        unknown = sorted(set(self.recog_classes) - set(EMOTIONS))
+        if unknown:
+            raise ValueError(f"unknown recognition class(es) {unknown}; classes: {list(EMOTIONS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# ------------------------------------------------------------------------------- labels
+def frame_labels(intervals: Sequence[Any], n_frames: int, skip: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame targets after the skip for ``n_frames`` (after-skip) frames.
+
+    Only ``type == "micro"`` intervals count. Returns (spot float32 (n,), recog int64 (n,)):
+    spot 1 on [onset//skip + 1, offset//skip - 1], recognition there the emotion index in
+    ``EMOTIONS`` (``IGNORE_INDEX`` for an unknown emotion), neutral (4) elsewhere.
+    """
+    spot = np.zeros(n_frames, dtype=np.float32)
+    recog = np.full(n_frames, NEUTRAL_INDEX, dtype=np.int64)
+    for iv in intervals:
+        if getattr(iv, "type", "micro") != "micro":
+            continue
+        lo, hi = iv.onset // skip + 1, iv.offset // skip - 1
+        lo, hi = max(lo, 0), min(hi, n_frames - 1)
+        if hi < lo:
+            continue
+        spot[lo:hi + 1] = 1.0
+        recog[lo:hi + 1] = EMOTIONS.index(iv.emotion) if iv.emotion in EMOTIONS else IGNORE_INDEX
+    return spot, recog
+
+
+def window_labels(starts: np.ndarray, skip: int, k: int, spot: np.ndarray, recog: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (n_windows, k) of windows whose first source frames are ``starts``."""
+    first = np.asarray(starts, dtype=np.int64) // skip
+    n = len(spot)
+    need = int(first.max()) + k if len(first) else 0
+    if need > n:   # frames beyond the video (should not happen): neutral
+        spot = np.concatenate([spot, np.zeros(need - n, np.float32)])
+        recog = np.concatenate([recog, np.full(need - n, NEUTRAL_INDEX, np.int64)])
+    idx = first[:, None] + np.arange(k)[None, :]
+    return spot[idx], recog[idx]
+
+
+def downsample(positive: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices (sorted) of every positive window plus int(ratio x positives) random negatives.
+
+    With no positive window at all every window is kept (there is nothing to balance against).
+    """
+    pos = np.flatnonzero(positive)
+    neg = np.flatnonzero(~np.asarray(positive, bool))
+    if len(pos) == 0:
+        return np.arange(len(positive))
+    n_neg = min(len(neg), int(ratio * len(pos)))
+    chosen = rng.choice(neg, size=n_neg, replace=False) if n_neg else np.empty(0, np.int64)
+    return np.sort(np.concatenate([pos, chosen]))
+
+
+def class_weights(recog: np.ndarray, synergy: bool = True, n_classes: int = len(HEAD_CLASSES)) -> np.ndarray:
+    """CE weights over the head classes (neutral last) from the training frames' targets.
+
+    sklearn ``compute_class_weight("balanced")`` over the classes present (n / (n_present x
+    count)); an absent class gets 0; neutral x 6, or 0 without feature-level synergy.
+    """
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.asarray(recog).ravel()
+    y = y[y >= 0]
+    w = np.zeros(n_classes, dtype=np.float64)
+    present = np.unique(y)
+    if len(present):
+        w[present] = compute_class_weight("balanced", classes=present, y=y)
+    neutral = n_classes - 1
+    w[neutral] = w[neutral] * NEUTRAL_FACTOR if synergy else 0.0
+    return w.astype(np.float32)
+
+
+def fold_seed(seed: int, subject: str) -> int:
+    """Seed of one fold: a hash of (run seed, held-out subject) only."""
+    return zlib.crc32(f"{seed}:{subject}".encode())
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# ------------------------------------------------------------------------------- data
+@dataclass
+class VideoData:
+    """One video's features and window labels."""
+
+    entry: Any                  #: datasets.VideoEntry
+    feats: Any                  #: features.FeatureSet
+    spot: np.ndarray            #: (n_windows, k) float32
+    recog: np.ndarray           #: (n_windows, k) int64
+
+
+@dataclass
+class FoldData:
+    """Training windows of one fold (all of them; down-sampling happens per epoch)."""
+
+    x: np.ndarray               #: (N, C, k) float32
+    spot: np.ndarray            #: (N, k) float32
+    recog: np.ndarray           #: (N, k) int64
+    positive: np.ndarray        #: (N,) bool, window holds a spotting-positive frame
+    subjects: list[str]         #: training subjects
+    k_prime: int
+
+
+def load_dataset(path: str | Path):  # -> datasets.Dataset
+    from .datasets import load_manifest
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "manifest.csv"
+    if not p.is_file():
+        raise InputError(path, "no manifest CSV (give a manifest file or a folder holding manifest.csv)")
+    return load_manifest(p)
+
+
+def default_skip(fps: float) -> int:
+    """Frame skip that brings a video near 30 steps/s (30 fps -> 1, 200 fps -> 7)."""
+    return max(1, round(fps / 30.0))
+
+
+def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = None,
+                   cancel: CancelFn | None = None) -> list[VideoData]:
+    """Extract (or read from the cache) every video's features once and label its windows."""
+    from .extraction import extract_video
+    from .features import ExtractParams
+
+    out = []
+    for i, v in enumerate(dataset.videos):
+        if cancel and cancel():
+            raise Cancelled("training cancelled")
+        skip = config.skip or default_skip(v.fps)
+        params = ExtractParams(rois=config.rois or "metst", window=config.window, skip=skip)
+        feats = extract_video(v.path, params, fps=v.fps, use_cache=config.use_cache, cache_dir=config.cache_dir,
+                              workers=config.extract_workers, cancel=cancel)
+        n_after = -(-feats.n_frames // feats.skip)
+        spot, recog = frame_labels(v.intervals, n_after, feats.skip)
+        ws, wr = window_labels(feats.starts, feats.skip, feats.k, spot, recog)
+        if out and (feats.skip, feats.k, feats.channel_names) != (out[0].feats.skip, out[0].feats.k, out[0].feats.channel_names):
+            raise InputError(v.path, f"features differ from {out[0].entry.video}'s (skip {feats.skip} vs "
+                                     f"{out[0].feats.skip}, or window / channels): give --skip for mixed frame rates")
+        out.append(VideoData(v, feats, ws, wr))
+        if progress:
+            progress({"event": "extract", "video": v.video, "done": i + 1, "total": len(dataset.videos)})
+    return out
+
+
+def build_fold_data(videos: Sequence[VideoData], train_subjects: Sequence[str]) -> FoldData:
+    """Windows and labels of the training subjects, and k' from their MEs only."""
+    from .datasets import k_prime
+
+    chosen = [v for v in videos if v.entry.subject in set(train_subjects)]
+    if not chosen:
+        raise InputError(None, "no training videos in this fold")
+    x = np.concatenate([v.feats.features for v in chosen]).astype(np.float32, copy=False)
+    spot = np.concatenate([v.spot for v in chosen])
+    recog = np.concatenate([v.recog for v in chosen])
+    skip = chosen[0].feats.skip
+    mes = [iv for v in chosen for iv in v.entry.intervals if iv.type == "micro"]
+    if not mes:
+        raise InputError(None, f"the training subjects {list(train_subjects)} have no micro-expressions")
+    return FoldData(x, spot, recog, spot.max(axis=1) > 0, sorted(set(train_subjects)), k_prime(mes, skip))
+
+
+# ------------------------------------------------------------------------------- training
+def loss_fn(out, spot: torch.Tensor, recog: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, spot MSE, weighted CE): 0.9 x MSE + 0.1 x CE, CE = weighted mean over the frames."""
+    mse = torch.nn.functional.mse_loss(out.spot, spot)
+    logits = out.recog.reshape(-1, out.recog.shape[-1])
+    target = recog.reshape(-1)
+    nll = torch.nn.functional.cross_entropy(logits, target, reduction="none", ignore_index=IGNORE_INDEX)
+    valid = target != IGNORE_INDEX
+    w = torch.where(valid, weights[target.clamp_min(0)], torch.zeros((), device=logits.device))
+    ce = (w * nll).sum() / w.sum().clamp_min(1e-12)     # all-zero weights (e.g. only neutral, no synergy): 0
+    return SPOT_WEIGHT * mse + RECOG_WEIGHT * ce, mse, ce
+
+
+def train_fold(config: TrainConfig, data: FoldData, name: str, *, n_channels: int,
+               progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train one model on ``data``, seeded from (config.seed, name) alone; returns (model, info)."""
+    from .models import build_model
+
+    cfg = config.resolved()
+    seed = fold_seed(cfg.seed, name)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    device = resolve_device(cfg.device)
+    model = build_model(cfg.model, seed=seed, in_channels=n_channels, n_classes=len(EMOTIONS),
+                        **cfg.model_overrides).to(device)
+    first = downsample(data.positive, cfg.ratio, rng)
+    weights_np = class_weights(data.recog[first], cfg.synergy)
+    weights = torch.from_numpy(weights_np).to(device)
+    n = len(first)
+    steps = -(-n // cfg.batch)
+    assert cfg.epochs is not None and cfg.lr is not None
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps)
+    x_all = torch.from_numpy(np.ascontiguousarray(data.x))
+    s_all = torch.from_numpy(np.ascontiguousarray(data.spot))
+    r_all = torch.from_numpy(np.ascontiguousarray(data.recog))
+    history = []
+    for epoch in range(cfg.epochs):
+        t0 = time.time()
+        idx = first if (epoch == 0 or cfg.redraw == "once") else downsample(data.positive, cfg.ratio, rng)
+        idx_t = torch.from_numpy(idx)[torch.randperm(n, generator=gen)]
+        model.train()
+        tot = [0.0, 0.0, 0.0]
+        for b in range(steps):
+            if cancel and cancel():
+                raise Cancelled("training cancelled")
+            bi = idx_t[b * cfg.batch:(b + 1) * cfg.batch]
+            scale = torch.empty(len(bi), 1, 1).uniform_(0.9, 1.1, generator=gen)
+            xb = (x_all[bi] * scale).to(device)
+            out = model(xb)
+            loss, mse, ce = loss_fn(out, s_all[bi].to(device), r_all[bi].to(device), weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            for j, v in enumerate((loss, mse, ce)):
+                tot[j] += float(v.detach()) * len(bi)
+        losses = {"loss": tot[0] / n, "spot_mse": tot[1] / n, "recog_ce": tot[2] / n}
+        history.append(losses)
+        if progress:
+            progress({"event": "epoch", "fold": name, "epoch": epoch + 1, "epochs": cfg.epochs, "losses": losses,
+                      "lr": sched.get_last_lr()[0], "seconds": time.time() - t0})
+    model.eval()
+    info = {"seed": seed, "n_windows": int(len(data.x)), "n_positive": int(data.positive.sum()),
+            "n_sampled": int(n), "class_weights": weights_np.tolist(), "history": history}
+    return model, info
+
+
+# ------------------------------------------------------------------------------- run folder
+def _atomic_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def metrics_row(res) -> dict[str, Any]:  # res: evaluation.EvaluationResult
+    sp, rc = res.spotting, res.recognition
+    return {"tp": sp.tp, "fp": sp.fp, "fn": sp.fn, "precision": sp.precision, "recall": sp.recall, "f1": sp.f1,
+            "uf1": rc.uf1, "uar": rc.uar, "recog_f1": rc.f1, "strs": res.strs, "mode": res.mode}
+
+
+def _checkpoint_meta(cfg: TrainConfig, data: FoldData, feats, dataset_name: str, metrics: dict[str, float] | None = None):
+    from .models import CheckpointMeta, Provenance
+
+    return CheckpointMeta(roi_set=cfg.rois, channel_names=list(feats.channel_names), window=feats.k,
+                          frame_skip=feats.skip, fps=float(feats.fps), class_names=list(EMOTIONS),
+                          k_prime=int(data.k_prime), threshold_p=THRESHOLD_P,
+                          provenance=Provenance(dataset=dataset_name, subjects=list(data.subjects), epochs=cfg.epochs,
+                                                seed=cfg.seed, code_version=__version__),
+                          metrics=dict(metrics or {}))
+
+
+def _subjects(videos: Sequence[VideoData]) -> list[str]:
+    from .datasets.base import natural_key
+
+    return sorted({v.entry.subject for v in videos}, key=natural_key)
+
+
+def run_fold(config: TrainConfig, run_dir: str | Path, subject: str, videos: Sequence[VideoData], dataset_name: str,
+             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> dict[str, Any]:
+    """Train on every subject but ``subject``, predict and score ``subject``; write its fold folder.
+
+    Depends on (config, videos, subject) only, so folds can run in any order or on other
+    workers. ``metrics.json`` is written last (atomically): it marks the fold complete.
+    """
+    from .evaluation import cases_from_videos, evaluate
+    from .inference import InferenceOptions, predict_features
+    from .intervals_io import write_predictions
+    from .models import save_checkpoint
+
+    cfg = config.resolved()
+    fold_dir = Path(run_dir) / "folds" / subject
+    emit = progress or (lambda e: None)
+    t0 = time.time()
+    emit({"event": "fold_start", "fold": subject})
+    subjects = _subjects(videos)
+    data = build_fold_data(videos, [s for s in subjects if s != subject])
+    feats0 = videos[0].feats
+    model, info = train_fold(cfg, data, subject, n_channels=int(feats0.features.shape[1]), progress=progress,
+                             cancel=cancel)
+    meta = _checkpoint_meta(cfg, data, feats0, dataset_name)
+    opts = InferenceOptions(strategy=cfg.strategy, device=str(resolve_device(cfg.device)))
+    test = [v for v in videos if v.entry.subject == subject]
+    preds = {v.entry.video: predict_features(model, meta, v.feats, opts).intervals for v in test}
+    res = evaluate(cases_from_videos([v.entry for v in test], preds, skip=1,
+                                     n_frames={v.entry.video: v.feats.n_frames for v in test}),
+                   mode="megc", classes=tuple(cfg.recog_classes))
+    row = metrics_row(res)
+    numeric = {k: float(v) for k, v in row.items() if isinstance(v, (int, float))}
+    save_checkpoint(fold_dir / "model.safetensors", model, _checkpoint_meta(cfg, data, feats0, dataset_name, numeric))
+    write_predictions(fold_dir / "predictions.csv", [(subject, vid, iv) for vid, ivs in preds.items() for iv in ivs])
+    fold_metrics = {**row, "subject": subject, "k_prime": data.k_prime, "train_subjects": data.subjects,
+                    "seconds": time.time() - t0, **{k: v for k, v in info.items() if k != "history"},
+                    "final_losses": info["history"][-1] if info["history"] else None}
+    _atomic_json(fold_dir / "metrics.json", fold_metrics)
+    emit({"event": "fold_end", "fold": subject, "metrics": row, "seconds": time.time() - t0})
+    return fold_metrics
+
+
+def train_final(config: TrainConfig, run_dir: str | Path, videos: Sequence[VideoData], dataset_name: str,
+                progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Path:
+    """Train the final model on every subject (seeded by the name "final"); write final/model.safetensors."""
+    from .models import save_checkpoint
+
+    cfg = config.resolved()
+    emit = progress or (lambda e: None)
+    t0 = time.time()
+    emit({"event": "final_start", "fold": "final"})
+    data = build_fold_data(videos, _subjects(videos))
+    feats0 = videos[0].feats
+    model, _ = train_fold(cfg, data, "final", n_channels=int(feats0.features.shape[1]), progress=progress,
+                          cancel=cancel)
+    path = Path(run_dir) / "final" / "model.safetensors"
+    save_checkpoint(path, model, _checkpoint_meta(cfg, data, feats0, dataset_name))
+    emit({"event": "final_end", "fold": "final", "seconds": time.time() - t0})
+    return path
+
+
+def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[VideoData]) -> dict[str, Any]:
+    """Pooled MEGC metrics of every fold's predictions.csv (so resumed or remote folds count too),
+    with per-subject rows; the caller writes them."""
+    from .evaluation import cases_from_videos, evaluate
+    from .intervals_io import read_predictions
+
+    cfg = config.resolved()
+    run = Path(run_dir)
+    subjects = _subjects(videos)
+    all_preds = read_predictions([run / "folds" / s / "predictions.csv" for s in subjects])
+    n_frames = {v.entry.video: v.feats.n_frames for v in videos}
+    entries = [v.entry for v in videos]
+    classes = tuple(cfg.recog_classes)
+    res = evaluate(cases_from_videos(entries, all_preds, skip=1, n_frames=n_frames), mode="megc", classes=classes)
+    out = metrics_row(res)
+    per_subject = {}
+    for s in subjects:
+        sub = [e for e in entries if e.subject == s]
+        ids = {e.video for e in sub}
+        per_subject[s] = metrics_row(evaluate(cases_from_videos(sub, {k: v for k, v in all_preds.items() if k in ids},
+                                                                skip=1, n_frames=n_frames),
+                                              mode="megc", classes=classes))
+        per_subject[s]["k_prime"] = json.loads((run / "folds" / s / "metrics.json").read_text())["k_prime"]
+    final_path = run / "final" / "model.safetensors"
+    out.update({"per_subject": per_subject, "recog_classes": list(classes),
+                "final": str(final_path.relative_to(run)) if final_path.is_file() else None})
+    return out
+
+
+_RESUME_KEYS = ("model", "rois", "window", "skip", "epochs", "lr", "batch", "ratio", "redraw", "synergy", "strategy",
+                "recog_classes", "seed", "threads", "model_overrides")
+
+
+def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | None = None,
+             cancel: CancelFn | None = None, resume: bool = False) -> dict[str, Any]:
+    """Leave-one-subject-out training and evaluation, then the final model; returns the run metrics.
+
+    ``progress(event)`` gets every event that is appended to ``progress.jsonl``; ``cancel()``
+    returning True stops at the next batch with ``Cancelled`` (the fold in flight leaves no
+    metrics.json, so ``resume=True`` redoes it).
+    """
+    cfg = config.resolved()
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise InputError(None, str(exc)) from None
+    run = Path(run_dir)
+    cfg_path = run / "config.json"
+    if cfg_path.exists():
+        if not resume:
+            raise InputError(run, "already holds a run (config.json); resume it or choose another folder")
+        old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        diff = [k for k in _RESUME_KEYS if old.get("config", {}).get(k) != cfg.to_dict().get(k)]
+        if diff:
+            raise InputError(cfg_path, f"cannot resume: the settings differ in {', '.join(diff)}")
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(None, f"device {cfg.device!r}: no CUDA device available (use --device cpu or auto)")
+    dataset = load_dataset(cfg.dataset)
+    subjects = dataset.subjects()
+    if len(subjects) < 2:
+        raise InputError(cfg.dataset, f"leave-one-subject-out needs at least 2 subjects, found {len(subjects)}")
+    if cfg_path.exists() and json.loads(cfg_path.read_text(encoding="utf-8")).get("subjects") != subjects:
+        raise InputError(cfg_path, "cannot resume: the dataset's subjects differ from the run's")
+    run.mkdir(parents=True, exist_ok=True)
+    if not cfg_path.exists():
+        _atomic_json(cfg_path, {"config": cfg.to_dict(), "threads": cfg.threads, "subjects": subjects,
+                                "dataset_name": dataset.name, "version": __version__,
+                                "device": str(device), "created": time.time()})
+    log_fh = open(run / "progress.jsonl", "a", encoding="utf-8")
+
+    def emit(event: dict[str, Any]) -> None:
+        row = {"event": event.get("event"), "fold": event.get("fold"), "epoch": event.get("epoch"),
+               "losses": event.get("losses"), "metrics": event.get("metrics"), "time": time.time()}
+        row.update({k: v for k, v in event.items() if k not in row})
+        log_fh.write(json.dumps(row) + "\n")
+        log_fh.flush()
+        if progress:
+            progress(row)
+
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        emit({"event": "run_start", "subjects": subjects, "resume": resume})
+        videos = prepare_videos(cfg, dataset, emit, cancel)
+        for subject in subjects:
+            if (run / "folds" / subject / "metrics.json").is_file():
+                emit({"event": "fold_skipped", "fold": subject})
+                continue
+            run_fold(cfg, run, subject, videos, dataset.name, progress=emit, cancel=cancel)
+        if cfg.final and not (run / "final" / "model.safetensors").is_file():
+            train_final(cfg, run, videos, dataset.name, progress=emit, cancel=cancel)
+        out = pool_metrics(cfg, run, videos)
+        _atomic_json(run / "metrics.json", out)
+        emit({"event": "run_end", "metrics": {k: v for k, v in out.items() if k != "per_subject"}})
+        return out
+    finally:
+        torch.set_num_threads(old_threads)
+        log_fh.close()
+
+
+__all__ = [
+    "MODEL_DEFAULTS",
+    "NEUTRAL_INDEX",
+    "FoldData",
+    "TrainConfig",
+    "VideoData",
+    "build_fold_data",
+    "class_weights",
+    "downsample",
+    "fold_seed",
+    "frame_labels",
+    "load_dataset",
+    "pool_metrics",
+    "prepare_videos",
+    "run_fold",
+    "run_loso",
+    "train_final",
+    "train_fold",
+    "window_labels",
+]
