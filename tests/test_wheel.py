@@ -29,8 +29,9 @@ def test_wheel_installs_and_extracts(tmp_path):
     site = Path(subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                         text=True).strip())
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, timeout=300)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}   # a checkout on the path would shadow the wheel
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, timeout=300,
+                   env=env, cwd=tmp_path)
     where = subprocess.check_output([str(py), "-c", "import metst_engine, metst_engine.resources_path as r; "
                                      "print(metst_engine.__file__); print(r.resource_path('rois', 'metst.json'))"],
                                     text=True, cwd=tmp_path, env=env).split()
