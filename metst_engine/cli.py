@@ -477,24 +477,18 @@ def _evaluate(a: argparse.Namespace) -> int:
                      for i in ivs] for v, ivs in preds.items()}
     cases = cases_from_videos(gt.videos, preds, skip=skip)
     res = evaluate(cases, mode=mode, iou_threshold=a.iou, classes=tuple(a.recog_classes))
-    out = _metrics_row(res)
+    out = res.summary()
     if a.per_subject:
         subject_of = {v.video: v.subject for v in gt.videos}
         rows = {}
         for subj in sorted(set(subject_of.values())):
             sub = [c for c in cases_from_videos([v for v in gt.videos if v.subject == subj],
                                                 {k: v for k, v in preds.items() if subject_of.get(k) == subj}, skip=skip)]
-            rows[subj] = _metrics_row(evaluate(sub, mode=mode, iou_threshold=a.iou, classes=tuple(a.recog_classes)))
+            rows[subj] = evaluate(sub, mode=mode, iou_threshold=a.iou, classes=tuple(a.recog_classes)).summary()
         out["per_subject"] = rows
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
     return 0
-
-
-def _metrics_row(res) -> dict:  # type: ignore[no-untyped-def]
-    sp, rc = res.spotting, res.recognition
-    return {"tp": sp.tp, "fp": sp.fp, "fn": sp.fn, "precision": sp.precision, "recall": sp.recall, "f1": sp.f1,
-            "uf1": rc.uf1, "uar": rc.uar, "recog_f1": rc.f1, "strs": res.strs, "mode": res.mode}
 
 
 # ----------------------------------------------------------------------------- main

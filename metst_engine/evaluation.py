@@ -209,6 +209,12 @@ class EvaluationResult:
     def strs(self) -> float:
         return self.spotting.f1 * self.recognition.f1
 
+    def summary(self) -> dict[str, Any]:
+        """The flat row every report uses (CLI, training metrics, GUI): counts, P/R/F1, UF1, UAR, F1, STRS."""
+        sp, rc = self.spotting, self.recognition
+        return {"tp": sp.tp, "fp": sp.fp, "fn": sp.fn, "precision": sp.precision, "recall": sp.recall, "f1": sp.f1,
+                "uf1": rc.uf1, "uar": rc.uar, "recog_f1": rc.f1, "strs": self.strs, "mode": self.mode}
+
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "iou_threshold": self.iou_threshold,
                 "spotting": self.spotting.to_dict(), "recognition": self.recognition.to_dict(),

@@ -131,6 +131,14 @@ class TrainConfig:
         unknown = sorted(set(self.recog_classes) - set(EMOTIONS))
         if unknown:
             raise ValueError(f"unknown recognition class(es) {unknown}; classes: {list(EMOTIONS)}")
+        from .models import default_config, model_names
+
+        if self.model not in model_names():
+            raise ValueError(f"unknown model {self.model!r}; models: {', '.join(model_names())}")
+        options = default_config(self.model)
+        bad = sorted(set(self.model_overrides) - set(options))
+        if bad:
+            raise ValueError(f"model {self.model!r} has no option(s) {bad}; options: {', '.join(options)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -384,12 +392,6 @@ def _atomic_json(path: Path, obj: Any) -> None:
         raise
 
 
-def metrics_row(res) -> dict[str, Any]:  # res: evaluation.EvaluationResult
-    sp, rc = res.spotting, res.recognition
-    return {"tp": sp.tp, "fp": sp.fp, "fn": sp.fn, "precision": sp.precision, "recall": sp.recall, "f1": sp.f1,
-            "uf1": rc.uf1, "uar": rc.uar, "recog_f1": rc.f1, "strs": res.strs, "mode": res.mode}
-
-
 def _checkpoint_meta(cfg: TrainConfig, data: FoldData, feats, dataset_name: str, metrics: dict[str, float] | None = None):
     from .models import CheckpointMeta, Provenance
 
@@ -436,7 +438,7 @@ def run_fold(config: TrainConfig, run_dir: str | Path, subject: str, videos: Seq
     res = evaluate(cases_from_videos([v.entry for v in test], preds, skip=1,
                                      n_frames={v.entry.video: v.feats.n_frames for v in test}),
                    mode="megc", classes=tuple(cfg.recog_classes))
-    row = metrics_row(res)
+    row = res.summary()
     numeric = {k: float(v) for k, v in row.items() if isinstance(v, (int, float))}
     save_checkpoint(fold_dir / "model.safetensors", model, _checkpoint_meta(cfg, data, feats0, dataset_name, numeric))
     write_predictions(fold_dir / "predictions.csv", [(subject, vid, iv) for vid, ivs in preds.items() for iv in ivs])
@@ -481,14 +483,13 @@ def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[Vide
     entries = [v.entry for v in videos]
     classes = tuple(cfg.recog_classes)
     res = evaluate(cases_from_videos(entries, all_preds, skip=1, n_frames=n_frames), mode="megc", classes=classes)
-    out = metrics_row(res)
+    out = res.summary()
     per_subject = {}
     for s in subjects:
         sub = [e for e in entries if e.subject == s]
         ids = {e.video for e in sub}
-        per_subject[s] = metrics_row(evaluate(cases_from_videos(sub, {k: v for k, v in all_preds.items() if k in ids},
-                                                                skip=1, n_frames=n_frames),
-                                              mode="megc", classes=classes))
+        per_subject[s] = evaluate(cases_from_videos(sub, {k: v for k, v in all_preds.items() if k in ids},
+                                                    skip=1, n_frames=n_frames), mode="megc", classes=classes).summary()
         per_subject[s]["k_prime"] = json.loads((run / "folds" / s / "metrics.json").read_text())["k_prime"]
     final_path = run / "final" / "model.safetensors"
     out.update({"per_subject": per_subject, "recog_classes": list(classes),
