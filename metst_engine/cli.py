@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -109,7 +110,8 @@ def _extract(a: argparse.Namespace) -> int:
         return 0
     with progress_bar(None, "windows") as bar:
         feats = extract_video(a.input, params, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
-                              cache_dir=a.cache_dir, workers=a.workers, progress=lambda d, n: bar.update_to(d, n))
+                              cache_dir=a.cache_dir, workers=a.workers or os.cpu_count() or 1,
+                              progress=lambda d, n: bar.update_to(d, n))
     out = feats.save(a.output)
     json.dump({"output": str(out), "n_windows": feats.n_windows, "channels": len(feats.channel_names),
                "k": feats.k, "skip": feats.skip, "fps": feats.fps, "n_frames": feats.n_frames,
@@ -386,7 +388,7 @@ def _predict(a: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     with progress_bar(None, "windows") as bar:
         feats = extract_video(a.input, params, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
-                              progress=lambda d, n: bar.update_to(d, n))
+                              workers=os.cpu_count() or 1, progress=lambda d, n: bar.update_to(d, n))
     bp = BaselineParams() if a.floor is None else BaselineParams(floor=a.floor)
     intervals = spot(feats, bp)
     write_predictions(a.output, [(a.subject, video_id, iv) for iv in intervals])
@@ -424,7 +426,7 @@ def _predict_with_model(a: argparse.Namespace, video_id: str) -> int:
     params = extract_params_for(meta, fps, a.model, force_fps=a.force_fps)
     with progress_bar(None, "windows") as bar:
         feats = extract_video(a.input, params, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
-                              progress=lambda d, n: bar.update_to(d, n))
+                              workers=os.cpu_count() or 1, progress=lambda d, n: bar.update_to(d, n))
     model, meta = load_checkpoint(a.model, channels=feats.channel_names, window=feats.k, device=a.device)
     opts = InferenceOptions(k_prime=a.k_prime, p=a.p, floor=a.floor or 0.0, strategy=a.strategy, device=a.device,
                             force_fps=a.force_fps)

@@ -24,7 +24,7 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".m
 
 
 def extract_video(path: str | Path, params: ExtractParams, *, fps: float | None = None, fill_gaps: bool = False,
-                  use_cache: bool = True, cache_dir: str | Path | None = None, workers: int | None = None,
+                  use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                   model: LandmarkModel | None = None, progress: ProgressFn | None = None,
                   cancel: CancelFn | None = None) -> FeatureSet:
     """Features of one video file or frame folder, from the cache when they are there."""

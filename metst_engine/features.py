@@ -357,13 +357,15 @@ CHUNK_WINDOWS = 8
 
 def extract_features(video: VideoSource, params: ExtractParams | None = None, *, model: LandmarkModel | None = None,
                      progress: ProgressFn | None = None, cancel: CancelFn | None = None,
-                     workers: int | None = None, chunk_windows: int = CHUNK_WINDOWS) -> FeatureSet:
+                     workers: int = 1, chunk_windows: int = CHUNK_WINDOWS) -> FeatureSet:
     """Windowed ROI flow features of one video (a :class:`metst_engine.video.VideoSource`).
 
     ``workers`` > 1 splits the windows into chunks computed by that many processes (OpenCV's
     Farneback does not run in parallel threads); each chunk's face tracker starts from the
     face the main process finds at the chunk's first window, so one face is followed
-    through the whole video. A custom ``model`` runs in this process only.
+    through the whole video. A custom ``model`` runs in this process only. Worker processes
+    are spawned, so a calling *script* needs the usual ``if __name__ == "__main__":`` guard;
+    the default (1) never starts one.
 
     Windows whose face could not be found within their own frames (or the half window
     before) borrow the nearest earlier alignment (or the first later one) and are marked
@@ -378,7 +380,7 @@ def extract_features(video: VideoSource, params: ExtractParams | None = None, *,
     if n_windows <= 0:
         raise InputError(video.path, f"too short: {n_frames} frames ({n_after} after skip {s}) give no complete "
                                      f"window of {k} frames; need at least {k * s} frames")
-    workers = min(workers or os.cpu_count() or 1, -(-n_windows // chunk_windows))
+    workers = min(max(workers, 1), -(-n_windows // chunk_windows))
     done = 0
 
     def tick(count: int = 1) -> None:

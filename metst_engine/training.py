@@ -279,7 +279,7 @@ def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = N
         skip = config.skip or default_skip(v.fps)
         params = ExtractParams(rois=config.rois or "metst", window=config.window, skip=skip)
         feats = extract_video(v.path, params, fps=v.fps, use_cache=config.use_cache, cache_dir=config.cache_dir,
-                              workers=config.extract_workers, cancel=cancel)
+                              workers=config.extract_workers or 1, cancel=cancel)
         n_after = -(-feats.n_frames // feats.skip)
         spot, recog = frame_labels(v.intervals, n_after, feats.skip)
         ws, wr = window_labels(feats.starts, feats.skip, feats.k, spot, recog)
