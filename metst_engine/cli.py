@@ -372,7 +372,7 @@ def _predict(a: argparse.Namespace) -> int:
     import numpy as np
 
     from .baseline import BaselineParams, baseline_curves, spot
-    from .curves import to_source_frames
+    from .curves import curve_to_source_frames
     from .extraction import extract_video
     from .features import ExtractParams
     from .intervals_io import write_predictions
@@ -394,7 +394,7 @@ def _predict(a: argparse.Namespace) -> int:
     write_predictions(a.output, [(a.subject, video_id, iv) for iv in intervals])
     if a.curves:
         curves = baseline_curves(feats, bp)
-        _save_curves(a.curves, feats, spot_score=to_source_frames(curves.combined, feats.skip, feats.n_frames),
+        _save_curves(a.curves, feats, spot_score=curve_to_source_frames(curves.combined, feats.skip, feats.n_frames),
                      spot_threshold=np.float32(curves.threshold), predictor=np.array("baseline"))
     json.dump({"output": a.output, "video": video_id, "intervals": len(intervals), "predictor": "baseline"}, sys.stdout)
     sys.stdout.write("\n")

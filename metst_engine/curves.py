@@ -22,7 +22,7 @@ def roi_magnitude_curves(feats: FeatureSet) -> tuple[np.ndarray, dict[str, np.nd
     return np.arange(n, dtype=np.int64) * feats.skip, curves
 
 
-def to_source_frames(curve: np.ndarray, skip: int, n_frames: int) -> np.ndarray:
+def curve_to_source_frames(curve: np.ndarray, skip: int, n_frames: int) -> np.ndarray:
     """Spread an after-skip curve over source frames (step j covers frames j*s .. j*s+s-1); NaN where uncovered."""
     out = np.full((n_frames, *curve.shape[1:]), np.nan, dtype=np.float32)
     spread = np.repeat(curve.astype(np.float32), skip, axis=0)[:n_frames]
@@ -33,4 +33,4 @@ def to_source_frames(curve: np.ndarray, skip: int, n_frames: int) -> np.ndarray:
 def stitched_flow(feats: FeatureSet) -> np.ndarray:
     """Every feature channel stitched per frame in source numbering: (n_frames, C), NaN where uncovered."""
     per_step = stitch_windows(np.transpose(feats.features, (0, 2, 1)))       # (steps, C)
-    return to_source_frames(per_step, feats.skip, feats.n_frames)
+    return curve_to_source_frames(per_step, feats.skip, feats.n_frames)

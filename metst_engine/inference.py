@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .curves import to_source_frames
+from .curves import curve_to_source_frames
 from .errors import CheckpointError, InputError
 from .features import ExtractParams, FeatureSet
 from .intervals import HEAD_CLASSES, Interval
-from .postprocess import PostprocessParams, moilanen_threshold, postprocess_video, smooth_curve, stitch_windows
+from .postprocess import PostprocessParams, postprocess_video, spot_threshold, stitch_windows
 from .postprocess import to_source_frames as iv_to_source
 
 FPS_TOLERANCE = 0.10
@@ -103,10 +103,9 @@ def predict_features(model: torch.nn.Module, meta, feats: FeatureSet, opts: Infe
         src = replace(src, offset=min(src.offset, feats.n_frames - 1),
                       emotion=None if opts.strategy == "none" else src.emotion)
         intervals.append(src)
-    threshold = max(moilanen_threshold(smooth_curve(spot, pp.k_prime, pp.edge_mode) if pp.smoothing else spot, pp.p),
-                    pp.floor)
-    return Prediction(intervals, to_source_frames(spot, feats.skip, feats.n_frames),
-                      to_source_frames(recog, feats.skip, feats.n_frames), class_names, threshold, pp.k_prime,
+    threshold = spot_threshold(spot, pp)
+    return Prediction(intervals, curve_to_source_frames(spot, feats.skip, feats.n_frames),
+                      curve_to_source_frames(recog, feats.skip, feats.n_frames), class_names, threshold, pp.k_prime,
                       feats.skip)
 
 

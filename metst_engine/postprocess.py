@@ -133,6 +133,16 @@ def moilanen_threshold(curve: np.ndarray, p: float = 0.55) -> float:
     return mean + p * (float(c.max()) - mean)
 
 
+def _threshold(smoothed: np.ndarray, params: PostprocessParams) -> float:
+    return max(moilanen_threshold(smoothed, params.p), params.floor)
+
+
+def spot_threshold(curve: np.ndarray, params: PostprocessParams) -> float:
+    """The peak threshold :func:`spot_intervals` applies to this curve (for plots and reports)."""
+    c = np.asarray(curve, dtype=float)
+    return _threshold(smooth_curve(c, params.k_prime, params.edge_mode) if params.smoothing else c, params)
+
+
 def spot_intervals(curve: np.ndarray, params: PostprocessParams) -> list[Interval]:
     """Spotted intervals (frames after skip) of one video's spotting curve.
 
@@ -143,8 +153,7 @@ def spot_intervals(curve: np.ndarray, params: PostprocessParams) -> list[Interva
         return []
     kp = params.k_prime
     s = smooth_curve(c, kp, params.edge_mode) if params.smoothing else c
-    threshold = max(moilanen_threshold(s, params.p), params.floor)
-    peaks, _ = find_peaks(s, height=threshold, distance=max(kp, 1))
+    peaks, _ = find_peaks(s, height=_threshold(s, params), distance=max(kp, 1))
     out = []
     for peak in peaks:
         iv = Interval(int(peak) - kp, int(peak) + kp, apex=int(peak), score=float(s[peak]))
