@@ -19,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -31,8 +29,16 @@ import cv2
 import numpy as np
 
 from . import __version__
+from .atomic import atomic_path
 from .errors import Cancelled, FaceNotFoundError, InputError
-from .face import Box, FaceAlignment, FaceTracker, LandmarkModel, crop_face, default_landmark_model
+from .face import (
+    Box,
+    FaceAlignment,
+    FaceTracker,
+    LandmarkModel,
+    crop_face,
+    default_landmark_model,
+)
 from .rois import RoiSet, RoiSpec, load_roi_set
 from .video import VideoSource
 
@@ -117,22 +123,13 @@ class FeatureSet:
     def save(self, path: str | Path) -> Path:
         """Write atomically: a temporary file in the same folder, then a rename."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, features=self.features.astype(np.float32),
-                         channel_names=np.array(self.channel_names, dtype=np.str_),
-                         starts=self.starts.astype(np.int64), face_ok=self.face_ok.astype(bool),
-                         crop_boxes=self.crop_boxes.astype(np.int64), n_frames=np.int64(self.n_frames),
-                         fps=np.float64(self.fps), skip=np.int64(self.skip), k=np.int64(self.k),
-                         params_json=np.array(json.dumps(self.params, sort_keys=True)))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, features=self.features.astype(np.float32),
+                     channel_names=np.array(self.channel_names, dtype=np.str_),
+                     starts=self.starts.astype(np.int64), face_ok=self.face_ok.astype(bool),
+                     crop_boxes=self.crop_boxes.astype(np.int64), n_frames=np.int64(self.n_frames),
+                     fps=np.float64(self.fps), skip=np.int64(self.skip), k=np.int64(self.k),
+                     params_json=np.array(json.dumps(self.params, sort_keys=True)))
         return path
 
     @classmethod

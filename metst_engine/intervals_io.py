@@ -7,11 +7,10 @@ frames, emotion empty when the predictor gives none. Errors name the file, line 
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from .atomic import atomic_path
 from .errors import InputError
 from .intervals import Interval
 
@@ -21,19 +20,12 @@ PREDICTION_COLUMNS = ("subject", "video", "onset", "apex", "offset", "emotion", 
 def write_predictions(path: str | Path, rows: Iterable[tuple[str, str, Interval]]) -> Path:
     """Write (subject, video, interval) rows atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(PREDICTION_COLUMNS)
-            for subject, video, iv in rows:
-                w.writerow([subject, video, iv.onset, "" if iv.apex is None else iv.apex, iv.offset, iv.emotion or "",
-                            "" if iv.score is None else f"{iv.score:.6g}"])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(PREDICTION_COLUMNS)
+        for subject, video, iv in rows:
+            w.writerow([subject, video, iv.onset, "" if iv.apex is None else iv.apex, iv.offset, iv.emotion or "",
+                        "" if iv.score is None else f"{iv.score:.6g}"])
     return path
 
 

@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +51,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .atomic import atomic_path
 from .errors import Cancelled, InputError
 from .intervals import EMOTIONS, HEAD_CLASSES, PAPER_CLASSES
 
@@ -380,16 +379,9 @@ def train_fold(config: TrainConfig, data: FoldData, name: str, *, n_channels: in
 
 # ------------------------------------------------------------------------------- run folder
 def _atomic_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=1, sort_keys=True)
+        fh.write("\n")
 
 
 def _checkpoint_meta(cfg: TrainConfig, data: FoldData, feats, dataset_name: str, metrics: dict[str, float] | None = None):

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from metst_engine.atomic import atomic_path
 from metst_engine.errors import CheckpointError
 from metst_engine.models.registry import build_model, make_config, model_name_of
 
@@ -111,15 +110,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta | M
     path = Path(path)
     meta = _meta_for(model, meta)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={META_KEY: meta.to_json()})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: meta.to_json()})
     return meta
 
 
