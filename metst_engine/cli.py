@@ -41,6 +41,27 @@ class UsageError(MetstError):
     """The command line asks for something impossible (exit code 2)."""
 
 
+# ----------------------------------------------------------------------------- executors
+def _executor_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help=f"where {what} run: local (this machine) or ray (a Ray cluster; needs metst[cluster])")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster to join (auto, ray://head:10001); default: start a local Ray")
+    p.add_argument("--max-retries", type=int, default=2,
+                   help="ray: times a failed or lost task is retried before it is reported (default 2)")
+
+
+def _make_executor(a: argparse.Namespace, workers: int | None):  # -> executors.Executor
+    from .executors import make_executor
+
+    if a.max_retries < 0:
+        raise UsageError("--max-retries must be >= 0")
+    try:
+        return make_executor(a.executor, address=a.ray_address, workers=workers, max_retries=a.max_retries)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 # ----------------------------------------------------------------------------- extract
 def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="video file, frame folder, or a dataset folder (with --dataset)")
@@ -62,12 +83,14 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
                    help="how the crop box follows the head (public_code reproduces its unit slip)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default: user cache dir, or $METST_CACHE_DIR)")
+    _executor_args(p, "the videos of --dataset")
 
 
 @verb("extract", "windowed optical-flow features per ROI (.npz)", """examples:
   metst extract interview.mp4 --rois metst_plus -o interview.npz
   metst extract CASME3/data/spNO.1/a/color --rois metst -k 50 -o spNO.1_a.npz
   metst extract SAMM_longvideos --dataset --skip 7 --window 30 --fps 200 -o features/
+  metst extract /shared/CASME3/data --dataset --executor ray --ray-address auto -o features/
 """)(_extract_args)
 def _extract(a: argparse.Namespace) -> int:
     from .extraction import discover_videos, extract_dataset, extract_video
@@ -82,6 +105,8 @@ def _extract(a: argparse.Namespace) -> int:
     from .rois import load_roi_set
 
     load_roi_set(a.rois)  # a bad set fails before any video is opened
+    if not a.dataset and (a.executor != "local" or a.ray_address):
+        raise UsageError("--executor ray runs the videos of --dataset; give --dataset")
     if a.dataset:
         root = Path(a.input)
         if not root.is_dir():
@@ -92,13 +117,17 @@ def _extract(a: argparse.Namespace) -> int:
         if not items:
             raise MetstError(f"{root}: no videos or frame folders found")
         log.info("extracting %d videos from %s", len(items), root)
-        with progress_bar(len(items), "videos") as bar:
-            def done(res):  # type: ignore[no-untyped-def]
-                if res.error:
-                    log.error("error: %s", res.error)
-                bar(1)
-            results = extract_dataset(items, params, a.output, processes=a.workers, use_cache=not a.no_cache,
-                                      cache_dir=a.cache_dir, fill_gaps=a.fill_gaps, on_done=done)
+        executor = _make_executor(a, max(1, min(a.workers or os.cpu_count() or 1, len(items))))
+        try:
+            with progress_bar(len(items), "videos") as bar:
+                def done(res):  # type: ignore[no-untyped-def]
+                    if res.error:
+                        log.error("error: %s: %s", res.video_id, res.error)
+                    bar(1)
+                results = extract_dataset(items, params, a.output, use_cache=not a.no_cache, cache_dir=a.cache_dir,
+                                          fill_gaps=a.fill_gaps, on_done=done, executor=executor)
+        finally:
+            executor.close()
         summary = [{"video": r.video_id, "output": str(r.output) if r.output else None,
                     "n_windows": r.n_windows, "error": r.error} for r in results]
         json.dump(summary, sys.stdout, indent=1)
@@ -287,8 +316,10 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help='network hyper-parameters, e.g. \'{"depth": 2}\'')
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default: metst's cache)")
     p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--executor", default="local", help="local (ray: not available yet)")
-    p.add_argument("--ray-address", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, default=1,
+                   help="local: folds run at once, each in its own process (default 1: one after the other in "
+                        "this process, with live progress)")
+    _executor_args(p, "the videos' extraction and the folds")
 
 
 @verb("train", "train ME-TST / ME-TST+ leave-one-subject-out, evaluate each fold, then a final model", """examples:
@@ -296,12 +327,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
   metst train --dataset synth_set --model metst --loso -o runs/synth --window 30 --epochs 5 --batch 32
   metst train --dataset samm_lv.csv --model metst_plus --loso -o runs/samm --window 30 --skip 7 --batch 32 --ratio 0.5
   metst train --dataset synth_set --model metst --loso -o runs/synth --resume
+  metst train --dataset /shared/synth_set --model metst --loso -o runs/synth --executor ray --ray-address auto
 """)(_train_args)
 def _train(a: argparse.Namespace) -> int:
     from .training import TrainConfig, run_loso
 
-    if a.executor != "local" or a.ray_address:
-        raise UsageError(f"--executor {a.executor}: only 'local' is available; ray is not available yet")
     if not a.loso:
         raise UsageError("give --loso: leave-one-subject-out is the only training protocol")
     try:
@@ -329,8 +359,16 @@ def _train(a: argparse.Namespace) -> int:
             log.info("fold %s: spotting F1 %.3f, STRS %.3f", e["fold"], m["f1"], m["strs"])
         elif ev in ("fold_skipped", "final_start", "final_end", "extract"):
             log.info("%s %s", ev, e.get("fold") or e.get("video") or "")
+        elif ev in ("fold_failed", "final_failed"):
+            log.error("error: %s %s failed: %s", "fold" if ev == "fold_failed" else "model", e["fold"], e["error"])
 
-    out = run_loso(cfg, a.output, progress=report, resume=a.resume)
+    if a.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {a.workers}")
+    executor = _make_executor(a, a.workers)
+    try:
+        out = run_loso(cfg, a.output, progress=report, resume=a.resume, executor=executor)
+    finally:
+        executor.close()
     json.dump({k: v for k, v in out.items() if k != "per_subject"} | {"run_dir": str(a.output)}, sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -1,8 +1,9 @@
 """Feature extraction for a video or a whole dataset folder, with the cache and worker pools.
 
 The one place the CLI, the GUI and training call to turn videos into features.
-A single video uses a thread pool over its windows; a dataset uses one process per core,
-each extracting one video at a time on one thread (workers must not fight over cores).
+A single video uses a pool over its windows; a dataset is one task per video, run by an
+executor (a process pool of one process per core by default, or Ray), each task on one
+thread (workers must not fight over cores), its features written by the calling process.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import cached_features
-from .errors import MetstError
+from .executors import Executor, LocalExecutor, Task
 from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn, extract_features
 from .face import LandmarkModel
 from .video import IMAGE_EXTENSIONS, open_video
@@ -91,46 +91,44 @@ class DatasetResult:
     error: str | None = None
 
 
-def _extract_one(item: VideoItem, params: ExtractParams, out_dir: Path, use_cache: bool,
-                 cache_dir: str | None, fill_gaps: bool) -> DatasetResult:
-    import cv2
-
-    cv2.setNumThreads(1)  # one process per core: each must stay on its own core
-    try:
-        feats = extract_video(item.path, params, fps=item.fps, fill_gaps=fill_gaps, use_cache=use_cache,
-                              cache_dir=cache_dir, workers=1)
-        out = feats.save(out_dir / f"{item.video_id}.npz")
-        return DatasetResult(item.video_id, out, feats.n_windows)
-    except MetstError as exc:
-        return DatasetResult(item.video_id, None, error=str(exc))
+def extract_item(item: VideoItem, params: ExtractParams, use_cache: bool, cache_dir: str | None,
+                 fill_gaps: bool) -> FeatureSet:
+    """One dataset video's features: a task, run wherever the executor puts it (one thread)."""
+    return extract_video(item.path, params, fps=item.fps, fill_gaps=fill_gaps, use_cache=use_cache,
+                         cache_dir=cache_dir, workers=1)
 
 
 def extract_dataset(items: list[VideoItem], params: ExtractParams, out_dir: str | Path, *, processes: int | None = None,
                     use_cache: bool = True, cache_dir: str | Path | None = None, fill_gaps: bool = False,
-                    on_done: Callable[[DatasetResult], None] | None = None) -> list[DatasetResult]:
-    """Extract every video into ``out_dir/<video_id>.npz`` with one process per core.
+                    on_done: Callable[[DatasetResult], None] | None = None,
+                    executor: Executor | None = None) -> list[DatasetResult]:
+    """Extract every video into ``out_dir/<video_id>.npz``, one task per video.
 
+    ``executor`` runs the tasks (default: a process pool of ``processes`` workers, one per
+    core); this process writes every output file, so only it needs to reach ``out_dir``.
     A video that fails is reported (by id and message) and the others go on.
     """
     params.validate()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    processes = max(1, min(processes or os.cpu_count() or 1, len(items) or 1))
-    results: list[DatasetResult] = []
+    own = executor is None
+    if executor is None:
+        executor = LocalExecutor(max(1, min(processes or os.cpu_count() or 1, len(items) or 1)))
     cdir = None if cache_dir is None else str(cache_dir)
-    if processes == 1:
-        for item in items:
-            res = _extract_one(item, params, out_dir, use_cache, cdir, fill_gaps)
+    tasks = [Task(it.video_id, extract_item, (it, params, use_cache, cdir, fill_gaps)) for it in items]
+    results: list[DatasetResult] = []
+    try:
+        for outcome in executor.run(tasks):
+            if outcome.ok:
+                feats: FeatureSet = outcome.value
+                res = DatasetResult(outcome.name, feats.save(out_dir / f"{outcome.name}.npz"), feats.n_windows)
+            else:
+                res = DatasetResult(outcome.name, None, error=outcome.error)
             results.append(res)
             if on_done:
                 on_done(res)
-        return results
-    with ProcessPoolExecutor(max_workers=processes) as pool:
-        futures = [pool.submit(_extract_one, it, params, out_dir, use_cache, cdir, fill_gaps) for it in items]
-        for fut in as_completed(futures):
-            res = fut.result()
-            results.append(res)
-            if on_done:
-                on_done(res)
+    finally:
+        if own:
+            executor.close()
     order = {it.video_id: i for i, it in enumerate(items)}
     return sorted(results, key=lambda r: order[r.video_id])

@@ -52,7 +52,8 @@ import torch
 
 from . import __version__
 from .atomic import atomic_path
-from .errors import Cancelled, InputError
+from .errors import Cancelled, InputError, MetstError
+from .executors import Executor, LocalExecutor, Task
 from .intervals import EMOTIONS, HEAD_CLASSES, PAPER_CLASSES
 
 NEUTRAL_INDEX = len(EMOTIONS)          #: recognition target of non-ME frames
@@ -265,20 +266,56 @@ def default_skip(fps: float) -> int:
     return max(1, round(fps / 30.0))
 
 
-def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = None,
-                   cancel: CancelFn | None = None) -> list[VideoData]:
-    """Extract (or read from the cache) every video's features once and label its windows."""
-    from .extraction import extract_video
+def extract_params(config: TrainConfig, fps: float):  # -> features.ExtractParams
+    """Extraction parameters of one video of the run (its skip from its fps unless given)."""
     from .features import ExtractParams
 
-    out = []
-    for i, v in enumerate(dataset.videos):
-        if cancel and cancel():
-            raise Cancelled("training cancelled")
-        skip = config.skip or default_skip(v.fps)
-        params = ExtractParams(rois=config.rois or "metst", window=config.window, skip=skip)
-        feats = extract_video(v.path, params, fps=v.fps, use_cache=config.use_cache, cache_dir=config.cache_dir,
-                              workers=config.extract_workers or 1, cancel=cancel)
+    return ExtractParams(rois=config.rois or "metst", window=config.window, skip=config.skip or default_skip(fps))
+
+
+def extract_for_training(config: TrainConfig, path: str, fps: float):  # -> features.FeatureSet
+    """One video's features (a task: runs wherever the executor puts it, reads the cache there)."""
+    from .extraction import extract_video
+
+    return extract_video(path, extract_params(config, fps), fps=fps, use_cache=config.use_cache,
+                         cache_dir=config.cache_dir, workers=config.extract_workers or 1)
+
+
+def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = None,
+                   cancel: CancelFn | None = None, executor: Executor | None = None) -> list[VideoData]:
+    """Extract (or read from the cache) every video's features once and label its windows.
+
+    Without an executor (or with an in-process one) the videos are extracted here one after
+    the other; otherwise each is one task, and a video that fails stops the run naming it.
+    """
+    from .extraction import extract_video
+
+    videos = list(dataset.videos)
+    feats_of: dict[str, Any] = {}
+    if executor is None or executor.in_process:
+        for v in videos:
+            if cancel and cancel():
+                raise Cancelled("training cancelled")
+            feats_of[v.video] = extract_video(v.path, extract_params(config, v.fps), fps=v.fps,
+                                              use_cache=config.use_cache, cache_dir=config.cache_dir,
+                                              workers=config.extract_workers or 1, cancel=cancel)
+            if progress:
+                progress({"event": "extract", "video": v.video, "done": len(feats_of), "total": len(videos)})
+    else:
+        tasks = [Task(v.video, extract_for_training, (config, str(v.path), v.fps)) for v in videos]
+        failed = []
+        for outcome in executor.run(tasks, cancel):
+            if not outcome.ok:
+                failed.append(f"{outcome.name} ({outcome.error})")
+                continue
+            feats_of[outcome.name] = outcome.value
+            if progress:
+                progress({"event": "extract", "video": outcome.name, "done": len(feats_of), "total": len(videos)})
+        if failed:
+            raise InputError(config.dataset, f"feature extraction failed for {len(failed)} video(s): {'; '.join(failed)}")
+    out: list[VideoData] = []
+    for v in videos:
+        feats = feats_of[v.video]
         n_after = -(-feats.n_frames // feats.skip)
         spot, recog = frame_labels(v.intervals, n_after, feats.skip)
         ws, wr = window_labels(feats.starts, feats.skip, feats.k, spot, recog)
@@ -286,8 +323,6 @@ def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = N
             raise InputError(v.path, f"features differ from {out[0].entry.video}'s (skip {feats.skip} vs "
                                      f"{out[0].feats.skip}, or window / channels): give --skip for mixed frame rates")
         out.append(VideoData(v, feats, ws, wr))
-        if progress:
-            progress({"event": "extract", "video": v.video, "done": i + 1, "total": len(dataset.videos)})
     return out
 
 
@@ -401,27 +436,46 @@ def _subjects(videos: Sequence[VideoData]) -> list[str]:
     return sorted({v.entry.subject for v in videos}, key=natural_key)
 
 
-def run_fold(config: TrainConfig, run_dir: str | Path, subject: str, videos: Sequence[VideoData], dataset_name: str,
-             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> dict[str, Any]:
-    """Train on every subject but ``subject``, predict and score ``subject``; write its fold folder.
+@dataclass
+class FoldOutput:
+    """What one fold (or the final model) computed; the driver writes it into the run folder."""
 
-    Depends on (config, videos, subject) only, so folds can run in any order or on other
-    workers. ``metrics.json`` is written last (atomically): it marks the fold complete.
+    name: str                                   #: held-out subject, or "final"
+    checkpoint: bytes                           #: model.safetensors contents
+    metrics: dict[str, Any] | None = None       #: folds/<subject>/metrics.json (None for the final model)
+    predictions: list[tuple[str, str, Any]] = field(default_factory=list)   #: (subject, video, Interval) rows
+    summary: dict[str, Any] = field(default_factory=dict)                   #: the fold's MEGC summary row
+    events: list[dict[str, Any]] = field(default_factory=list)             #: progress events, in order
+
+
+def _recorder(events: list[dict[str, Any]], progress: ProgressFn | None) -> ProgressFn:
+    def record(event: dict[str, Any]) -> None:
+        events.append(event)
+        if progress:
+            progress(event)
+    return record
+
+
+def compute_fold(config: TrainConfig, subject: str, videos: Sequence[VideoData], dataset_name: str,
+                 progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> FoldOutput:
+    """Train on every subject but ``subject``, predict and score ``subject``; writes nothing.
+
+    A pure function of (config, videos, subject), so folds can run in any order, on other
+    workers, and give the same tensors (on CPU with the same thread count).
     """
     from .evaluation import cases_from_videos, evaluate
     from .inference import InferenceOptions, predict_features
-    from .intervals_io import write_predictions
-    from .models import save_checkpoint
+    from .models import checkpoint_bytes
 
     cfg = config.resolved()
-    fold_dir = Path(run_dir) / "folds" / subject
-    emit = progress or (lambda e: None)
+    events: list[dict[str, Any]] = []
+    emit = _recorder(events, progress)
     t0 = time.time()
     emit({"event": "fold_start", "fold": subject})
     subjects = _subjects(videos)
     data = build_fold_data(videos, [s for s in subjects if s != subject])
     feats0 = videos[0].feats
-    model, info = train_fold(cfg, data, subject, n_channels=int(feats0.features.shape[1]), progress=progress,
+    model, info = train_fold(cfg, data, subject, n_channels=int(feats0.features.shape[1]), progress=emit,
                              cancel=cancel)
     meta = _checkpoint_meta(cfg, data, feats0, dataset_name)
     opts = InferenceOptions(strategy=cfg.strategy, device=str(resolve_device(cfg.device)))
@@ -432,32 +486,74 @@ def run_fold(config: TrainConfig, run_dir: str | Path, subject: str, videos: Seq
                    mode="megc", classes=tuple(cfg.recog_classes))
     row = res.summary()
     numeric = {k: float(v) for k, v in row.items() if isinstance(v, (int, float))}
-    save_checkpoint(fold_dir / "model.safetensors", model, _checkpoint_meta(cfg, data, feats0, dataset_name, numeric))
-    write_predictions(fold_dir / "predictions.csv", [(subject, vid, iv) for vid, ivs in preds.items() for iv in ivs])
+    blob, _ = checkpoint_bytes(model, _checkpoint_meta(cfg, data, feats0, dataset_name, numeric))
     fold_metrics = {**row, "subject": subject, "k_prime": data.k_prime, "train_subjects": data.subjects,
                     "seconds": time.time() - t0, **{k: v for k, v in info.items() if k != "history"},
                     "final_losses": info["history"][-1] if info["history"] else None}
-    _atomic_json(fold_dir / "metrics.json", fold_metrics)
-    emit({"event": "fold_end", "fold": subject, "metrics": row, "seconds": time.time() - t0})
-    return fold_metrics
+    rows = [(subject, vid, iv) for vid, ivs in preds.items() for iv in ivs]
+    return FoldOutput(subject, blob, fold_metrics, rows, row, events)
 
 
-def train_final(config: TrainConfig, run_dir: str | Path, videos: Sequence[VideoData], dataset_name: str,
-                progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Path:
-    """Train the final model on every subject (seeded by the name "final"); write final/model.safetensors."""
-    from .models import save_checkpoint
+def write_fold(run_dir: str | Path, out: FoldOutput) -> Path:
+    """Write a computed fold into ``folds/<subject>/``; ``metrics.json`` last (it marks the fold complete)."""
+    from .intervals_io import write_predictions
+    from .models import write_checkpoint_bytes
+
+    assert out.metrics is not None
+    fold_dir = Path(run_dir) / "folds" / out.name
+    write_checkpoint_bytes(fold_dir / "model.safetensors", out.checkpoint)
+    write_predictions(fold_dir / "predictions.csv", out.predictions)
+    _atomic_json(fold_dir / "metrics.json", out.metrics)
+    return fold_dir
+
+
+def _fold_end(out: FoldOutput) -> dict[str, Any]:
+    return {"event": "fold_end", "fold": out.name, "metrics": out.summary, "seconds": (out.metrics or {}).get("seconds")}
+
+
+def run_fold(config: TrainConfig, run_dir: str | Path, subject: str, videos: Sequence[VideoData], dataset_name: str,
+             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> dict[str, Any]:
+    """Compute one fold here and write its folder (``metrics.json`` last); returns its metrics."""
+    out = compute_fold(config, subject, videos, dataset_name, progress=progress, cancel=cancel)
+    write_fold(run_dir, out)
+    if progress:
+        progress(_fold_end(out))
+    assert out.metrics is not None
+    return out.metrics
+
+
+def compute_final(config: TrainConfig, videos: Sequence[VideoData], dataset_name: str,
+                  progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> FoldOutput:
+    """Train the final model on every subject (seeded by the name "final"); writes nothing."""
+    from .models import checkpoint_bytes
 
     cfg = config.resolved()
-    emit = progress or (lambda e: None)
+    events: list[dict[str, Any]] = []
+    emit = _recorder(events, progress)
     t0 = time.time()
     emit({"event": "final_start", "fold": "final"})
     data = build_fold_data(videos, _subjects(videos))
     feats0 = videos[0].feats
-    model, _ = train_fold(cfg, data, "final", n_channels=int(feats0.features.shape[1]), progress=progress,
+    model, _ = train_fold(cfg, data, "final", n_channels=int(feats0.features.shape[1]), progress=emit,
                           cancel=cancel)
-    path = Path(run_dir) / "final" / "model.safetensors"
-    save_checkpoint(path, model, _checkpoint_meta(cfg, data, feats0, dataset_name))
-    emit({"event": "final_end", "fold": "final", "seconds": time.time() - t0})
+    blob, _ = checkpoint_bytes(model, _checkpoint_meta(cfg, data, feats0, dataset_name))
+    return FoldOutput("final", blob, {"seconds": time.time() - t0}, events=events)
+
+
+def write_final(run_dir: str | Path, out: FoldOutput) -> Path:
+    """Write the final model to ``final/model.safetensors``."""
+    from .models import write_checkpoint_bytes
+
+    return write_checkpoint_bytes(Path(run_dir) / "final" / "model.safetensors", out.checkpoint)
+
+
+def train_final(config: TrainConfig, run_dir: str | Path, videos: Sequence[VideoData], dataset_name: str,
+                progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Path:
+    """Train the final model here on every subject and write final/model.safetensors."""
+    out = compute_final(config, videos, dataset_name, progress=progress, cancel=cancel)
+    path = write_final(run_dir, out)
+    if progress:
+        progress({"event": "final_end", "fold": "final", "seconds": (out.metrics or {}).get("seconds")})
     return path
 
 
@@ -493,19 +589,46 @@ _RESUME_KEYS = ("model", "rois", "window", "skip", "epochs", "lr", "batch", "rat
                 "recog_classes", "seed", "threads", "model_overrides")
 
 
+class FoldsFailed(MetstError):
+    """Some folds (or the final model) failed after their retries; the others were written."""
+
+    def __init__(self, failures: Mapping[str, str], run_dir: Path):
+        self.failures = dict(failures)
+        listed = "; ".join(f"{name}: {error}" for name, error in self.failures.items())
+        super().__init__(f"{run_dir}: {len(self.failures)} task(s) failed ({listed}); the other folds are written, "
+                         f"--resume redoes only the missing ones")
+
+
+def _gpus_per_task(cfg: TrainConfig, executor: Executor) -> float:
+    """GPUs a fold task declares: one on a CUDA device ("auto": when the cluster has GPUs)."""
+    if cfg.device == "cpu" or isinstance(executor, LocalExecutor):
+        return 0.0
+    if cfg.device.startswith("cuda"):
+        return 1.0
+    cluster_gpus = getattr(executor, "cluster_gpus", None)
+    return 1.0 if cluster_gpus is not None and cluster_gpus() > 0 else 0.0
+
+
 def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | None = None,
-             cancel: CancelFn | None = None, resume: bool = False) -> dict[str, Any]:
+             cancel: CancelFn | None = None, resume: bool = False,
+             executor: Executor | None = None) -> dict[str, Any]:
     """Leave-one-subject-out training and evaluation, then the final model; returns the run metrics.
 
     ``progress(event)`` gets every event that is appended to ``progress.jsonl``; ``cancel()``
     returning True stops at the next batch with ``Cancelled`` (the fold in flight leaves no
     metrics.json, so ``resume=True`` redoes it).
+
+    ``executor`` runs the videos' extraction and the folds (default: this process, one after
+    the other). Whatever runs them, this process writes the run folder. A fold that fails
+    is logged (``fold_failed``) and the others go on; at the end :class:`FoldsFailed` names
+    every failed one, and a resumed run redoes only those.
     """
     cfg = config.resolved()
     try:
         cfg.validate()
     except ValueError as exc:
         raise InputError(None, str(exc)) from None
+    executor = executor or LocalExecutor(1)
     run = Path(run_dir)
     cfg_path = run / "config.json"
     if cfg_path.exists():
@@ -516,7 +639,7 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
         if diff:
             raise InputError(cfg_path, f"cannot resume: the settings differ in {', '.join(diff)}")
     device = resolve_device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if device.type == "cuda" and not torch.cuda.is_available() and isinstance(executor, LocalExecutor):
         raise InputError(None, f"device {cfg.device!r}: no CUDA device available (use --device cpu or auto)")
     dataset = load_dataset(cfg.dataset)
     subjects = dataset.subjects()
@@ -544,31 +667,75 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
     torch.set_num_threads(cfg.threads)
     try:
         emit({"event": "run_start", "subjects": subjects, "resume": resume})
-        videos = prepare_videos(cfg, dataset, emit, cancel)
-        for subject in subjects:
-            if (run / "folds" / subject / "metrics.json").is_file():
-                emit({"event": "fold_skipped", "fold": subject})
+        videos = prepare_videos(cfg, dataset, emit, cancel, executor)
+        tasks = _loso_tasks(cfg, run, subjects, videos, dataset.name, executor, emit, cancel)
+        failures: dict[str, str] = {}
+        for outcome in executor.run(tasks, cancel):
+            name = outcome.name
+            if not outcome.ok:
+                failures[name] = outcome.error or "failed"
+                emit({"event": "final_failed" if name == _FINAL_TASK else "fold_failed",
+                      "fold": "final" if name == _FINAL_TASK else name, "error": outcome.error})
                 continue
-            run_fold(cfg, run, subject, videos, dataset.name, progress=emit, cancel=cancel)
-        if cfg.final and not (run / "final" / "model.safetensors").is_file():
-            train_final(cfg, run, videos, dataset.name, progress=emit, cancel=cancel)
-        out = pool_metrics(cfg, run, videos)
-        _atomic_json(run / "metrics.json", out)
-        emit({"event": "run_end", "metrics": {k: v for k, v in out.items() if k != "per_subject"}})
-        return out
+            out: FoldOutput = outcome.value
+            if not executor.in_process:      # in-process tasks emitted their events live
+                for event in out.events:
+                    emit(event)
+            if name == _FINAL_TASK:
+                write_final(run, out)
+                emit({"event": "final_end", "fold": "final", "seconds": (out.metrics or {}).get("seconds")})
+            else:
+                write_fold(run, out)
+                emit(_fold_end(out))
+        if failures:
+            emit({"event": "run_failed", "failed": sorted(failures)})
+            raise FoldsFailed(failures, run)
+        out_metrics = pool_metrics(cfg, run, videos)
+        _atomic_json(run / "metrics.json", out_metrics)
+        emit({"event": "run_end", "metrics": {k: v for k, v in out_metrics.items() if k != "per_subject"}})
+        return out_metrics
     finally:
         torch.set_num_threads(old_threads)
         log_fh.close()
+
+
+#: Task name of the final model (subjects name the folds).
+_FINAL_TASK = "final model"
+
+
+def _loso_tasks(cfg: TrainConfig, run: Path, subjects: Sequence[str], videos: list[VideoData], dataset_name: str,
+                executor: Executor, emit: ProgressFn, cancel: CancelFn | None) -> list[Task]:
+    """One task per fold without metrics.json (the others are logged as skipped), then the final model.
+
+    In-process tasks get the live progress and cancel; remote ones get the videos through
+    ``executor.share`` (Ray: one object-store copy that every fold on a node reads).
+    """
+    live: dict[str, Any] = {"progress": emit, "cancel": cancel} if executor.in_process else {}
+    shared = executor.share(videos)
+    cpus, gpus = cfg.threads, _gpus_per_task(cfg, executor)
+    tasks = []
+    for subject in subjects:
+        if (run / "folds" / subject / "metrics.json").is_file():
+            emit({"event": "fold_skipped", "fold": subject})
+            continue
+        tasks.append(Task(subject, compute_fold, (cfg, subject, shared, dataset_name), dict(live), cpus, gpus))
+    if cfg.final and not (run / "final" / "model.safetensors").is_file():
+        tasks.append(Task(_FINAL_TASK, compute_final, (cfg, shared, dataset_name), dict(live), cpus, gpus))
+    return tasks
 
 
 __all__ = [
     "MODEL_DEFAULTS",
     "NEUTRAL_INDEX",
     "FoldData",
+    "FoldOutput",
+    "FoldsFailed",
     "TrainConfig",
     "VideoData",
     "build_fold_data",
     "class_weights",
+    "compute_final",
+    "compute_fold",
     "downsample",
     "fold_seed",
     "frame_labels",
@@ -580,4 +747,6 @@ __all__ = [
     "train_final",
     "train_fold",
     "window_labels",
+    "write_final",
+    "write_fold",
 ]

@@ -12,10 +12,12 @@ from metst_engine.models.checkpoint import (
     CheckpointMeta,
     Provenance,
     check_compatible,
+    checkpoint_bytes,
     import_public_metst,
     load_checkpoint,
     read_checkpoint_meta,
     save_checkpoint,
+    write_checkpoint_bytes,
 )
 from metst_engine.models.layers import ModelOutput
 from metst_engine.models.mamba import Mamba, cuda_backend_available, resolve_backend
@@ -43,6 +45,7 @@ __all__ = [
     "Provenance",
     "build_model",
     "check_compatible",
+    "checkpoint_bytes",
     "cuda_backend_available",
     "default_config",
     "import_public_metst",
@@ -54,4 +57,5 @@ __all__ = [
     "resolve_backend",
     "save_checkpoint",
     "set_backend",
+    "write_checkpoint_bytes",
 ]

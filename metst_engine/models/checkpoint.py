@@ -103,15 +103,28 @@ def _meta_for(model: nn.Module, meta: CheckpointMeta | Mapping[str, Any] | None)
     return meta
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta | Mapping[str, Any] | None = None) -> CheckpointMeta:
-    """Write ``model``'s weights (float32, CPU) and ``meta`` to ``path`` atomically."""
-    from safetensors.torch import save_file
+def checkpoint_bytes(model: nn.Module, meta: CheckpointMeta | Mapping[str, Any] | None = None) -> tuple[bytes, CheckpointMeta]:
+    """The checkpoint file's contents (weights on CPU, ``meta``), for a worker to hand to the
+    process that writes it."""
+    from safetensors.torch import save
 
-    path = Path(path)
     meta = _meta_for(model, meta)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    return save(tensors, metadata={META_KEY: meta.to_json()}), meta
+
+
+def write_checkpoint_bytes(path: str | Path, data: bytes) -> Path:
+    """Write checkpoint contents made by :func:`checkpoint_bytes` to ``path`` atomically."""
+    path = Path(path)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={META_KEY: meta.to_json()})
+        tmp.write_bytes(data)
+    return path
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta | Mapping[str, Any] | None = None) -> CheckpointMeta:
+    """Write ``model``'s weights (float32, CPU) and ``meta`` to ``path`` atomically."""
+    data, meta = checkpoint_bytes(model, meta)
+    write_checkpoint_bytes(path, data)
     return meta
 
 
