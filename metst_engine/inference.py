@@ -73,7 +73,8 @@ def run_model(model: torch.nn.Module, features: np.ndarray, batch_size: int = 25
     model = model.to(device).eval()
     with torch.inference_mode():
         for i in range(0, len(features), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(features[i:i + batch_size], dtype=np.float32)).to(device)
+            # a copy: features may be read-only (memory-mapped, or a Ray object shared by workers)
+            x = torch.from_numpy(np.array(features[i:i + batch_size], dtype=np.float32)).to(device)
             out = model(x)
             spots.append(out.spot.float().cpu().numpy())
             recogs.append(torch.softmax(out.recog.float(), dim=-1).cpu().numpy())

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's two commands:
 #   bash packaging/dev.sh demo   install into .venv and open the bundled demo in metst-gui (CLI demo without a display)
-#   bash packaging/dev.sh test   install into .venv (with test extras) and run the whole suite
+#   bash packaging/dev.sh test   install into .venv (with the test and cluster extras) and run the whole suite
 # Works on a fresh Debian machine with Python 3.11. As root (or with sudo) it installs
 # the Debian libraries Qt needs; otherwise it prints the apt command to run.
 set -euo pipefail
@@ -25,7 +25,7 @@ PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >&2
 if [ "$what" = test ]; then
-    .venv/bin/python -m pip install -q -e ".[test]" >&2
+    .venv/bin/python -m pip install -q -e ".[test,cluster]" >&2   # cluster: Ray, so its tests run too
     export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
     exec .venv/bin/python -m pytest "$@"
 else

@@ -249,8 +249,9 @@ def test_cli_train_no_final(run, synth_set):
     assert cfg["synergy"] is False and cfg["final"] is False and cfg["model_overrides"] == {"depth": 1, "dim": 16}
     fm = json.loads((out / "folds" / "s01" / "metrics.json").read_text())
     assert fm["class_weights"][NEUTRAL_INDEX] == 0
-    r = subprocess.run(cmd[:-1] + ["--executor", "ray"], check=False, capture_output=True, text=True, timeout=120, env=env)
-    assert r.returncode == 2 and "ray is not available yet" in r.stderr
+    r = subprocess.run(cmd[:-1] + ["--ray-address", "auto"], check=False, capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert r.returncode == 2 and "--ray-address needs --executor ray" in r.stderr
 
 
 @pytest.mark.parametrize("model, overrides, channels", [
