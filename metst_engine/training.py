@@ -34,6 +34,11 @@ Run folder::
     RUN_DIR/metrics.json           pooled MEGC metrics of all folds + per-subject rows (written last)
 
 A resumed run skips every fold whose ``metrics.json`` exists and retrains the others from scratch.
+
+Execution: the folds and the final model are pure functions (``compute_fold``,
+``compute_final``) that return what they computed; an executor (``metst_engine.executors``)
+runs them here, in local processes or as Ray tasks, and ``run_loso`` (the driver) writes
+every file above from their results, so the run folder is the same whichever ran them.
 """
 
 from __future__ import annotations
