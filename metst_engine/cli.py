@@ -9,13 +9,15 @@ exit code (1 bad input, 2 bad usage, 3 internal error), with a traceback only un
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import Cancelled, MetstError
@@ -51,15 +53,23 @@ def _executor_args(p: argparse.ArgumentParser, what: str) -> None:
                    help="ray: times a failed or lost task is retried before it is reported (default 2)")
 
 
-def _make_executor(a: argparse.Namespace, workers: int | None):  # -> executors.Executor
+@contextlib.contextmanager
+def _executor(a: argparse.Namespace, workers: int | None) -> Iterator[Any]:
+    """The executor the command line asks for, closed afterwards; meanwhile stdout goes to
+    stderr, because Ray prints its workers' errors on stdout, where only results belong."""
     from .executors import make_executor
 
     if a.max_retries < 0:
         raise UsageError("--max-retries must be >= 0")
-    try:
-        return make_executor(a.executor, address=a.ray_address, workers=workers, max_retries=a.max_retries)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            executor = make_executor(a.executor, address=a.ray_address, workers=workers, max_retries=a.max_retries)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            yield executor
+        finally:
+            executor.close()
 
 
 # ----------------------------------------------------------------------------- extract
@@ -117,17 +127,14 @@ def _extract(a: argparse.Namespace) -> int:
         if not items:
             raise MetstError(f"{root}: no videos or frame folders found")
         log.info("extracting %d videos from %s", len(items), root)
-        executor = _make_executor(a, max(1, min(a.workers or os.cpu_count() or 1, len(items))))
-        try:
-            with progress_bar(len(items), "videos") as bar:
-                def done(res):  # type: ignore[no-untyped-def]
-                    if res.error:
-                        log.error("error: %s: %s", res.video_id, res.error)
-                    bar(1)
-                results = extract_dataset(items, params, a.output, use_cache=not a.no_cache, cache_dir=a.cache_dir,
-                                          fill_gaps=a.fill_gaps, on_done=done, executor=executor)
-        finally:
-            executor.close()
+        workers = max(1, min(a.workers or os.cpu_count() or 1, len(items)))
+        with _executor(a, workers) as executor, progress_bar(len(items), "videos") as bar:
+            def done(res):  # type: ignore[no-untyped-def]
+                if res.error:
+                    log.error("error: %s: %s", res.video_id, res.error)
+                bar(1)
+            results = extract_dataset(items, params, a.output, use_cache=not a.no_cache, cache_dir=a.cache_dir,
+                                      fill_gaps=a.fill_gaps, on_done=done, executor=executor)
         summary = [{"video": r.video_id, "output": str(r.output) if r.output else None,
                     "n_windows": r.n_windows, "error": r.error} for r in results]
         json.dump(summary, sys.stdout, indent=1)
@@ -364,11 +371,8 @@ def _train(a: argparse.Namespace) -> int:
 
     if a.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {a.workers}")
-    executor = _make_executor(a, a.workers)
-    try:
+    with _executor(a, a.workers) as executor:
         out = run_loso(cfg, a.output, progress=report, resume=a.resume, executor=executor)
-    finally:
-        executor.close()
     json.dump({k: v for k, v in out.items() if k != "per_subject"} | {"run_dir": str(a.output)}, sys.stdout)
     sys.stdout.write("\n")
     return 0

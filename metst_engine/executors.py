@@ -105,13 +105,21 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
+class TaskFailed(MetstError):
+    """A task's error as one line, raised in the worker: any error pickles this way (some
+    library and metst errors cannot be rebuilt from their pickled arguments)."""
+
+
 def _pinned_call(n_threads: int, fn: Callable[..., Any], kwargs: dict[str, Any], *args: Any) -> Any:
     """Run in a worker: pin its threads to the task's CPUs, then the task.
 
     ``args`` come last and loose so that Ray resolves object references among them.
     """
     pin_threads(n_threads)
-    return fn(*args, **kwargs)
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        raise TaskFailed(describe_error(exc)) from None
 
 
 # ------------------------------------------------------------------------------- local
@@ -199,8 +207,10 @@ class RayExecutor:
         self.max_retries = max(0, max_retries)
         self._owns_ray = False
         if not self._ray.is_initialized():
+            # log_to_driver off: Ray would print the workers' output (and retry notices) on
+            # the driver's stdout, where metst's results go; failures are reported by metst
             init_args: dict[str, Any] = {"address": address, "include_dashboard": False,
-                                         "logging_level": "WARNING", "log_to_driver": True}
+                                         "logging_level": "WARNING", "log_to_driver": False}
             if address is None and num_cpus is not None:
                 init_args["num_cpus"] = num_cpus
             self._ray.init(**init_args)
@@ -258,4 +268,5 @@ def make_executor(kind: str, *, address: str | None = None, workers: int | None 
 
 
 __all__ = ["RAY_INSTALL_HINT", "Executor", "ExecutorUnavailable", "LocalExecutor", "Outcome", "RayExecutor", "Task",
+           "TaskFailed",
            "describe_error", "import_ray", "make_executor", "pin_threads"]

@@ -193,17 +193,20 @@ def test_cli_extracts_a_dataset_on_ray_like_the_local_executor(ray_local, synth_
 
     items = discover_videos(synth_set)[:2]
     data = tmp_path / "data"
-    for it in items:                                     # a dataset folder holding just these two videos
+    for it in items:                                     # a dataset folder holding these two videos
         (data / it.path.relative_to(synth_set)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(it.path, data / it.path.relative_to(synth_set))
+    (data / "broken.mp4").write_bytes(items[0].path.read_bytes()[:3000])     # and one that fails every try
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     address = ray_local.get_runtime_context().gcs_address          # join the module's Ray, as a cluster
     r = subprocess.run([sys.executable, "-m", "metst_engine.cli", "extract", str(data), "--dataset", "-k", "30",
                         "-o", str(tmp_path / "ray"), "--no-cache", "--executor", "ray", "--ray-address", address],
                        capture_output=True, text=True, timeout=300, env=env, check=False)
-    assert r.returncode == 0, r.stderr
-    summary = json.loads(r.stdout)
-    assert [s["video"] for s in summary] == [it.video_id for it in items] and all(s["error"] is None for s in summary)
+    assert r.returncode == 1, r.stderr
+    summary = {s["video"]: s for s in json.loads(r.stdout)}
+    assert sorted(summary) == sorted(["broken"] + [it.video_id for it in items])
+    assert "broken.mp4" in summary["broken"]["error"] and "broken.mp4" in r.stderr
+    assert all(summary[it.video_id]["error"] is None for it in items)
     for it in items:     # the local run extracted the same videos in-process into its cache
         _, local = cached_features(it.path, ExtractParams(rois="metst", window=30), local_run / "cache")
         assert local is not None
