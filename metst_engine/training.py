@@ -279,11 +279,12 @@ def extract_params(config: TrainConfig, fps: float):  # -> features.ExtractParam
 
 
 def extract_for_training(config: TrainConfig, path: str, fps: float):  # -> features.FeatureSet
-    """One video's features (a task: runs wherever the executor puts it, reads the cache there)."""
+    """One video's features as a task: one process on its one declared CPU (not
+    ``extract_workers``), reading the feature cache of the node it runs on."""
     from .extraction import extract_video
 
     return extract_video(path, extract_params(config, fps), fps=fps, use_cache=config.use_cache,
-                         cache_dir=config.cache_dir, workers=config.extract_workers or 1)
+                         cache_dir=config.cache_dir, workers=1)
 
 
 def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = None,

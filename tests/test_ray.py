@@ -106,7 +106,8 @@ def test_ray_loso_gives_the_local_executor_folds(ray_local, synth_set, local_run
 
     ray_run = tmp_path / "ray_run"
     executor = RayExecutor()
-    out = run_loso(_config(synth_set, tmp_path / "cache"), ray_run, executor=executor)   # extracts on Ray too
+    # the videos go through Ray tasks too (reading the local run's cache: the CLI test extracts afresh)
+    out = run_loso(_config(synth_set, local_run / "cache"), ray_run, executor=executor)
     executor.close()
     assert ray_local.is_initialized(), "an executor must not shut down a Ray it did not start"
     for subject in SUBJECTS:
