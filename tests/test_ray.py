@@ -64,7 +64,7 @@ def synth_set(tmp_path_factory) -> Path:
     from metst_engine.synth import SynthConfig, generate
 
     out = tmp_path_factory.mktemp("synth")
-    generate(out, SynthConfig(subjects=3, videos_per_subject=1, seconds=8, seed=5))
+    generate(out, SynthConfig(subjects=3, videos_per_subject=1, seconds=6, seed=5))
     return out
 
 
