@@ -362,6 +362,8 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force-fps", action="store_true", help="model: run even when the video's fps is more than 10%% "
                                                             "off the checkpoint's step rate")
     p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--one-based", action="store_true", help="count frames from 1 in the CSV (for sheets that do); "
+                                                            "read it back with evaluate --one-based")
 
 
 @verb("predict", "spot micro-expression intervals in a video (CSV)", """examples:
@@ -391,7 +393,7 @@ def _predict(a: argparse.Namespace) -> int:
                               workers=os.cpu_count() or 1, progress=lambda d, n: bar.update_to(d, n))
     bp = BaselineParams() if a.floor is None else BaselineParams(floor=a.floor)
     intervals = spot(feats, bp)
-    write_predictions(a.output, [(a.subject, video_id, iv) for iv in intervals])
+    write_predictions(a.output, [(a.subject, video_id, iv) for iv in intervals], one_based=a.one_based)
     if a.curves:
         curves = baseline_curves(feats, bp)
         _save_curves(a.curves, feats, spot_score=curve_to_source_frames(curves.combined, feats.skip, feats.n_frames),
@@ -431,7 +433,7 @@ def _predict_with_model(a: argparse.Namespace, video_id: str) -> int:
     opts = InferenceOptions(k_prime=a.k_prime, p=a.p, floor=a.floor or 0.0, strategy=a.strategy, device=a.device,
                             force_fps=a.force_fps)
     pred = predict_features(model, meta, feats, opts, a.model)
-    write_predictions(a.output, [(a.subject, video_id, iv) for iv in pred.intervals])
+    write_predictions(a.output, [(a.subject, video_id, iv) for iv in pred.intervals], one_based=a.one_based)
     if a.curves:
         _save_curves(a.curves, feats, spot_prob=pred.spot, spot_threshold=np.float32(pred.threshold),
                      recog_prob=pred.recog, class_names=np.array([*pred.class_names, "neutral"], dtype=np.str_),
@@ -453,6 +455,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recog-classes", nargs="+", default=["negative", "positive", "surprise"])
     p.add_argument("--iou", type=float, default=0.5)
     p.add_argument("--per-subject", action="store_true", help="add per-subject rows")
+    p.add_argument("--one-based", action="store_true", help="the prediction CSVs count frames from 1 "
+                                                            "(predict --one-based); the manifest stays 0-based")
 
 
 @verb("evaluate", "MEGC spotting and recognition metrics of predictions against ground truth (JSON)", """examples:
@@ -466,7 +470,7 @@ def _evaluate(a: argparse.Namespace) -> int:
     from .intervals_io import read_predictions
 
     gt = load_manifest(a.gt)
-    preds = read_predictions(a.pred)
+    preds = read_predictions(a.pred, one_based=a.one_based)
     known = {v.video for v in gt.videos}
     unknown = sorted(set(preds) - known)
     if unknown:
