@@ -1,0 +1,53 @@
+"""One editor per project: a lock file held while a process may write.
+
+The lock (``filelock``: ``flock`` on POSIX, ``msvcrt`` on Windows) is released by the
+operating system when its process dies, even by SIGKILL, so a crash never leaves a stale
+lock. Who holds it is written to a separate ``.owner`` file for the message the second
+process shows.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+
+class WriterLock:
+    """The editing lock of one project database (``<db>.lock`` beside it)."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._lock = FileLock(str(db_path) + ".lock", thread_local=False)
+        self._owner = Path(str(db_path) + ".owner")
+
+    def acquire(self, wait_s: float) -> bool:
+        """Try for ``wait_s`` seconds (0: once); True when this process now holds it."""
+        try:
+            self._lock.acquire(timeout=max(wait_s, 0.0), poll_interval=0.05)
+        except Timeout:
+            return False
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            self._owner.write_text(f"process {os.getpid()} on {socket.gethostname()} since {stamp}\n",
+                                   encoding="utf-8")
+        except OSError:
+            pass            # the owner note is only for messages
+        return True
+
+    def holder(self) -> str:
+        """Who holds the lock, as the holder wrote it (or 'another process')."""
+        try:
+            return self._owner.read_text(encoding="utf-8").strip() or "another process"
+        except OSError:
+            return "another process"
+
+    @property
+    def held(self) -> bool:
+        return self._lock.is_locked
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release(force=True)
