@@ -497,6 +497,13 @@ def _evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- project
+from .project import cli as _project_cli  # noqa: E402  (light: the store is imported when a verb runs)
+
+verb("project", "review projects: create, add videos, import, export, stats, agreement (one SQLite file each)",
+     _project_cli.EPILOG)(_project_cli.setup)(_project_cli.run)
+
+
 # ----------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
