@@ -498,7 +498,7 @@ def _evaluate(a: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- project
-from .project import cli as _project_cli  # noqa: E402  (light: the store is imported when a verb runs)
+from .project import cli as _project_cli  # light: the store itself is imported when the verb runs
 
 verb("project", "review projects: create, add videos, import, export, stats, agreement (one SQLite file each)",
      _project_cli.EPILOG)(_project_cli.setup)(_project_cli.run)

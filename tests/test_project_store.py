@@ -121,7 +121,9 @@ def test_a_bad_import_writes_nothing(project, tmp_path):
 def test_ground_truth_from_a_manifest(project, tmp_path):
     manifest = tmp_path / "gt" / "manifest.csv"
     manifest.parent.mkdir()
-    rel = lambda name: Path("..") / "proj" / "videos" / name  # noqa: E731
+    def rel(name: str) -> Path:
+        return Path("..") / "proj" / "videos" / name
+
     manifest.write_text("subject,video,path,fps,onset,apex,offset,type,emotion,raw_emotion\n"
                         f"S1,a,{rel('a.mp4')},25,4,6,9,micro,negative,disgust\n"
                         f"S1,a,{rel('a.mp4')},25,30,,50,macro,,\n", encoding="utf-8")
@@ -230,6 +232,16 @@ def test_edit_log_records_everything_and_is_append_only(project):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             conn.execute(sql)
     conn.close()
+
+
+def test_a_closed_project_opens_read_only_on_request(project):
+    project.add_interval("a", 1, 2)
+    project.close()
+    with Project.open(project.folder, read_only=True) as p:
+        assert p.read_only and p.read_only_reason == "opened read-only as asked"
+        assert [(r.onset, r.offset) for r in p.intervals()] == [(1, 2)]
+    with Project.open(project.folder) as p:      # nobody else has it: editable
+        assert not p.read_only and p.read_only_reason is None
 
 
 def test_read_only_project_refuses_edits(project):

@@ -49,7 +49,7 @@ def agreement(per_video: Sequence[tuple[int, Sequence[Interval], Sequence[Interv
     """Agreement over videos given as (n_frames, intervals of A, intervals of B)."""
     from sklearn.metrics import cohen_kappa_score
 
-    from metst_engine.evaluation import match_megc   # scipy: imported only when agreement is asked
+    from metst_engine.evaluation import match_megc  # scipy: imported only when agreement is asked
 
     la, lb = [], []
     matched = n_a = n_b = 0

@@ -216,8 +216,8 @@ def write_eaf(path: str | Path, rows: Sequence[ExportRow], media: Path | None, t
         label = f"{row.emotion or 'expression'} ({row.type}, {row.state}, {row.source})"
         if row.note:
             label += f": {row.note}"
-        eaf.add_annotation(tier, int(round(start * 1000)), max(int(round(end * 1000)), int(round(start * 1000)) + 1),
-                           xml_safe(label))
+        start_ms = round(start * 1000)
+        eaf.add_annotation(tier, start_ms, max(round(end * 1000), start_ms + 1), xml_safe(label))
     with atomic_path(path) as tmp:
         eaf.to_file(str(tmp))
     return path

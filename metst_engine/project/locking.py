@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -29,7 +29,7 @@ class WriterLock:
             self._lock.acquire(timeout=max(wait_s, 0.0), poll_interval=0.05)
         except Timeout:
             return False
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             self._owner.write_text(f"process {os.getpid()} on {socket.gethostname()} since {stamp}\n",
                                    encoding="utf-8")

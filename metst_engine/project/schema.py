@@ -9,7 +9,7 @@ version (a newer one is refused; an older one is migrated after a backup copy is
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from metst_engine.errors import ProjectError
@@ -142,7 +142,7 @@ def schema_version(conn: sqlite3.Connection, path: Path) -> int:
 
 def backup_before_migration(conn: sqlite3.Connection, path: Path, version: int) -> Path:
     """Copy the database (consistent, via SQLite's backup API) beside it before migrating."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.schema{version}-{stamp}.bak")
     dest = sqlite3.connect(target)
     try:

@@ -20,9 +20,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 
@@ -53,6 +53,11 @@ from metst_engine.project.records import (
     VideoRecord,
 )
 
+if TYPE_CHECKING:
+    from metst_engine.datasets import Dataset
+    from metst_engine.project.agreement import Agreement
+    from metst_engine.project.exports import ExportRow
+
 DB_NAME = "project.sqlite"
 CACHE_DIR = "cache"
 NetworkPolicy = Literal["exclusive", "refuse"]
@@ -72,7 +77,7 @@ FROM videos v JOIN subjects s ON s.id = v.subject_id
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _db_path(folder: str | Path) -> Path:
@@ -182,7 +187,7 @@ class Project:
             self._lock.release()
             self._lock = None
 
-    def __enter__(self) -> Project:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -530,7 +535,7 @@ class Project:
             edit = self._log(conn, f"import predictions {csv_path.name}", changes)
         return ImportResult(run_id, len(changes) - replaced, replaced, skipped, edit)
 
-    def import_ground_truth(self, dataset: Any, *, annotator: str | None = None,
+    def import_ground_truth(self, dataset: Dataset, *, annotator: str | None = None,
                             add_missing_videos: bool = True) -> ImportResult:
         """Import a loaded :class:`~metst_engine.datasets.Dataset` (CAS(ME)^3, SAMM-LV, a manifest).
 
@@ -576,9 +581,12 @@ class Project:
         return self._insert_rows(f"import intervals {csv_path.name}", rows)
 
     # ------------------------------------------------------------------ exports and training labels
-    def export_rows(self, video: int | str | None = None, states: Iterable[str] | None = None) -> list[Any]:
+    def export_rows(self, video: int | str | None = None, states: Iterable[str] | None = None) -> list[ExportRow]:
         """Intervals with subject, video and times from the video's own timestamps (see exports.ExportRow)."""
         from metst_engine.project.exports import ExportRow
+
+        def time_of(ts: np.ndarray, i: int | None) -> float | None:
+            return None if i is None or i >= len(ts) else float(ts[i])
 
         vids = {v.id: v for v in self.videos()}
         stamps: dict[int, np.ndarray] = {}
@@ -586,9 +594,9 @@ class Project:
         for r in self.intervals(video, states=states):
             v = vids[r.video_id]
             ts = stamps.setdefault(v.id, self.timestamps(v.id))
-            t = lambda i: None if i is None or i >= len(ts) else float(ts[i])  # noqa: E731
             out.append(ExportRow(v.subject, v.name, r.onset, r.apex, r.offset, r.type, r.emotion, r.state, r.source,
-                                 r.annotator, r.score, r.note, t(r.onset), t(r.apex), t(r.offset)))
+                                 r.annotator, r.score, r.note, time_of(ts, r.onset), time_of(ts, r.apex),
+                                 time_of(ts, r.offset)))
         return out
 
     def export_csv(self, path: str | Path, video: int | str | None = None) -> Path:
@@ -608,7 +616,7 @@ class Project:
         v = self.video(video)
         return write_eaf(path, self.export_rows(v.id), v.path, self.timestamps(v.id), v.fps, tiers)
 
-    def training_labels(self, include_ground_truth: bool = False) -> Any:
+    def training_labels(self, include_ground_truth: bool = False) -> Dataset:
         """Labels for training from review-complete videos only, as a Dataset.
 
         Elsewhere a pending region would silently become a negative. Kept: accepted and
@@ -652,7 +660,7 @@ class Project:
                                              "from complete videos")
         return write_manifest(ds, path)
 
-    def agreement(self, annotator_a: str, annotator_b: str, video: int | str | None = None) -> Any:
+    def agreement(self, annotator_a: str, annotator_b: str, video: int | str | None = None) -> Agreement:
         """Cohen's kappa on per-frame labels and event F1 at IoU >= 0.5 between two annotators.
 
         Counts the intervals each annotator decided on and did not reject, over the videos
