@@ -19,7 +19,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -34,7 +34,7 @@ from metst_engine.errors import (
     ReadOnlyError,
 )
 from metst_engine.intervals import Interval, interval_iou
-from metst_engine.project import schema
+from metst_engine.project.connection import connect, prepare_schema, set_journal_mode
 from metst_engine.project.fs import network_fs_type
 from metst_engine.project.locking import WriterLock
 from metst_engine.project.records import (
@@ -118,12 +118,11 @@ class Project:
             raise ProjectError(folder, "exists and is not a folder")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / CACHE_DIR).mkdir(exist_ok=True)
-        return cls.open(folder, read_only=False, annotator=annotator, network_fs=network_fs, _create=True)
+        return cls._open(folder, read_only=False, wait=0.0, annotator=annotator, network_fs=network_fs, create=True)
 
     @classmethod
     def open(cls, folder: str | Path, *, read_only: bool | None = None, wait: float = 0.0,
-             annotator: str | None = None, network_fs: NetworkPolicy = "exclusive",
-             _create: bool = False) -> Project:
+             annotator: str | None = None, network_fs: NetworkPolicy = "exclusive") -> Project:
         """Open a project folder (or its ``project.sqlite``).
 
         ``read_only``: None opens for editing when no other process edits it, else
@@ -132,9 +131,15 @@ class Project:
         opens read-only. ``network_fs``: on NFS/SMB/sshfs/... either "exclusive" (rollback
         journal and exclusive locking: safe, one process at a time) or "refuse".
         """
+        return cls._open(folder, read_only=read_only, wait=wait, annotator=annotator, network_fs=network_fs,
+                         create=False)
+
+    @classmethod
+    def _open(cls, folder: str | Path, *, read_only: bool | None, wait: float, annotator: str | None,
+              network_fs: NetworkPolicy, create: bool) -> Project:
         db = _db_path(folder)
         folder = db.parent
-        if not _create and not db.is_file():
+        if not create and not db.is_file():
             raise ProjectError(folder, f"not a metst project folder (no {DB_NAME}); create one with "
                                        "'metst project create'")
         notes: list[str] = []
@@ -159,11 +164,11 @@ class Project:
                     raise ProjectLockedError(db, f"open for editing by {holder}; close it there or open read-only")
                 reason = f"opened read-only: {holder} has this project open for editing"
         try:
-            conn = _connect(db, writable=lock is not None, network=net is not None)
+            conn = connect(db, writable=lock is not None)
             try:
-                notes += _prepare_schema(conn, db, writable=lock is not None, create=_create)
+                notes += prepare_schema(conn, db, writable=lock is not None, create=create)
                 if lock is not None:
-                    _set_journal(conn, db, network=net is not None)
+                    set_journal_mode(conn, db, network=net is not None)
             except BaseException:
                 conn.close()
                 raise
@@ -171,7 +176,8 @@ class Project:
             if lock is not None:
                 lock.release()
             raise
-        (folder / CACHE_DIR).mkdir(exist_ok=True) if lock is not None else None
+        if lock is not None:
+            (folder / CACHE_DIR).mkdir(exist_ok=True)
         return cls(folder, conn, lock, who, reason, notes)
 
     @property
@@ -204,11 +210,15 @@ class Project:
             raise ProjectError(self.db_path, "the project is closed")
         return self._conn
 
+    def _check_writable(self) -> None:
+        """Fail before slow work (reading videos, copying files) when nothing could be saved."""
+        if self.read_only:
+            raise ReadOnlyError(self.db_path, f"cannot edit: {self.read_only_reason}")
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; committed (durably) on success, rolled back on any error."""
-        if self.read_only:
-            raise ReadOnlyError(self.db_path, f"cannot edit: {self.read_only_reason}")
+        self._check_writable()
         conn = self._db()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -244,27 +254,22 @@ class Project:
         ``video_id`` is the dataset-wide id (default: the file's stem or folder name). The
         path is stored relative to the project folder when it lies inside it.
         """
-        from metst_engine.cache import video_fingerprint
-        from metst_engine.video import open_video
-
-        path = Path(path)
-        name = video_id or (path.name if path.is_dir() else path.stem)
-        if not subject:
-            raise InputError(path, "a video needs a subject")
-        with open_video(path, fps=fps, fill_gaps=fill_gaps) as v:
-            n_frames, video_fps = v.n_frames, float(v.fps)
-            stamps = np.ascontiguousarray(v.timestamps, dtype="<f8")
-        content_hash = video_fingerprint(path)
+        self._check_writable()
+        probe = _probe_video(Path(path), subject, video_id, fps, fill_gaps)
         with self._transaction() as conn:
-            if conn.execute("SELECT 1 FROM videos WHERE name = ?", (name,)).fetchone():
-                raise ProjectError(path, f"the project already has a video {name!r}; pass another video id")
-            sid = self._subject_id(conn, subject)
-            cur = conn.execute(
-                "INSERT INTO videos(name, subject_id, path, content_hash, fps, n_frames, timestamps, added) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, sid, self._stored_path(path), content_hash, video_fps, n_frames, stamps.tobytes(), _now()))
-            vid = int(cur.lastrowid or 0)
+            vid = self._insert_video(conn, probe)
         return self.video(vid)
+
+    def _insert_video(self, conn: sqlite3.Connection, probe: _VideoProbe) -> int:
+        if conn.execute("SELECT 1 FROM videos WHERE name = ?", (probe.name,)).fetchone():
+            raise ProjectError(probe.path, f"the project already has a video {probe.name!r}; pass another video id")
+        sid = self._subject_id(conn, probe.subject)
+        cur = conn.execute(
+            "INSERT INTO videos(name, subject_id, path, content_hash, fps, n_frames, timestamps, added) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (probe.name, sid, self._stored_path(probe.path), probe.content_hash, probe.fps, probe.n_frames,
+             probe.timestamps.tobytes(), _now()))
+        return int(cur.lastrowid or 0)
 
     def videos(self, subject: str | None = None) -> list[VideoRecord]:
         sql, args = _VIDEO_SELECT, ()
@@ -338,8 +343,7 @@ class Project:
         file = Path(file)
         if not file.is_file():
             raise InputError(file, "curves file not found")
-        if self.read_only:
-            raise ReadOnlyError(self.db_path, f"cannot edit: {self.read_only_reason}")
+        self._check_writable()
         cache = self.cache_dir.resolve()
         if cache not in file.resolve().parents:
             from metst_engine.atomic import atomic_path
@@ -504,7 +508,7 @@ class Project:
         videos = self._videos_for(csv_path, per_video.keys())
         for name, ivs in per_video.items():
             for iv in ivs:
-                self._validate_interval(csv_path, iv.onset, iv.apex, iv.offset, "micro", videos[name])
+                self._validate_interval(csv_path, iv.onset, iv.apex, iv.offset, "micro", name, videos[name].n_frames)
         with self._transaction() as conn:
             now = _now()
             cur = conn.execute("INSERT INTO runs(predictor, params, source_file, created) VALUES (?, ?, ?, ?)",
@@ -543,22 +547,26 @@ class Project:
         dataset's name (or ``annotator``); an interval already imported identically is
         skipped. Videos not yet in the project are added from the dataset's paths.
         """
+        self._check_writable()
         who = annotator or dataset.name
+        known = {v.name: v for v in self.videos()}
+        probes = {}
         for entry in dataset.videos:
-            if not self._has_video(entry.video):
+            if entry.video not in known:
                 if not add_missing_videos:
                     raise ProjectError(self.db_path, f"video {entry.video!r} of {dataset.name} is not in the project")
-                self.add_video(entry.path, entry.subject, entry.video, fps=entry.fps)
+                probes[entry.video] = _probe_video(Path(entry.path), entry.subject, entry.video, entry.fps, False)
         rows = []
         for entry in dataset.videos:
-            v = self.video(entry.video)
+            n_frames = known[entry.video].n_frames if entry.video in known else probes[entry.video].n_frames
             for iv in entry.intervals:
-                emotion = iv.emotion or iv.raw_emotion
-                rows.append({"video_id": v.id, "onset": iv.onset, "apex": iv.apex, "offset": iv.offset,
-                             "emotion": emotion, "type": iv.type, "source": "imported", "state": "accepted",
-                             "score": None, "annotator": who, "note": "", "run_id": None, "touched": 0})
-                self._validate_interval(Path(str(entry.path)), iv.onset, iv.apex, iv.offset, iv.type, v)
-        return self._insert_rows(f"import ground truth {dataset.name}", rows)
+                self._validate_interval(Path(entry.path), iv.onset, iv.apex, iv.offset, iv.type,
+                                        entry.video, n_frames)
+                rows.append({"video": entry.video, "onset": iv.onset, "apex": iv.apex, "offset": iv.offset,
+                             "emotion": iv.emotion or iv.raw_emotion, "type": iv.type, "source": "imported",
+                             "state": "accepted", "score": None, "annotator": who, "note": "", "run_id": None,
+                             "touched": 0})
+        return self._insert_rows(f"import ground truth {dataset.name}", rows, list(probes.values()))
 
     def import_intervals(self, csv_path: str | Path) -> ImportResult:
         """Import a CSV written by :meth:`export_csv` (states, sources, annotators and notes kept).
@@ -573,12 +581,12 @@ class Project:
         rows = []
         for r in table:
             v = videos[r.video]
-            self._validate_interval(csv_path, r.onset, r.apex, r.offset, r.type, v)
-            rows.append({"video_id": v.id, "onset": r.onset, "apex": r.apex, "offset": r.offset,
+            self._validate_interval(csv_path, r.onset, r.apex, r.offset, r.type, v.name, v.n_frames)
+            rows.append({"video": v.name, "onset": r.onset, "apex": r.apex, "offset": r.offset,
                          "emotion": r.emotion, "type": r.type, "source": r.source, "state": r.state,
                          "score": r.score, "annotator": r.annotator, "note": r.note, "run_id": None,
                          "touched": int(r.state != "pending" or r.source == "manual")})
-        return self._insert_rows(f"import intervals {csv_path.name}", rows)
+        return self._insert_rows(f"import intervals {csv_path.name}", rows, [])
 
     # ------------------------------------------------------------------ exports and training labels
     def export_rows(self, video: int | str | None = None, states: Iterable[str] | None = None) -> list[ExportRow]:
@@ -691,9 +699,6 @@ class Project:
         return VideoRecord(r["id"], r["name"], r["subject"], path, stored, r["content_hash"], r["fps"], r["n_frames"],
                            bool(r["complete"]), r["completed_by"], r["completed_at"], r["added"])
 
-    def _has_video(self, name: str) -> bool:
-        return self._db().execute("SELECT 1 FROM videos WHERE name = ?", (name,)).fetchone() is not None
-
     def _videos_for(self, source: Path, names: Iterable[str]) -> dict[str, VideoRecord]:
         known = {v.name: v for v in self.videos()}
         unknown = sorted(set(names) - set(known))
@@ -765,10 +770,14 @@ class Project:
             return self._log(conn, action, [Change("intervals", interval_id, before,
                                                    self._interval_row(conn, interval_id))])
 
-    def _insert_rows(self, action: str, rows: list[dict[str, Any]]) -> ImportResult:
-        """Insert imported rows in one transaction, skipping ones identical to an existing interval."""
+    def _insert_rows(self, action: str, rows: list[dict[str, Any]], new_videos: list[_VideoProbe]) -> ImportResult:
+        """Add videos and imported rows (video given by name) in one transaction; skip exact duplicates."""
         key_cols = ("video_id", "onset", "apex", "offset", "emotion", "type", "source", "state", "annotator", "note")
         with self._transaction() as conn:
+            for probe in new_videos:
+                self._insert_video(conn, probe)
+            ids = {name: vid for vid, name in conn.execute("SELECT id, name FROM videos")}
+            rows = [{**{k: v for k, v in row.items() if k != "video"}, "video_id": ids[row["video"]]} for row in rows]
             now = _now()
             existing = {tuple(r[c] for c in key_cols) for r in map(dict, conn.execute(_INTERVAL_SELECT))}
             changes, skipped = [], 0
@@ -812,20 +821,46 @@ class Project:
     def _validate(self, row: dict[str, Any], video: VideoRecord) -> None:
         if row["state"] not in STATES:
             raise InputError(None, f"state {row['state']!r} is not one of {', '.join(STATES)}")
-        self._validate_interval(None, row["onset"], row["apex"], row["offset"], row["type"], video)
+        self._validate_interval(None, row["onset"], row["apex"], row["offset"], row["type"], video.name, video.n_frames)
 
     @staticmethod
     def _validate_interval(source: Path | None, onset: int, apex: int | None, offset: int, type_: str | None,
-                           video: VideoRecord) -> None:
-        where = f"video {video.name!r} ({video.n_frames} frames)"
+                           video: str, n_frames: int) -> None:
+        where = f"video {video!r} ({n_frames} frames)"
         if type_ not in TYPES:
             raise InputError(source, f"{where}: type {type_!r} is not micro or macro")
         if not 0 <= onset <= offset:
             raise InputError(source, f"{where}: interval [{onset}, {offset}] needs 0 <= onset <= offset")
-        if offset >= video.n_frames:
-            raise InputError(source, f"{where}: offset {offset} is past the last frame {video.n_frames - 1}")
+        if offset >= n_frames:
+            raise InputError(source, f"{where}: offset {offset} is past the last frame {n_frames - 1}")
         if apex is not None and not onset <= apex <= offset:
             raise InputError(source, f"{where}: apex {apex} outside [{onset}, {offset}]")
+
+
+@dataclass(frozen=True)
+class _VideoProbe:
+    """What adding a video needs, read before the transaction (reading a video takes time)."""
+
+    path: Path
+    name: str
+    subject: str
+    fps: float
+    n_frames: int
+    timestamps: np.ndarray
+    content_hash: str
+
+
+def _probe_video(path: Path, subject: str, video_id: str | None, fps: float | None, fill_gaps: bool) -> _VideoProbe:
+    from metst_engine.cache import video_fingerprint
+    from metst_engine.video import open_video
+
+    if not subject:
+        raise InputError(path, "a video needs a subject")
+    name = video_id or (path.name if path.is_dir() else path.stem)
+    with open_video(path, fps=fps, fill_gaps=fill_gaps) as v:
+        n_frames, video_fps = v.n_frames, float(v.fps)
+        stamps = np.ascontiguousarray(v.timestamps, dtype="<f8")
+    return _VideoProbe(path, name, subject, video_fps, n_frames, stamps, video_fingerprint(path))
 
 
 def _as_interval(r: IntervalRecord) -> Interval:
@@ -837,51 +872,3 @@ def _default_annotator() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def _connect(db: Path, *, writable: bool, network: bool) -> sqlite3.Connection:
-    """An autocommit connection (transactions are explicit); read-only ones cannot write at all."""
-    uri = f"{db.resolve().as_uri()}?mode={'rwc' if writable else 'ro'}"
-    try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = FULL")
-        if not writable:
-            conn.execute("PRAGMA query_only = ON")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise ProjectError(db, f"cannot open the project database: {exc}") from None
-    return conn
-
-
-def _prepare_schema(conn: sqlite3.Connection, db: Path, *, writable: bool, create: bool) -> list[str]:
-    """Create, check or migrate the schema; the notes say what was done."""
-    if create:
-        schema.migrate(conn)
-        return []
-    version = schema.schema_version(conn, db)
-    if version == schema.SCHEMA_VERSION:
-        return []
-    if not writable:
-        raise ProjectError(db, f"schema {version} is older than this metst's {schema.SCHEMA_VERSION}; open it "
-                               "once for editing to migrate it")
-    backup = schema.backup_before_migration(conn, db, version)
-    schema.migrate(conn)
-    return [f"migrated from schema {version} to {schema.SCHEMA_VERSION}; backup copy at {backup}"]
-
-
-def _set_journal(conn: sqlite3.Connection, db: Path, *, network: bool) -> None:
-    """WAL on local disks; on a network file system a rollback journal with exclusive locking."""
-    try:
-        if network:
-            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
-            mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-            conn.execute("BEGIN IMMEDIATE")      # take the exclusive lock now, not at the first write
-            conn.execute("COMMIT")
-        else:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    except sqlite3.OperationalError as exc:
-        raise ProjectLockedError(db, f"cannot lock the database ({exc}); another process is using it") from None
-    if mode.lower() != ("delete" if network else "wal"):
-        raise ProjectError(db, f"could not set the journal mode (SQLite kept {mode!r})")
