@@ -177,7 +177,7 @@ def test_two_processes_one_edits_the_other_reads_then_waits(tmp_path):
     assert child.returncode == 0, (tmp_path / "stderr.txt").read_text()
     lines = out.splitlines()
     assert lines[0].startswith("refused") and "open for editing" in lines[0]
-    assert lines[1].startswith("locked") and "open for editing by process" in lines[1]
+    assert lines[1].startswith("locked") and "has this project open for editing" in lines[1]
     assert lines[2].startswith("counts True") and lines[3] == "edited"
     with Project.open(folder, read_only=False) as p:
         assert p.integrity_check() == "ok"
@@ -188,9 +188,26 @@ def test_two_processes_one_edits_the_other_reads_then_waits(tmp_path):
 def test_wait_then_give_up_is_a_clear_error(tmp_path):
     with Project.create(tmp_path / "p"):
         t0 = time.monotonic()
-        with pytest.raises(ProjectLockedError, match="open for editing by process"):
+        with pytest.raises(ProjectLockedError, match="cannot edit: process .* has this project open for editing"):
             Project.open(tmp_path / "p", read_only=False, wait=0.3)
         assert time.monotonic() - t0 >= 0.25
+
+
+def test_a_folder_that_cannot_be_written_opens_read_only(tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    with Project.create(tmp_path / "p") as p:
+        p.add_subject("S")
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(FileLock, "acquire", refuse)
+    with Project.open(tmp_path / "p") as p:
+        assert p.read_only and "not writable (Permission denied)" in p.read_only_reason
+        assert [s.name for s in p.subjects()] == ["S"]
+    with pytest.raises(ProjectLockedError, match="not writable"):
+        Project.open(tmp_path / "p", read_only=False)
 
 
 # ---------------------------------------------------------------- network file systems

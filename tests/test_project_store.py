@@ -137,6 +137,22 @@ def test_ground_truth_from_a_manifest(project, tmp_path):
     assert (again.added, again.skipped) == (0, 2)
 
 
+def test_a_bad_ground_truth_import_adds_neither_videos_nor_intervals(project, tmp_path):
+    from metst_engine.datasets import Dataset, LabelledInterval, VideoEntry
+
+    new = VideoEntry("S9", "new", tiny_video(tmp_path / "new.mp4", n_frames=20), 25.0)
+    new.intervals = [LabelledInterval("S9", "new", 2, None, 5)]
+    bad = VideoEntry("S1", "a", project.video("a").path, 25.0)
+    bad.intervals = [LabelledInterval("S1", "a", 50, None, 70)]          # past the 60 frames of "a"
+    with pytest.raises(InputError, match="offset 70 is past the last frame 59"):
+        project.import_ground_truth(Dataset("gt", [new, bad]))
+    assert [v.name for v in project.videos()] == ["a", "b"] and project.intervals() == []
+    with pytest.raises(ProjectError, match="video 'new' of gt is not in the project"):
+        project.import_ground_truth(Dataset("gt", [new]), add_missing_videos=False)
+    res = project.import_ground_truth(Dataset("gt", [new]))
+    assert res.added == 1 and project.video("new").subject == "S9"
+
+
 def _frames(folder: Path, names: list[str]) -> None:
     import cv2
 

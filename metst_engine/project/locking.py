@@ -22,12 +22,22 @@ class WriterLock:
     def __init__(self, db_path: Path) -> None:
         self._lock = FileLock(str(db_path) + ".lock", thread_local=False)
         self._owner = Path(str(db_path) + ".owner")
+        #: Why the lock could not be taken other than another holder (None: not that).
+        self.problem: str | None = None
 
     def acquire(self, wait_s: float) -> bool:
-        """Try for ``wait_s`` seconds (0: once); True when this process now holds it."""
+        """Try for ``wait_s`` seconds (0: once); True when this process now holds it.
+
+        False also when the lock file cannot be written (a read-only folder or medium);
+        :attr:`problem` then says so.
+        """
+        self.problem = None
         try:
             self._lock.acquire(timeout=max(wait_s, 0.0), poll_interval=0.05)
         except Timeout:
+            return False
+        except OSError as exc:
+            self.problem = f"the project folder is not writable ({exc.strerror or exc})"
             return False
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         try:

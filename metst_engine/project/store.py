@@ -158,11 +158,11 @@ class Project:
         else:
             lock = WriterLock(db)
             if not lock.acquire(wait):
-                holder = lock.holder()
+                problem = lock.problem or f"{lock.holder()} has this project open for editing"
                 lock = None
                 if read_only is False:
-                    raise ProjectLockedError(db, f"open for editing by {holder}; close it there or open read-only")
-                reason = f"opened read-only: {holder} has this project open for editing"
+                    raise ProjectLockedError(db, f"cannot edit: {problem}; close it there or open read-only")
+                reason = f"opened read-only: {problem}"
         try:
             conn = connect(db, writable=lock is not None)
             try:
