@@ -260,6 +260,24 @@ def test_a_closed_project_opens_read_only_on_request(project):
         assert not p.read_only and p.read_only_reason is None
 
 
+def test_a_failed_commit_writes_nothing_and_says_so(project):
+    before = project.intervals()
+    conn = project._db()
+    conn.execute("PRAGMA max_page_count = 1")       # the database file cannot grow: like a full disk
+    saved = 0
+    with pytest.raises(ProjectError, match="could not save .*nothing of this edit was written"):
+        for i in range(200):
+            project.add_interval("a", i % 50, i % 50 + 5, note="x" * 2000)
+            saved += 1
+    assert not conn.in_transaction
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    assert len(project.intervals()) == len(before) + saved
+    project.add_interval("a", 1, 2)                  # the project keeps working
+    project.close()
+    with pytest.raises(ProjectError, match="the project is closed"):
+        project.add_interval("a", 1, 2)
+
+
 def test_read_only_project_refuses_edits(project):
     with Project.open(project.folder) as other:
         assert other.read_only and "open for editing" in other.read_only_reason

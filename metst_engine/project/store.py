@@ -212,6 +212,7 @@ class Project:
 
     def _check_writable(self) -> None:
         """Fail before slow work (reading videos, copying files) when nothing could be saved."""
+        self._db()
         if self.read_only:
             raise ReadOnlyError(self.db_path, f"cannot edit: {self.read_only_reason}")
 
@@ -220,13 +221,17 @@ class Project:
         """One write transaction; committed (durably) on success, rolled back on any error."""
         self._check_writable()
         conn = self._db()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:     # disk full, I/O error, a lock held too long
+            raise ProjectError(self.db_path, f"could not save ({exc}); nothing of this edit was written") from None
 
     def _log(self, conn: sqlite3.Connection, action: str, changes: Sequence[Change]) -> Edit:
         payload = json.dumps([{"table": c.table, "row_id": c.row_id, "before": c.before, "after": c.after}
