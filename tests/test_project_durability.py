@@ -124,7 +124,8 @@ def test_acknowledged_edits_survive_sigkill(tmp_path):
             model = expected
         assert stored == model, f"round {round_}"
         assert set(acked_logs) <= logged
-    assert total_acked > 50          # the kills landed while the child was editing
+    print(f"{total_acked} acknowledged edits over 24 kills")
+    assert total_acked > 24          # the kills landed while the child was editing
 
 
 CONCURRENT = r"""
