@@ -33,6 +33,14 @@ def test_project_verbs_end_to_end(tmp_path, capsys):
     code, imported, _ = run(capsys, "import", proj, "--predictions", preds, "--predictor", "baseline",
                             "--params", '{"threshold": 0.5}')
     assert code == 0 and imported[0]["added"] == 2 and imported[0]["run"] == 1
+    one_based = tmp_path / "p1.csv"
+    one_based.write_text("subject,video,onset,apex,offset,emotion,score\np01,p01_a,6,8,11,,0.9\n", encoding="utf-8")
+    code, imported, _ = run(capsys, "import", proj, "--predictions", one_based, "--one-based", "--keep-untouched")
+    assert code == 0 and imported[0]["added"] == 1
+    with Project.open(proj) as p:
+        dup = [r for r in p.intervals() if r.run_id == imported[0]["run"]]
+        assert [(r.onset, r.apex, r.offset) for r in dup] == [(5, 7, 10)]   # 0-based inside the project
+        p.delete_interval(dup[0].id)
     code, stats, _ = run(capsys, "stats", proj)
     assert stats["videos"][0]["pending"] == 2 and stats["subjects"][0]["videos_complete"] == 0
     assert stats["missing"] == []

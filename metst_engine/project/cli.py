@@ -52,6 +52,8 @@ def setup(p: argparse.ArgumentParser) -> None:
     what.add_argument("--intervals", metavar="CSV", help="a CSV written by 'metst project export'")
     a.add_argument("--predictor", default="metst predict", help="name of the predictor or checkpoint")
     a.add_argument("--params", default=None, metavar="JSON", help='run parameters, e.g. \'{"threshold": 0.4}\'')
+    a.add_argument("--one-based", action="store_true",
+                   help="--predictions: the CSVs count frames from 1 (as 'metst predict --one-based' writes them)")
     a.add_argument("--keep-untouched", action="store_true",
                    help="keep earlier untouched predictions of the videos (default: replace them)")
     a = sub.add_parser("export", help="export intervals: csv, xlsx, eaf, or a training manifest")
@@ -141,7 +143,7 @@ def _import(p: Any, a: argparse.Namespace) -> Any:
         out = []
         for csv_path in a.predictions:
             r = p.import_predictions(csv_path, predictor=a.predictor, params=params,
-                                     replace_untouched=not a.keep_untouched)
+                                     replace_untouched=not a.keep_untouched, one_based=a.one_based)
             out.append({"file": csv_path, "run": r.run_id, "added": r.added, "replaced": r.replaced,
                         "skipped": r.skipped})
         return out

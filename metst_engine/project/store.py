@@ -499,17 +499,19 @@ class Project:
 
     # ------------------------------------------------------------------ imports
     def import_predictions(self, csv_path: str | Path, *, predictor: str = "metst predict",
-                           params: dict[str, Any] | None = None, replace_untouched: bool = True) -> ImportResult:
+                           params: dict[str, Any] | None = None, replace_untouched: bool = True,
+                           one_based: bool = False) -> ImportResult:
         """Import a ``metst predict`` CSV as a prediction run; its intervals come in "pending".
 
         Intervals a human touched are never changed. With ``replace_untouched`` the
         untouched predictions already on the run's videos are replaced; a new prediction
         overlapping (IoU >= 0.5) a touched interval is skipped, as it was already reviewed.
+        ``one_based``: the file counts frames from 1 (``metst predict --one-based``).
         """
         from metst_engine.intervals_io import read_predictions
 
         csv_path = Path(csv_path)
-        per_video = read_predictions([csv_path])
+        per_video = read_predictions([csv_path], one_based=one_based)
         videos = self._videos_for(csv_path, per_video.keys())
         for name, ivs in per_video.items():
             for iv in ivs:
