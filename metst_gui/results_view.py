@@ -22,6 +22,8 @@ MODE_LABELS = {"megc": "MEGC (one-to-one matching)", "reference": "Reference (pu
 METRIC_LABELS = {"tp": "TP", "fp": "FP", "fn": "FN", "precision": "Spotting precision", "recall": "Spotting recall",
                  "f1": "Spotting F1", "uf1": "Recognition UF1", "uar": "Recognition UAR",
                  "recog_f1": "Recognition F1", "strs": "STRS"}
+SHORT_LABELS = {"tp": "TP", "fp": "FP", "fn": "FN", "precision": "P", "recall": "R", "f1": "F1", "uf1": "UF1",
+                "uar": "UAR", "recog_f1": "Recog. F1", "strs": "STRS"}
 VALUE_ROLE = QtCore.Qt.ItemDataRole.UserRole
 
 
@@ -118,8 +120,10 @@ class ResultsView(QtWidgets.QWidget):
         grid.addWidget(self.subject_table, 3, 0, 1, 2)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
-        grid.setRowStretch(1, 3)
-        grid.setRowStretch(3, 2)
+        rows_height = self.summary_table.verticalHeader().defaultSectionSize() * (len(METRIC_KEYS) + 1) + 8
+        self.summary_table.setFixedHeight(rows_height)
+        self.confusion_table.setFixedHeight(rows_height)
+        grid.setRowStretch(3, 1)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(self.status)
@@ -238,7 +242,7 @@ class ResultsView(QtWidgets.QWidget):
         rep = self.report
         subjects = rep.subjects if rep else []
         t.setColumnCount(len(METRIC_KEYS))
-        t.setHorizontalHeaderLabels([k.upper() if len(k) <= 3 else k for k in METRIC_KEYS])
+        t.setHorizontalHeaderLabels([SHORT_LABELS[k] for k in METRIC_KEYS])
         t.setRowCount(len(subjects))
         t.setVerticalHeaderLabels(subjects)
         for row, s in enumerate(subjects):
@@ -270,7 +274,6 @@ class ResultsView(QtWidgets.QWidget):
                 item.setForeground(QtGui.QColor("white" if share > 0.6 else "black"))
                 t.setItem(i, j, item)
         t.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
-        t.verticalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
 
     def _refresh_buttons(self) -> None:
         self.export_button.setEnabled(self.report is not None)

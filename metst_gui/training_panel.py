@@ -206,6 +206,7 @@ class TrainingPanel(QtWidgets.QWidget):
         self.loss_plot.setLabel("left", "training loss")
         self.loss_plot.addLegend(offset=(-5, 5))
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
         self.log_view = QtWidgets.QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
@@ -236,8 +237,8 @@ class TrainingPanel(QtWidgets.QWidget):
         for name, path in sources.items():
             self.source_combo.addItem(name, str(path))
         self.source_combo.addItem(MANIFEST_FILE, None)
-        index = self.source_combo.findText(current)
-        self.source_combo.setCurrentIndex(index if index >= 0 else 0)
+        keep = self.source_combo.findText(current) if current != MANIFEST_FILE else -1
+        self.source_combo.setCurrentIndex(keep if keep >= 0 else 0)
         self.source_combo.blockSignals(False)
         self._source_changed()
 
