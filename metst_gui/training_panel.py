@@ -535,4 +535,38 @@ class TrainingPanel(QtWidgets.QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["TrainingPanel"]
+class TrainingWindow(QtWidgets.QMainWindow):
+    """The panel on its own (until the review main window docks it); asks before abandoning a run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("metst — training")
+        self.panel = TrainingPanel()
+        self.setCentralWidget(self.panel)
+        self.resize(1400, 860)
+
+    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]  # noqa: N802 (Qt name)
+        if self.panel.confirm_close():
+            event.accept()
+        else:
+            event.ignore()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m metst_gui.training_panel [RUN_DIR]``: the panel in its own window, optionally on a run folder."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    win = TrainingWindow()
+    if args:
+        win.panel.attach(args[0])
+    win.show()
+    return int(app.exec())
+
+
+__all__ = ["TrainingPanel", "TrainingWindow", "main"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
