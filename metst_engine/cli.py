@@ -60,6 +60,9 @@ def cancel_on_signals() -> Iterator[threading.Event]:
         requested.set()
         log.warning("%s: stopping at the next safe point (again to interrupt now)", signal.Signals(signum).name)
 
+    if threading.current_thread() is not threading.main_thread():   # signals reach the main thread only
+        yield requested
+        return
     old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield requested

@@ -103,7 +103,11 @@ class ResultsView(QtWidgets.QWidget):
         self.summary_table = _table()
         self.subject_table = _table()
         self.confusion_table = _table()
-        self.confusion_table.setAlternatingRowColors(False)
+        self.confusion_table_b = _table()           # the compared run's, shown while comparing
+        self.confusion_label = QtWidgets.QLabel()
+        self.confusion_label_b = QtWidgets.QLabel()
+        for t in (self.confusion_table, self.confusion_table_b):
+            t.setAlternatingRowColors(False)
 
         top = QtWidgets.QHBoxLayout()
         top.addWidget(QtWidgets.QLabel("Counting:"))
@@ -115,14 +119,20 @@ class ResultsView(QtWidgets.QWidget):
         grid.addWidget(QtWidgets.QLabel("<b>Overall</b>"), 0, 0)
         grid.addWidget(QtWidgets.QLabel("<b>Recognition confusion</b> (rows: ground truth, columns: predicted)"), 0, 1)
         grid.addWidget(self.summary_table, 1, 0)
-        grid.addWidget(self.confusion_table, 1, 1)
+        confusion_box = QtWidgets.QVBoxLayout()
+        confusion_box.setContentsMargins(0, 0, 0, 0)
+        for w in (self.confusion_label, self.confusion_table, self.confusion_label_b, self.confusion_table_b):
+            confusion_box.addWidget(w)
+        confusion_box.addStretch(1)
+        grid.addLayout(confusion_box, 1, 1)
         grid.addWidget(QtWidgets.QLabel("<b>Per held-out subject</b>"), 2, 0, 1, 2)
         grid.addWidget(self.subject_table, 3, 0, 1, 2)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         rows_height = self.summary_table.verticalHeader().defaultSectionSize() * (len(METRIC_KEYS) + 1) + 8
         self.summary_table.setFixedHeight(rows_height)
-        self.confusion_table.setFixedHeight(rows_height)
+        for t in (self.confusion_table, self.confusion_table_b):
+            t.setFixedHeight(rows_height // 2 - 14)
         grid.setRowStretch(3, 1)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(top)
@@ -239,22 +249,37 @@ class ResultsView(QtWidgets.QWidget):
     def _render_subjects(self) -> None:
         t = self.subject_table
         t.clear()
-        rep = self.report
+        rep, other = self.report, self.comparison
         subjects = rep.subjects if rep else []
-        t.setColumnCount(len(METRIC_KEYS))
-        t.setHorizontalHeaderLabels([SHORT_LABELS[k] for k in METRIC_KEYS])
+        compared = ("f1", "strs") if other is not None else ()
+        t.setColumnCount(len(METRIC_KEYS) + len(compared))
+        t.setHorizontalHeaderLabels([SHORT_LABELS[k] for k in METRIC_KEYS] + [f"B: {SHORT_LABELS[k]}" for k in compared])
         t.setRowCount(len(subjects))
         t.setVerticalHeaderLabels(subjects)
         for row, s in enumerate(subjects):
             metrics = rep.per_subject.get(s) if rep else None
             for col, key in enumerate(METRIC_KEYS):
                 t.setItem(row, col, _item(None if metrics is None else metrics.get(key)))
+            for i, key in enumerate(compared):
+                b = other.per_subject.get(s) if other else None
+                t.setItem(row, len(METRIC_KEYS) + i, _item(None if b is None else b.get(key)))
         t.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
 
     def _render_confusion(self) -> None:
-        t = self.confusion_table
+        runs = self._runs()
+        for i, (table, label) in enumerate(((self.confusion_table, self.confusion_label),
+                                            (self.confusion_table_b, self.confusion_label_b))):
+            rep = runs[i] if i < len(runs) else None
+            table.setVisible(rep is not None)
+            label.setVisible(rep is not None)
+            if rep is not None:
+                label.setText(f"{'AB'[i]}: {rep.run_dir.name}" + ("" if rep.confusion else " — when the run has finished"))
+            self._fill_confusion(table, rep.confusion if rep else None)
+
+    @staticmethod
+    def _fill_confusion(t: QtWidgets.QTableWidget, conf: dict[str, Any] | None) -> None:
+        """Counts as text, and as a white-to-blue background scaled by the largest count."""
         t.clear()
-        conf = self.report.confusion if self.report else None
         if not conf:
             t.setRowCount(0)
             t.setColumnCount(0)

@@ -145,6 +145,10 @@ def test_panel_runs_a_loso_run_and_shows_its_metrics(qtbot, synth, feature_cache
     assert view.summary_table.columnCount() == 3
     assert [row[1] for row in values] == [other[k] for k in METRIC_KEYS]
     assert [row[2] for row in values] == [other[k] - metrics[k] for k in METRIC_KEYS]
+    assert _table_values(view.confusion_table) == conf["matrix"]
+    assert _table_values(view.confusion_table_b) == other["confusion"]["matrix"]
+    assert [row[-2:] for row in _table_values(view.subject_table)] == \
+        [[other["per_subject"][s]["f1"], other["per_subject"][s]["strs"]] for s in subjects]
 
     # CSV export: the rows shown, numbers as numbers
     out = view.export_csv(tmp_path / "report.csv")
@@ -224,3 +228,25 @@ def test_attach_to_a_finished_run_shows_it_and_refuses_to_start_over_it(qtbot, s
     assert not panel.start()                                    # the folder already holds a run
     assert "already holds a run" in panel.message.text()
     assert not panel.attach(uninterrupted / "folds")             # not a run folder
+
+
+def test_ray_settings_reach_the_command_line_and_a_refused_run_shows_the_error(qtbot, synth, tmp_path):
+    from metst_gui.train_process import train_command
+
+    panel = _panel(qtbot, synth, tmp_path / "run", epochs=1, seed=0, batch=32)
+    panel.where_combo.setCurrentIndex(panel.where_combo.findData("ray"))
+    with pytest.raises(ValueError, match="address"):
+        panel.settings()
+    panel.ray_edit.setText("ray://head:10001")
+    cmd = train_command(panel.settings())
+    assert cmd[cmd.index("--executor") + 1] == "ray" and cmd[cmd.index("--ray-address") + 1] == "ray://head:10001"
+    assert cmd[1:4] == ["-m", "metst_engine.cli", "train"]
+    # whatever metst train refuses, its one error line ends up in the panel (here: an unknown network option)
+    panel.where_combo.setCurrentIndex(panel.where_combo.findData("local"))
+    panel.overrides_edit.setText('{"no_such_option": 1}')
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.outcome is not None, timeout=RUN_TIMEOUT_MS)
+    assert panel.outcome == "failed"
+    assert "error: " in panel.message.text() and "no_such_option" in panel.message.text()
+    assert "no_such_option" in panel.log_view.toPlainText()
+    assert not (tmp_path / "run" / "config.json").exists() and not panel.resume_button.isEnabled()
