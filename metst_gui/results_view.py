@@ -30,7 +30,7 @@ VALUE_ROLE = QtCore.Qt.ItemDataRole.UserRole
 def format_metric(value: Any) -> str:
     if value is None:
         return "–"
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, (bool, int)):
         return str(value)
     if isinstance(value, float):
         return "–" if math.isnan(value) else f"{value:.3f}"
@@ -64,7 +64,7 @@ class ReportLoader(QtCore.QThread):
         super().__init__(parent)
         self.run_dir, self.mode = run_dir, mode
 
-    def run(self) -> None:  # noqa: D401 (QThread entry)
+    def run(self) -> None:
         try:
             self.loaded.emit(report_for_mode(self.run_dir, self.mode))
         except (MetstError, ValueError, OSError) as exc:

@@ -126,7 +126,7 @@ class ProgressState:
 def format_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "estimating…"
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 

@@ -94,20 +94,17 @@ def launch(command: list[str], run_dir: str | Path) -> subprocess.Popen:
     """Start ``command`` in its own session, output appended to RUN_DIR/train.log; record its pid."""
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    log = open(run / LOG_FILE, "a", encoding="utf-8")
-    log.write(f"$ {' '.join(command)}\n")
-    log.flush()
     kwargs: dict[str, Any] = {}
     if os.name == "nt":
         kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP   # type: ignore[attr-defined]
     else:
         kwargs["start_new_session"] = True       # Ctrl-C in the GUI's terminal does not reach the run
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    try:
+    with open(run / LOG_FILE, "a", encoding="utf-8") as log:     # the child keeps its own copy of the handle
+        log.write(f"$ {' '.join(command)}\n")
+        log.flush()
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 **kwargs)
-    finally:
-        log.close()
     record = {"pid": proc.pid, "command": command, "started": time.time()}
     (run / LAUNCH_RECORD).write_text(json.dumps(record), encoding="utf-8")
     return proc

@@ -238,7 +238,7 @@ class TrainingPanel(QtWidgets.QWidget):
             self.source_combo.addItem(name, str(path))
         self.source_combo.addItem(MANIFEST_FILE, None)
         keep = self.source_combo.findText(current) if current != MANIFEST_FILE else -1
-        self.source_combo.setCurrentIndex(keep if keep >= 0 else 0)
+        self.source_combo.setCurrentIndex(max(keep, 0))
         self.source_combo.blockSignals(False)
         self._source_changed()
 

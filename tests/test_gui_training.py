@@ -178,17 +178,21 @@ def test_cancel_reattach_and_resume_give_the_uninterrupted_checkpoints(qtbot, sy
     qtbot.waitUntil(lambda: first.monitor.state.trainings.get("s02") is not None
                     and first.monitor.state.trainings["s02"].epoch >= 1, timeout=RUN_TIMEOUT_MS)
 
-    # another panel (another app) re-attaches to the running run from its folder
+    # closing the app: "leave it running" detaches; the run goes on without the panel
+    process = first.monitor.process
+    monkeypatch.setattr(first, "_ask_close", lambda: training_panel.CLOSE_LEAVE)
+    assert first.confirm_close() is True and first.monitor is None and process.poll() is None
+
+    # another panel (another app) re-attaches to the running run from its folder and cancels it
     second = _panel(qtbot, synth, tmp_path / "unused", epochs=1, seed=0, batch=32)
     assert second.attach(run)
     assert second.is_running() and second.cancel_button.isEnabled()
     assert second.epochs_spin.value() == CANCEL_EPOCHS and second.seed_spin.value() == CANCEL_SEED
-
-    first.cancel()
-    qtbot.waitUntil(lambda: first.outcome is not None and second.outcome is not None, timeout=RUN_TIMEOUT_MS)
-    assert first.outcome == second.outcome == "cancelled", first.log_view.toPlainText()
-    assert first.monitor.process.returncode == EXIT_CANCELLED
-    assert "continue with --resume" in first.log_view.toPlainText()
+    second.cancel()
+    qtbot.waitUntil(lambda: second.outcome is not None, timeout=RUN_TIMEOUT_MS)
+    assert second.outcome == "cancelled", second.log_view.toPlainText()
+    assert process.wait(timeout=60) == EXIT_CANCELLED
+    assert "continue with --resume" in second.log_view.toPlainText()
     done = [s for s in ("s01", "s02", "s03") if (run / "folds" / s / "metrics.json").is_file()]
     assert done and done[0] == "s01" and len(done) < 3 and not (run / "metrics.json").exists()
     assert second.resume_button.isEnabled() and not second.use_button.isEnabled()
