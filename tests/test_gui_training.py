@@ -254,3 +254,29 @@ def test_ray_settings_reach_the_command_line_and_a_refused_run_shows_the_error(q
     assert "error: " in panel.message.text() and "no_such_option" in panel.message.text()
     assert "no_such_option" in panel.log_view.toPlainText()
     assert not (tmp_path / "run" / "config.json").exists() and not panel.resume_button.isEnabled()
+
+
+def test_progress_state_counts_trainings_and_estimates_time_left():
+    from metst_gui.run_monitor import ProgressState, format_seconds
+
+    state = ProgressState(final=True)
+    state.apply({"event": "run_start", "subjects": ["s01", "s02", "s03"]})
+    state.apply({"event": "fold_start", "fold": "s01"})
+    for epoch in (1, 2):
+        state.apply({"event": "epoch", "fold": "s01", "epoch": epoch, "epochs": 4, "losses": {"loss": 1.0 / epoch},
+                     "seconds": 9.0 if epoch == 1 else 1.0})      # the first epoch pays for compilation
+    assert state.names == ["s01", "s02", "s03", "final"] and state.current == "s01"
+    assert state.mean_epoch_seconds() == 1.0 and state.current_eta() == 2.0
+    assert state.run_eta() == 2.0 + 3 * 4 * 1.0
+    state.apply({"event": "fold_end", "fold": "s01", "seconds": 14.0})        # 10 s in epochs, 4 s predicting and scoring
+    assert state.trainings_done() == 1 and state.current is None
+    assert state.run_eta() == 3 * (4 * 1.0 + 4.0)
+    state.apply({"event": "fold_start", "fold": "s02"})
+    state.apply({"event": "epoch", "fold": "s02", "epoch": 1, "epochs": 4, "losses": {"loss": 0.5}, "seconds": 1.0})
+    state.apply({"event": "run_start", "subjects": ["s01", "s02", "s03"]})   # cancelled, resumed: s02 starts over
+    assert state.trainings["s02"].losses == [] and state.trainings["s01"].done
+    state.apply({"event": "fold_skipped", "fold": "s01"})
+    assert state.trainings_done() == 1
+    state.apply({"event": "run_end"})
+    assert state.run_eta() == 0.0
+    assert format_seconds(None) == "estimating…" and format_seconds(75) == "1:15" and format_seconds(3725) == "1:02:05"
