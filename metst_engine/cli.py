@@ -2,8 +2,8 @@
 
 Conventions for every verb: results go to stdout or the named output file; logs and
 progress go to stderr; on failure one line ``error: <file>: <problem>`` and a non-zero
-exit code (1 bad input, 2 bad usage, 3 internal error), with a traceback only under
-``--debug``. Each verb registers itself in :data:`VERBS` (name -> (setup, run)).
+exit code (1 bad input, 2 bad usage, 3 internal error, 4 cancelled on request), with a
+traceback only under ``--debug``. Each verb registers itself in :data:`VERBS` (name -> (setup, run)).
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
@@ -39,6 +42,33 @@ def verb(name: str, help_text: str, epilog: str) -> Callable[[Setup], Callable[[
 
 class UsageError(MetstError):
     """The command line asks for something impossible (exit code 2)."""
+
+
+#: Exit code of a verb stopped on request (SIGTERM / SIGINT) at a safe point.
+EXIT_CANCELLED = 4
+
+
+@contextmanager
+def cancel_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM / SIGINT set the returned event (long verbs poll it and stop at a safe point);
+    a second signal interrupts at once. Lets a GUI's QProcess.terminate() stop a run cleanly."""
+    requested = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        log.warning("%s: stopping at the next safe point (again to interrupt now)", signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():   # signals reach the main thread only
+        yield requested
+        return
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield requested
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 # ----------------------------------------------------------------------------- extract
@@ -330,7 +360,11 @@ def _train(a: argparse.Namespace) -> int:
         elif ev in ("fold_skipped", "final_start", "final_end", "extract"):
             log.info("%s %s", ev, e.get("fold") or e.get("video") or "")
 
-    out = run_loso(cfg, a.output, progress=report, resume=a.resume)
+    with cancel_on_signals() as stop:
+        try:
+            out = run_loso(cfg, a.output, progress=report, cancel=stop.is_set, resume=a.resume)
+        except Cancelled:
+            raise Cancelled(f"{a.output}: training cancelled; finished folds are kept, continue with --resume") from None
     json.dump({k: v for k, v in out.items() if k != "per_subject"} | {"run_dir": str(a.output)}, sys.stdout)
     sys.stdout.write("\n")
     return 0
@@ -536,7 +570,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (MetstError, Cancelled) as exc:
+    except Cancelled as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except MetstError as exc:
         if args.debug:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
