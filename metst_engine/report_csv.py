@@ -3,6 +3,7 @@
 Subject ids, run names and paths come from users' files; a cell starting with ``=``, ``+``,
 ``-``, ``@`` (or a tab / carriage return) would run as a formula in Excel or LibreOffice
 (CSV injection), so such text cells get a leading apostrophe. Numbers are written as numbers.
+One rule for every sheet metst writes (reports here, project exports in ``project.exports``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,16 @@ from pathlib import Path
 from .atomic import atomic_path
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPED_STARTS = (*FORMULA_STARTS, "'")   # a leading quote is escaped too, so unescaping is exact
+
+
+def escape_cell(text: str) -> str:
+    """Make a text cell inert in spreadsheet programs (reversible with :func:`unescape_cell`)."""
+    return "'" + text if text.startswith(_ESCAPED_STARTS) else text
+
+
+def unescape_cell(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(_ESCAPED_STARTS) else text
 
 
 def safe_cell(value: object) -> str:
@@ -27,8 +38,7 @@ def safe_cell(value: object) -> str:
         return str(value)
     if isinstance(value, float):
         return "" if math.isnan(value) else repr(value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return escape_cell(str(value))
 
 
 def write_report_csv(path: str | Path, header: Sequence[object], rows: Iterable[Sequence[object]]) -> Path:
@@ -42,4 +52,4 @@ def write_report_csv(path: str | Path, header: Sequence[object], rows: Iterable[
     return out
 
 
-__all__ = ["FORMULA_STARTS", "safe_cell", "write_report_csv"]
+__all__ = ["FORMULA_STARTS", "escape_cell", "safe_cell", "unescape_cell", "write_report_csv"]

@@ -23,12 +23,12 @@ import numpy as np
 
 from metst_engine.atomic import atomic_path
 from metst_engine.errors import InputError
+from metst_engine.report_csv import escape_cell, unescape_cell
 from metst_engine.project.records import SOURCES, STATES, TYPES
 
 COLUMNS: tuple[str, ...] = ("subject", "video", "onset", "apex", "offset", "type", "emotion", "state", "source",
                             "annotator", "score", "note", "onset_s", "apex_s", "offset_s")
 TEXT_COLUMNS = frozenset({"subject", "video", "type", "emotion", "state", "source", "annotator", "note"})
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 #: Characters XML 1.0 (XLSX, EAF) cannot hold.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -52,15 +52,6 @@ class ExportRow:
     onset_s: float | None
     apex_s: float | None
     offset_s: float | None
-
-
-def escape_cell(text: str) -> str:
-    """Make a text cell inert in spreadsheet programs (reversible with :func:`unescape_cell`)."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def unescape_cell(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
 
 
 def _cells(row: ExportRow) -> list[Any]:
