@@ -2,20 +2,22 @@
 
 Conventions for every verb: results go to stdout or the named output file; logs and
 progress go to stderr; on failure one line ``error: <file>: <problem>`` and a non-zero
-exit code (1 bad input, 2 bad usage, 3 internal error), with a traceback only under
-``--debug``. Each verb registers itself in :data:`VERBS` (name -> (setup, run)).
+exit code (1 bad input, 2 bad usage, 3 internal error, 4 cancelled on request), with a
+traceback only under ``--debug``. Each verb registers itself in :data:`VERBS` (name -> (setup, run)).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +55,7 @@ def _executor_args(p: argparse.ArgumentParser, what: str) -> None:
                    help="ray: times a failed or lost task is retried before it is reported (default 2)")
 
 
-@contextlib.contextmanager
+@contextmanager
 def _executor(a: argparse.Namespace, workers: int | None) -> Iterator[Any]:
     """The executor the command line asks for, closed afterwards; meanwhile stdout goes to
     stderr, because Ray prints its workers' errors on stdout, where only results belong."""
@@ -61,7 +63,7 @@ def _executor(a: argparse.Namespace, workers: int | None) -> Iterator[Any]:
 
     if a.max_retries < 0:
         raise UsageError("--max-retries must be >= 0")
-    with contextlib.redirect_stdout(sys.stderr):
+    with redirect_stdout(sys.stderr):
         try:
             executor = make_executor(a.executor, address=a.ray_address, workers=workers, max_retries=a.max_retries)
         except ValueError as exc:
@@ -70,6 +72,33 @@ def _executor(a: argparse.Namespace, workers: int | None) -> Iterator[Any]:
             yield executor
         finally:
             executor.close()
+
+
+#: Exit code of a verb stopped on request (SIGTERM / SIGINT) at a safe point.
+EXIT_CANCELLED = 4
+
+
+@contextmanager
+def cancel_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM / SIGINT set the returned event (long verbs poll it and stop at a safe point);
+    a second signal interrupts at once. Lets a GUI's QProcess.terminate() stop a run cleanly."""
+    requested = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        log.warning("%s: stopping at the next safe point (again to interrupt now)", signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():   # signals reach the main thread only
+        yield requested
+        return
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield requested
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 # ----------------------------------------------------------------------------- extract
@@ -371,8 +400,11 @@ def _train(a: argparse.Namespace) -> int:
 
     if a.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {a.workers}")
-    with _executor(a, a.workers) as executor:
-        out = run_loso(cfg, a.output, progress=report, resume=a.resume, executor=executor)
+    with cancel_on_signals() as stop, _executor(a, a.workers) as executor:
+        try:
+            out = run_loso(cfg, a.output, progress=report, cancel=stop.is_set, resume=a.resume, executor=executor)
+        except Cancelled:
+            raise Cancelled(f"{a.output}: training cancelled; finished folds are kept, continue with --resume") from None
     json.dump({k: v for k, v in out.items() if k != "per_subject"} | {"run_dir": str(a.output)}, sys.stdout)
     sys.stdout.write("\n")
     return 0
@@ -404,6 +436,8 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force-fps", action="store_true", help="model: run even when the video's fps is more than 10%% "
                                                             "off the checkpoint's step rate")
     p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--one-based", action="store_true", help="count frames from 1 in the CSV (for sheets that do); "
+                                                            "read it back with evaluate --one-based")
 
 
 @verb("predict", "spot micro-expression intervals in a video (CSV)", """examples:
@@ -433,7 +467,7 @@ def _predict(a: argparse.Namespace) -> int:
                               workers=os.cpu_count() or 1, progress=lambda d, n: bar.update_to(d, n))
     bp = BaselineParams() if a.floor is None else BaselineParams(floor=a.floor)
     intervals = spot(feats, bp)
-    write_predictions(a.output, [(a.subject, video_id, iv) for iv in intervals])
+    write_predictions(a.output, [(a.subject, video_id, iv) for iv in intervals], one_based=a.one_based)
     if a.curves:
         curves = baseline_curves(feats, bp)
         _save_curves(a.curves, feats, spot_score=curve_to_source_frames(curves.combined, feats.skip, feats.n_frames),
@@ -473,7 +507,7 @@ def _predict_with_model(a: argparse.Namespace, video_id: str) -> int:
     opts = InferenceOptions(k_prime=a.k_prime, p=a.p, floor=a.floor or 0.0, strategy=a.strategy, device=a.device,
                             force_fps=a.force_fps)
     pred = predict_features(model, meta, feats, opts, a.model)
-    write_predictions(a.output, [(a.subject, video_id, iv) for iv in pred.intervals])
+    write_predictions(a.output, [(a.subject, video_id, iv) for iv in pred.intervals], one_based=a.one_based)
     if a.curves:
         _save_curves(a.curves, feats, spot_prob=pred.spot, spot_threshold=np.float32(pred.threshold),
                      recog_prob=pred.recog, class_names=np.array([*pred.class_names, "neutral"], dtype=np.str_),
@@ -495,6 +529,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recog-classes", nargs="+", default=["negative", "positive", "surprise"])
     p.add_argument("--iou", type=float, default=0.5)
     p.add_argument("--per-subject", action="store_true", help="add per-subject rows")
+    p.add_argument("--one-based", action="store_true", help="the prediction CSVs count frames from 1 "
+                                                            "(predict --one-based); the manifest stays 0-based")
 
 
 @verb("evaluate", "MEGC spotting and recognition metrics of predictions against ground truth (JSON)", """examples:
@@ -508,7 +544,7 @@ def _evaluate(a: argparse.Namespace) -> int:
     from .intervals_io import read_predictions
 
     gt = load_manifest(a.gt)
-    preds = read_predictions(a.pred)
+    preds = read_predictions(a.pred, one_based=a.one_based)
     known = {v.video for v in gt.videos}
     unknown = sorted(set(preds) - known)
     if unknown:
@@ -533,6 +569,13 @@ def _evaluate(a: argparse.Namespace) -> int:
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
     return 0
+
+
+# ----------------------------------------------------------------------------- project
+from .project import cli as _project_cli  # light: the store itself is imported when the verb runs
+
+verb("project", "review projects: create, add videos, import, export, stats, agreement (one SQLite file each)",
+     _project_cli.EPILOG)(_project_cli.setup)(_project_cli.run)
 
 
 # ----------------------------------------------------------------------------- main
@@ -567,7 +610,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (MetstError, Cancelled) as exc:
+    except Cancelled as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except MetstError as exc:
         if args.debug:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)

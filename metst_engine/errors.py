@@ -42,5 +42,21 @@ class DatasetError(InputError):
     """A label sheet, manifest or dataset folder is malformed (names sheet, row, column)."""
 
 
+class ProjectError(InputError):
+    """A project folder or its database cannot be used as asked (names the file)."""
+
+
+class ProjectLockedError(ProjectError):
+    """Another process has the project open for editing."""
+
+
+class ReadOnlyError(ProjectError):
+    """An edit was asked of a project opened read-only."""
+
+
+class EditConflictError(ProjectError):
+    """An undo/redo or edit found the row changed since (nothing was written)."""
+
+
 class Cancelled(MetstError):
     """Long work stopped because the caller asked it to; nothing partial was written."""

@@ -565,7 +565,8 @@ def train_final(config: TrainConfig, run_dir: str | Path, videos: Sequence[Video
 
 def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[VideoData]) -> dict[str, Any]:
     """Pooled MEGC metrics of every fold's predictions.csv (so resumed or remote folds count too),
-    with per-subject rows; the caller writes them."""
+    with per-subject rows and the recognition confusion matrix ({rows, columns, matrix}: GT
+    classes x predicted classes + "unscored"); the caller writes them."""
     from .evaluation import cases_from_videos, evaluate
     from .intervals_io import read_predictions
 
@@ -587,6 +588,7 @@ def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[Vide
         per_subject[s]["k_prime"] = json.loads((run / "folds" / s / "metrics.json").read_text())["k_prime"]
     final_path = run / "final" / "model.safetensors"
     out.update({"per_subject": per_subject, "recog_classes": list(classes),
+                "confusion": res.recognition.to_dict()["confusion"],
                 "final": str(final_path.relative_to(run)) if final_path.is_file() else None})
     return out
 

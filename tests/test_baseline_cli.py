@@ -75,3 +75,35 @@ def test_malformed_predictions_name_file_and_line(tmp_path):
     pred.write_text("subject,video,onset,apex,offset,emotion,score\ns1,v1,10,12,15,,1\ns1,v1,abc,12,15,,1\n")
     r = cli("evaluate", "--gt", str(gt), "--pred", str(pred))
     assert r.returncode == 1 and str(pred) in r.stderr and "line 3" in r.stderr
+
+
+def test_one_based_export_round_trips_through_evaluate(tmp_path):
+    """predict --one-based counts from 1; evaluate --one-based reads it back to the same scores."""
+    from metst_engine.intervals_io import read_predictions, write_predictions
+
+    ivs = [Interval(60, 69, 64, emotion="positive", score=0.9), Interval(0, 5, 2)]
+    zero, one = tmp_path / "zero.csv", tmp_path / "one.csv"
+    write_predictions(zero, [("astro", "demo_face", iv) for iv in ivs])
+    write_predictions(one, [("astro", "demo_face", iv) for iv in ivs], one_based=True)
+    assert [r["onset"] for r in csv.DictReader(open(one))] == ["61", "1"]
+    assert read_predictions([one], one_based=True) == read_predictions([zero])
+    gt = tmp_path / "gt.csv"
+    gt.write_text("subject,video,path,fps,onset,apex,offset,type,emotion,raw_emotion\n"
+                  f"astro,demo_face,{DEMO},30,60,64,69,micro,positive,\n")
+    scores = [json.loads(cli("evaluate", "--gt", str(gt), "--pred", *args).stdout)
+              for args in ([str(zero)], [str(one), "--one-based"])]
+    assert scores[0] == scores[1] and scores[0]["tp"] == 1 and scores[0]["fp"] == 1
+    # a 0-based file read as one-based has a frame 0: named, not shifted to -1
+    r = cli("evaluate", "--gt", str(gt), "--pred", str(zero), "--one-based")
+    assert r.returncode == 1 and str(zero) in r.stderr and "frame 0" in r.stderr
+
+
+def test_predict_one_based_shifts_every_frame(tmp_path):
+    zero, one = tmp_path / "zero.csv", tmp_path / "one.csv"
+    for out, extra in ((zero, []), (one, ["--one-based"])):
+        r = cli("predict", str(DEMO), "-o", str(out), "--rois", "metst_plus", "-k", "30", "--no-cache", *extra)
+        assert r.returncode == 0, r.stderr
+    rows0, rows1 = list(csv.DictReader(open(zero))), list(csv.DictReader(open(one)))
+    assert len(rows0) == len(rows1) == 2
+    for a, b in zip(rows0, rows1):
+        assert [int(b[c]) - int(a[c]) for c in ("onset", "apex", "offset")] == [1, 1, 1]

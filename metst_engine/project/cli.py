@@ -1,0 +1,174 @@
+"""``metst project ACTION``: the project store from the command line, so a researcher can script it.
+
+Registered by :mod:`metst_engine.cli` as the verb ``project``; every action prints JSON to
+stdout and fails with the CLI's one-line ``error: <file>: <problem>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from metst_engine.errors import InputError
+
+EPILOG = """examples:
+  metst project create interviews
+  metst project add interviews videos/p01_a.mp4 videos/p01_b.mp4 --subject p01
+  metst project import interviews --predictions preds/p01_a.csv --predictor baseline
+  metst project import interviews --ground-truth casme3 /data/CASME3
+  metst project import interviews --ground-truth manifest synth/manifest.csv
+  metst project complete interviews p01_a
+  metst project export interviews -o labels.csv                # MEGC-style CSV (also .xlsx)
+  metst project export interviews -o p01_a.eaf --video p01_a   # ELAN, one tier per annotator
+  metst project export interviews -o train.csv --format manifest --include-ground-truth
+  metst project stats interviews
+  metst project agreement interviews alice bob
+"""
+
+GROUND_TRUTH_FORMATS = ("manifest", "casme3", "samm_lv", "casme2")
+
+
+def setup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--annotator", default=None, help="name recorded on edits (default: the login name)")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = sub.add_parser("create", help="make a new project folder")
+    a.add_argument("project", help="project folder")
+    a = sub.add_parser("add", help="add videos (files or frame folders) of one subject")
+    a.add_argument("project")
+    a.add_argument("videos", nargs="+")
+    a.add_argument("--subject", required=True)
+    a.add_argument("--video-id", default=None, help="video id (only with one video; default: the file's stem)")
+    a.add_argument("--fps", type=float, default=None, help="capture rate (frame folders; overrides the header)")
+    a = sub.add_parser("import", help="import predictions, ground truth or an exported CSV")
+    a.add_argument("project")
+    what = a.add_mutually_exclusive_group(required=True)
+    what.add_argument("--predictions", nargs="+", metavar="CSV", help="'metst predict' CSVs, one run each")
+    what.add_argument("--ground-truth", nargs=2, metavar=("FORMAT", "PATH"),
+                      help=f"FORMAT one of {', '.join(GROUND_TRUTH_FORMATS)}; PATH a manifest CSV or dataset root")
+    what.add_argument("--intervals", metavar="CSV", help="a CSV written by 'metst project export'")
+    a.add_argument("--predictor", default="metst predict", help="name of the predictor or checkpoint")
+    a.add_argument("--params", default=None, metavar="JSON", help='run parameters, e.g. \'{"threshold": 0.4}\'')
+    a.add_argument("--one-based", action="store_true",
+                   help="--predictions: the CSVs count frames from 1 (as 'metst predict --one-based' writes them)")
+    a.add_argument("--keep-untouched", action="store_true",
+                   help="keep earlier untouched predictions of the videos (default: replace them)")
+    a = sub.add_parser("export", help="export intervals: csv, xlsx, eaf, or a training manifest")
+    a.add_argument("project")
+    a.add_argument("-o", "--output", required=True)
+    a.add_argument("--format", choices=["csv", "xlsx", "eaf", "manifest"], default=None,
+                   help="default: from the output's suffix (.csv, .xlsx, .eaf)")
+    a.add_argument("--video", default=None, help="one video (required for eaf)")
+    a.add_argument("--tiers", choices=["annotator", "state"], default="annotator", help="eaf: one tier per ...")
+    a.add_argument("--include-ground-truth", action="store_true", help="manifest: merge imported ground truth")
+    a = sub.add_parser("stats", help="review progress per video and subject, missing videos (JSON)")
+    a.add_argument("project")
+    a = sub.add_parser("complete", help="mark a video's review complete (or --reopen it)")
+    a.add_argument("project")
+    a.add_argument("video")
+    a.add_argument("--reopen", action="store_true")
+    a = sub.add_parser("relocate", help="point a moved video at its new path (content must match)")
+    a.add_argument("project")
+    a.add_argument("video")
+    a.add_argument("new_path")
+    a.add_argument("--force", action="store_true", help="accept a file whose content differs")
+    a = sub.add_parser("agreement", help="Cohen's kappa (per frame) and event F1 between two annotators")
+    a.add_argument("project")
+    a.add_argument("annotator_a")
+    a.add_argument("annotator_b")
+    a.add_argument("--video", default=None)
+
+
+def _print(obj: Any) -> None:
+    json.dump(obj, sys.stdout, default=str)
+    sys.stdout.write("\n")
+
+
+def _load_ground_truth(fmt: str, path: str) -> Any:
+    from metst_engine import datasets
+
+    loaders = {"manifest": datasets.load_manifest, "casme3": datasets.load_casme3,
+               "samm_lv": datasets.load_samm_lv, "casme2": datasets.load_casme2}
+    if fmt not in loaders:
+        raise InputError(path, f"unknown ground-truth format {fmt!r}; use one of {', '.join(GROUND_TRUTH_FORMATS)}")
+    return loaders[fmt](path)
+
+
+def run(a: argparse.Namespace) -> int:
+    from metst_engine.project.store import Project
+
+    if a.action == "create":
+        with Project.create(a.project, annotator=a.annotator) as p:
+            _print({"project": str(p.folder), "database": str(p.db_path)})
+        return 0
+    with Project.open(a.project, read_only=a.action in ("stats", "agreement") or None,
+                      annotator=a.annotator) as p:
+        if p.read_only and a.action not in ("stats", "agreement"):
+            raise InputError(p.db_path, p.read_only_reason or "opened read-only")
+        if a.action == "add":
+            if a.video_id and len(a.videos) > 1:
+                raise InputError(a.videos[1], "--video-id needs exactly one video")
+            added = [p.add_video(v, a.subject, a.video_id, fps=a.fps) for v in a.videos]
+            _print([{"video": v.name, "subject": v.subject, "n_frames": v.n_frames, "fps": v.fps,
+                     "path": v.stored_path} for v in added])
+        elif a.action == "import":
+            _print(_import(p, a))
+        elif a.action == "export":
+            _print(_export(p, a))
+        elif a.action == "stats":
+            _print({"videos": [asdict(v) for v in p.progress()], "subjects": [asdict(s) for s in p.subject_progress()],
+                    "missing": [asdict(m) for m in p.missing_videos()], "notes": p.notes})
+        elif a.action == "complete":
+            p.set_complete(a.video, not a.reopen)
+            _print({"video": a.video, "complete": not a.reopen})
+        elif a.action == "relocate":
+            p.relocate_video(a.video, a.new_path, check_content=not a.force)
+            _print({"video": a.video, "path": str(p.video(a.video).path)})
+        elif a.action == "agreement":
+            _print(p.agreement(a.annotator_a, a.annotator_b, a.video).to_dict())
+    return 0
+
+
+def _import(p: Any, a: argparse.Namespace) -> Any:
+    if a.predictions:
+        try:
+            params = json.loads(a.params) if a.params else {}
+        except ValueError as exc:
+            raise InputError(None, f"--params: not JSON: {exc}") from None
+        if not isinstance(params, dict):
+            raise InputError(None, "--params: must be a JSON object")
+        out = []
+        for csv_path in a.predictions:
+            r = p.import_predictions(csv_path, predictor=a.predictor, params=params,
+                                     replace_untouched=not a.keep_untouched, one_based=a.one_based)
+            out.append({"file": csv_path, "run": r.run_id, "added": r.added, "replaced": r.replaced,
+                        "skipped": r.skipped})
+        return out
+    if a.ground_truth:
+        fmt, path = a.ground_truth
+        ds = _load_ground_truth(fmt, path)
+        r = p.import_ground_truth(ds)
+        return {"dataset": ds.name, "added": r.added, "skipped": r.skipped, "warnings": ds.warnings}
+    r = p.import_intervals(a.intervals)
+    return {"file": a.intervals, "added": r.added, "skipped": r.skipped}
+
+
+def _export(p: Any, a: argparse.Namespace) -> Any:
+    out = Path(a.output)
+    fmt = a.format or {".csv": "csv", ".xlsx": "xlsx", ".eaf": "eaf"}.get(out.suffix.lower())
+    if fmt is None:
+        raise InputError(out, "cannot tell the format from the suffix; pass --format csv|xlsx|eaf|manifest")
+    if fmt == "csv":
+        p.export_csv(out, a.video)
+    elif fmt == "xlsx":
+        p.export_xlsx(out, a.video)
+    elif fmt == "eaf":
+        if a.video is None:
+            raise InputError(out, "an ELAN file holds one video: pass --video")
+        p.export_eaf(out, a.video, tiers=a.tiers)
+    else:
+        p.training_manifest(out, include_ground_truth=a.include_ground_truth)
+    return {"output": str(out), "format": fmt}

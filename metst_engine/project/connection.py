@@ -1,0 +1,63 @@
+"""Opening the project database safely: connection settings, schema checks and the journal mode.
+
+Every connection runs with ``synchronous=FULL`` (a commit is on disk when it returns) and
+foreign keys on; read-only ones with ``query_only`` as well. Local projects use WAL (readers
+never block the editor); on a network file system WAL's shared memory is not shared between
+machines, so there a rollback journal with SQLite's exclusive locking mode is used.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from metst_engine.errors import ProjectError, ProjectLockedError
+from metst_engine.project import schema
+
+
+def connect(db: Path, *, writable: bool) -> sqlite3.Connection:
+    """An autocommit connection (transactions are explicit); read-only ones cannot write at all."""
+    uri = f"{db.resolve().as_uri()}?mode={'rwc' if writable else 'ro'}"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = FULL")
+        if not writable:
+            conn.execute("PRAGMA query_only = ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise ProjectError(db, f"cannot open the project database: {exc}") from None
+    return conn
+
+
+def prepare_schema(conn: sqlite3.Connection, db: Path, *, writable: bool, create: bool) -> list[str]:
+    """Create, check or migrate the schema; the notes say what was done."""
+    if create:
+        schema.migrate(conn)
+        return []
+    version = schema.schema_version(conn, db)
+    if version == schema.SCHEMA_VERSION:
+        return []
+    if not writable:
+        raise ProjectError(db, f"schema {version} is older than this metst's {schema.SCHEMA_VERSION}; open it "
+                               "once for editing to migrate it")
+    backup = schema.backup_before_migration(conn, db, version)
+    schema.migrate(conn)
+    return [f"migrated from schema {version} to {schema.SCHEMA_VERSION}; backup copy at {backup}"]
+
+
+def set_journal_mode(conn: sqlite3.Connection, db: Path, *, network: bool) -> None:
+    """WAL on local disks; on a network file system a rollback journal with exclusive locking."""
+    try:
+        if network:
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+            conn.execute("BEGIN IMMEDIATE")      # take the exclusive lock now, not at the first write
+            conn.execute("COMMIT")
+        else:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        raise ProjectLockedError(db, f"cannot lock the database ({exc}); another process is using it") from None
+    if mode.lower() != ("delete" if network else "wal"):
+        raise ProjectError(db, f"could not set the journal mode (SQLite kept {mode!r})")
