@@ -67,6 +67,7 @@ class _Target:
         self.generation = 0
         self.exact_delivered = -1      # generation whose exact frame has been delivered
         self.direction = 1
+        self.playing = False           # while playing, a superseded exact frame is still shown (no starving)
         self.stopping = False
 
     def snapshot(self) -> tuple[int, int]:
@@ -135,6 +136,12 @@ class FrameProvider(QtCore.QObject):
         """+1 while playing or stepping forward, -1 when stepping back: where to prefetch first."""
         with self._target.cond:
             self._target.direction = 1 if direction >= 0 else -1
+
+    def set_playing(self, playing: bool) -> None:
+        """While playing, deliver every decoded target (a decode slower than the clock would otherwise
+        never be shown); when paused, only the latest request is delivered."""
+        with self._target.cond:
+            self._target.playing = bool(playing)
 
     def cached(self, index: int) -> QtGui.QImage | None:
         return self.cache.get(index)
@@ -209,7 +216,8 @@ class FrameProvider(QtCore.QObject):
             current = generation == self._target.generation and not self._target.stopping
             if current:
                 self._target.exact_delivered = generation
-        if current:
+            show = current or (self._target.playing and not self._target.stopping)
+        if show:
             self.frameReady.emit(index, image)
         return True
 
