@@ -120,17 +120,27 @@ class FrameProvider(QtCore.QObject):
 
     # -- API (GUI thread) ---------------------------------------------------------------
     def request(self, index: int) -> None:
-        """Ask for exactly frame ``index``; a newer request supersedes it. Cached frames come at once."""
+        """Ask for exactly frame ``index``; a newer request supersedes it.
+
+        A cached frame is delivered on the next turn of the event loop (not inside this call),
+        so a burst of requests made in one go delivers only its last frame.
+        """
         index = int(min(max(index, 0), self.n_frames - 1))
-        cached = self.cache.get(index)
         with self._target.cond:
             self._target.index = index
             self._target.generation += 1
-            if cached is not None:
-                self._target.exact_delivered = self._target.generation
+            generation = self._target.generation
             self._target.cond.notify_all()
-        if cached is not None:
-            self.frameReady.emit(index, cached)
+        if index in self.cache:
+            QtCore.QTimer.singleShot(0, self, lambda: self._deliver_cached(index, generation))
+
+    def _deliver_cached(self, index: int, generation: int) -> None:
+        image = self.cache.get(index)
+        with self._target.cond:
+            if image is None or generation != self._target.generation or self._target.exact_delivered == generation:
+                return
+            self._target.exact_delivered = generation
+        self.frameReady.emit(index, image)
 
     def set_direction(self, direction: int) -> None:
         """+1 while playing or stepping forward, -1 when stepping back: where to prefetch first."""
