@@ -223,10 +223,12 @@ class FrameProvider(QtCore.QObject):
             self.failed.emit(index, str(exc))
             return False
         with self._target.cond:
-            current = generation == self._target.generation and not self._target.stopping
+            if self._target.exact_delivered == generation or self._target.stopping:
+                return True                     # the cached copy was delivered already
+            current = generation == self._target.generation
             if current:
                 self._target.exact_delivered = generation
-            show = current or (self._target.playing and not self._target.stopping)
+            show = current or self._target.playing
         if show:
             self.frameReady.emit(index, image)
         return True
