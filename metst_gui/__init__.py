@@ -1,5 +1,5 @@
 """metst desktop application (PySide6 + pyqtgraph): views over the engine and the project store."""
 
-from metst_gui.qt_compat import protect_bools_from_emit_leak
+from metst_gui.qt_compat import protect_singletons_from_qt_leaks
 
-protect_bools_from_emit_leak()   # before any widget emits a signal (see qt_compat)
+protect_singletons_from_qt_leaks()   # before any widget emits or calls back (see qt_compat)
