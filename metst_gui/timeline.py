@@ -80,7 +80,9 @@ class FrameTimeAxis(pg.AxisItem):
 
     def show_seconds(self, fps: float | None) -> None:
         self.fps = fps
+        shown = self.label.isVisible()
         self.setLabel("time (s)" if fps else "frame")
+        self.showLabel(shown)                      # only the bottom plot shows its label
         self.picture = None
         self.update()
 
@@ -132,7 +134,8 @@ class Timeline(QtWidgets.QWidget):
                 plot.setXLink(master)
         self.plots["spotting"].setYRange(0, 1, padding=0.02)
         self.plots["recognition"].setYRange(0, 1, padding=0.02)
-        self.recognition_legend = self.plots["recognition"].addLegend(offset=(5, 5))
+        self.recognition_legend = self.plots["recognition"].addLegend(
+            offset=(5, 5), brush=pg.mkBrush(255, 255, 255, 200), labelTextColor=(30, 30, 30))
         self._relayout()
 
         self.roi_tree = QtWidgets.QTreeWidget()
@@ -169,8 +172,10 @@ class Timeline(QtWidgets.QWidget):
         box = SeekViewBox()
         box.seekRequested.connect(self._seek_at)
         plot = pg.PlotItem(viewBox=box, axisItems={"bottom": FrameTimeAxis()})
+        plot.setLabel("bottom", "frame")
         plot.setLabel("left", label)
         plot.getAxis("left").setWidth(56)          # same width everywhere, so the x axes line up
+        plot.getAxis("left").enableAutoSIPrefix(False)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
         plot.showGrid(x=True, y=True, alpha=0.15)
@@ -201,8 +206,11 @@ class Timeline(QtWidgets.QWidget):
         for row, name in enumerate(shown):
             plot = self.plots[name]
             self.graphics.ci.addItem(plot, row=row, col=0)
-            plot.showAxis("bottom", True)
-            plot.getAxis("bottom").setStyle(showValues=(name == shown[-1]))
+            axis = plot.getAxis("bottom")
+            last = name == shown[-1]
+            axis.setStyle(showValues=last)          # grid lines everywhere, numbers and label once
+            axis.showLabel(last)
+            axis.setHeight(None if last else 6)
         for row, name in enumerate(shown):
             self.graphics.ci.layout.setRowStretchFactor(row, 2 if name == "flow" else 1)
 
