@@ -6,8 +6,14 @@ store without this module knowing either.
 
 Full-rate data are handed to pyqtgraph unchanged; long videos stay smooth through its
 view-dependent peak downsampling and clip-to-view, which pick what to draw for the pixels
-on screen at paint time (the data are never resampled for display). The playhead is one
-thin line per plot, so moving it repaints two narrow strips, not the curves' data.
+on screen at paint time (the data are never resampled for display).
+
+The playhead must move every displayed frame without redrawing 36 curves (measured: ~40 ms
+per move at 100k points when everything under the line is repainted). So curves, axes and
+interval regions keep a device-coordinate pixmap cache (the Qt pixmap cache is raised to
+hold them), and the y ranges are fitted to the data when the data change instead of on
+every paint (pyqtgraph's y auto-range re-evaluates each paint and invalidates the caches):
+a move then repaints two thin strips from cached pixmaps (``bench/gui_bench.py``).
 """
 
 from __future__ import annotations
@@ -39,11 +45,77 @@ STATE_COLOURS: dict[str, tuple[int, int, int]] = {
 }
 GT_COLOUR = (140, 90, 200)
 _REGION_ALPHA = 60
+_CACHE = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+_PIXMAP_CACHE_KB = 256 * 1024          # 36 cached curves of a 1600 px wide plot need ~70 MB
+
+
+def _cached(item: QtWidgets.QGraphicsItem) -> QtWidgets.QGraphicsItem:
+    """Paint ``item`` from a pixmap until it changes (a playhead move then costs a blit)."""
+    target = item.curve if isinstance(item, pg.PlotDataItem) else item
+    target.setCacheMode(_CACHE)
+    return item
 
 
 def _curve_colour(i: int, n: int) -> QtGui.QColor:
     """Distinct hues dark enough to read on white (pyqtgraph's defaults include pale yellow)."""
     return pg.intColor(i, hues=max(n, 2), minValue=190, maxValue=190)
+
+
+def mark_colour(mark: IntervalMark) -> tuple[int, int, int]:
+    """Ground truth in one colour, predictions by review state (unknown states grey)."""
+    return GT_COLOUR if mark.kind == "gt" else STATE_COLOURS.get(mark.state, (128, 128, 128))
+
+
+def mark_span(mark: IntervalMark) -> tuple[float, float]:
+    """Vertical extent as fractions of the plot: ground truth the lower half, predictions the upper."""
+    return (0.0, 0.5) if mark.kind == "gt" else (0.5, 1.0)
+
+
+class IntervalBands(pg.GraphicsObject):
+    """Every interval of one plot painted by one item (hundreds of region items would cost
+    milliseconds per repaint in scene bookkeeping alone)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[IntervalMark] = []
+        self.setZValue(-10)
+
+    def set_marks(self, marks: Sequence[IntervalMark]) -> None:
+        self.prepareGeometryChange()
+        self.marks = list(marks)
+        self.update()
+
+    def _y_range(self) -> tuple[float, float]:
+        vb = self.getViewBox()
+        if vb is None:
+            return 0.0, 1.0
+        y0, y1 = vb.viewRange()[1]
+        return float(y0), float(y1)
+
+    def viewRangeChanged(self) -> None:  # noqa: N802 (pyqtgraph hook)
+        self.prepareGeometryChange()     # the bands span a fraction of the visible y range
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt name)
+        if not self.marks:
+            return QtCore.QRectF()
+        y0, y1 = self._y_range()
+        x0 = min(m.onset for m in self.marks) - 0.5
+        x1 = max(m.offset for m in self.marks) + 0.5
+        return QtCore.QRectF(x0, y0, x1 - x0, y1 - y0)
+
+    def paint(self, painter: QtGui.QPainter, *args) -> None:  # type: ignore[no-untyped-def]
+        y0, y1 = self._y_range()
+        for mark in self.marks:
+            colour = mark_colour(mark)
+            lo, hi = mark_span(mark)
+            rect = QtCore.QRectF(mark.onset - 0.5, y0 + lo * (y1 - y0), mark.offset - mark.onset + 1.0,
+                                 (hi - lo) * (y1 - y0))
+            painter.fillRect(rect, QtGui.QColor(*colour, _REGION_ALPHA))
+            pen = pg.mkPen(*colour, 150)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.drawLine(rect.topLeft(), rect.bottomLeft())
+            painter.drawLine(rect.topRight(), rect.bottomRight())
 
 
 class SeekViewBox(pg.ViewBox):
@@ -120,8 +192,10 @@ class Timeline(QtWidgets.QWidget):
         self.spotting_curve: pg.PlotDataItem | None = None
         self.threshold_item: pg.GraphicsObject | None = None
         self._marks: list[IntervalMark] = []
-        self._region_items: list[tuple[pg.PlotItem, pg.LinearRegionItem]] = []
+        self.bands: dict[str, IntervalBands] = {}
 
+        if QtGui.QPixmapCache.cacheLimit() < _PIXMAP_CACHE_KB:
+            QtGui.QPixmapCache.setCacheLimit(_PIXMAP_CACHE_KB)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.plots: dict[str, pg.PlotItem] = {}
@@ -177,12 +251,17 @@ class Timeline(QtWidgets.QWidget):
         plot.getAxis("left").setWidth(56)          # same width everywhere, so the x axes line up
         plot.getAxis("left").enableAutoSIPrefix(False)
         plot.setClipToView(True)
+        plot.enableAutoRange(y=False)              # fitted on data changes (see the module docstring)
+        for side in ("left", "bottom"):
+            _cached(plot.getAxis(side))
         plot.setDownsampling(auto=True, mode="peak")
         plot.showGrid(x=True, y=True, alpha=0.15)
         line = pg.InfiniteLine(pos=0, angle=90, movable=False, pen=pg.mkPen((220, 0, 0), width=2))
         line.setZValue(100)
         plot.addItem(line, ignoreBounds=True)
         self.playheads[name] = line
+        self.bands[name] = _cached(IntervalBands())
+        plot.addItem(self.bands[name], ignoreBounds=True)
         return plot
 
     def _state_legend(self) -> QtWidgets.QLabel:
@@ -233,15 +312,15 @@ class Timeline(QtWidgets.QWidget):
         self.spotting_curve = self.threshold_item = None
         if probability is not None:
             p = np.asarray(probability, dtype=np.float32)
-            self.spotting_curve = plot.plot(np.arange(len(p)), p, pen=pg.mkPen((20, 20, 20), width=1.5),
-                                            connect="finite")
+            self.spotting_curve = _cached(plot.plot(np.arange(len(p)), p, pen=pg.mkPen((20, 20, 20), width=1.5),
+                                                    connect="finite"))
             pen = pg.mkPen((220, 120, 0), width=1.5, style=QtCore.Qt.PenStyle.DashLine)
             if threshold is not None and np.ndim(threshold) == 0:
                 self.threshold_item = pg.InfiniteLine(pos=float(threshold), angle=0, pen=pen)
                 plot.addItem(self.threshold_item)
             elif threshold is not None:
                 th = np.asarray(threshold, dtype=np.float32)
-                self.threshold_item = plot.plot(np.arange(len(th)), th, pen=pen, connect="finite")
+                self.threshold_item = _cached(plot.plot(np.arange(len(th)), th, pen=pen, connect="finite"))
             top = float(np.nanmax(p)) if np.isfinite(p).any() else 1.0
             if threshold is not None:
                 top = max(top, float(np.nanmax(threshold)))
@@ -258,8 +337,9 @@ class Timeline(QtWidgets.QWidget):
             probs = np.asarray(probabilities, dtype=np.float32)
             x = np.arange(probs.shape[0])
             for i, name in enumerate(class_names):
-                pen = pg.mkPen(_curve_colour(i, len(class_names)), width=1.5)
-                self.recognition_curves[name] = plot.plot(x, probs[:, i], pen=pen, name=name, connect="finite")
+                pen = pg.mkPen(_curve_colour(i, len(class_names)), width=1)
+                self.recognition_curves[name] = _cached(plot.plot(x, probs[:, i], pen=pen, name=name,
+                                                                  connect="finite"))
         self._relayout()
 
     def set_flow(self, flow: np.ndarray | None, channel_names: Sequence[str] = (),
@@ -292,10 +372,12 @@ class Timeline(QtWidgets.QWidget):
             curves = roi_flow_components(self._flow, self._flow_channels, self.flow_mode)
             x = np.arange(self._flow.shape[0])
             for roi, values in curves.items():
-                curve = plot.plot(x, values, pen=pg.mkPen(self._roi_colours[roi], width=1.2), connect="finite")
+                # width 1: Qt's fast cosmetic-line path (wider pens stroke ~15x slower at 36 curves)
+                curve = _cached(plot.plot(x, values, pen=pg.mkPen(self._roi_colours[roi], width=1), connect="finite"))
                 curve.setVisible(roi in visible)
                 self.flow_curves[roi] = curve
         plot.setLabel("left", f"ROI flow {self.flow_mode} (crop px)")
+        self._fit_flow_y()
         self._relayout()
 
     def _build_roi_tree(self, rois: list[str]) -> None:
@@ -340,24 +422,24 @@ class Timeline(QtWidgets.QWidget):
         roi = item.data(0, QtCore.Qt.ItemDataRole.UserRole)
         if roi in self.flow_curves:
             self.flow_curves[roi].setVisible(item.checkState(0) == QtCore.Qt.CheckState.Checked)
+            self._fit_flow_y()
+
+    def _fit_flow_y(self) -> None:
+        """Fit the flow plot's y range to the ticked curves over the whole video."""
+        lows, highs = [], []
+        for curve in self.flow_curves.values():
+            if curve.isVisible() and curve.yData is not None and np.isfinite(curve.yData).any():
+                lows.append(float(np.nanmin(curve.yData)))
+                highs.append(float(np.nanmax(curve.yData)))
+        if lows:
+            low, high = min(lows), max(highs)
+            self.plots["flow"].setYRange(low, high if high > low else low + 1, padding=0.05)
 
     def set_intervals(self, marks: Sequence[IntervalMark | tuple[int, int, str, str]]) -> None:
         """Coloured regions on every plot: predictions by state (upper half), ground truth (lower half)."""
-        for plot, item in self._region_items:
-            plot.removeItem(item)
-        self._region_items = []
         self._marks = [IntervalMark(*m) for m in marks]
-        for mark in self._marks:
-            colour = GT_COLOUR if mark.kind == "gt" else STATE_COLOURS.get(mark.state, (128, 128, 128))
-            span = (0.0, 0.5) if mark.kind == "gt" else (0.5, 1.0)
-            for plot in self.plots.values():
-                region = pg.LinearRegionItem(values=(mark.onset - 0.5, mark.offset + 0.5), movable=False,
-                                             brush=pg.mkBrush(*colour, _REGION_ALPHA), pen=pg.mkPen(*colour, 120),
-                                             span=span)
-                region.setZValue(-10)
-                region.setToolTip(f"{mark.kind} {mark.onset}-{mark.offset} {mark.state}")
-                plot.addItem(region, ignoreBounds=True)
-                self._region_items.append((plot, region))
+        for bands in self.bands.values():
+            bands.set_marks(self._marks)
 
     @property
     def intervals(self) -> list[IntervalMark]:

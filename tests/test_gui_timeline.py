@@ -140,17 +140,34 @@ def test_flow_modes_plot_the_component_at_full_rate(timeline):
         timeline.set_flow_mode("angle")
 
 
-def test_intervals_are_coloured_by_state_and_kind(timeline, qtbot, artifacts_dir):
-    from metst_gui.timeline import GT_COLOUR, STATE_COLOURS
+def test_intervals_are_coloured_by_state_and_kind(timeline, qtbot):
+    from metst_gui.timeline import GT_COLOUR, STATE_COLOURS, IntervalMark, mark_colour, mark_span
 
-    regions = [r for p, r in timeline._region_items if p is timeline.plots["flow"]]
-    assert len(regions) == 5 and len(timeline._region_items) == 5 * 3
-    by_span = {(tuple(r.getRegion()), r.span): r.brush.color().getRgb()[:3] for r in regions}
-    assert by_span[((1199.5, 1214.5), (0.5, 1.0))] == STATE_COLOURS["pending"]
-    assert by_span[((1999.5, 2010.5), (0.5, 1.0))] == STATE_COLOURS["rejected"]
-    assert by_span[((1197.5, 1216.5), (0.0, 0.5))] == GT_COLOUR
+    assert all(len(b.marks) == 5 for b in timeline.bands.values())          # on every plot
+    assert mark_colour(IntervalMark(1, 2, "pending", "pred")) == STATE_COLOURS["pending"]
+    assert mark_colour(IntervalMark(1, 2, "rejected", "pred")) == STATE_COLOURS["rejected"]
+    assert mark_colour(IntervalMark(1, 2, "accepted", "gt")) == GT_COLOUR
+    assert mark_span(IntervalMark(1, 2, "accepted", "gt")) == (0.0, 0.5)
+    assert mark_span(IntervalMark(1, 2, "corrected", "pred")) == (0.5, 1.0)
+    # The pixels: upper half of the flow plot orange inside the pending interval, white outside.
+    timeline.set_intervals([IntervalMark(1200, 1400, "pending", "pred")])
+    timeline.set_visible_rois([])
+    timeline.set_x_range(1000, 1600)
+    qtbot.wait(50)
+    image = timeline.graphics.grab().toImage()
+    vb = timeline.plots["flow"].getViewBox()
+    (_, _), (y0, y1) = vb.viewRange()
+
+    def colour_at(frame: float, fraction: float) -> tuple[int, int, int]:
+        pt = timeline.graphics.mapFromScene(vb.mapViewToScene(QtCore.QPointF(frame, y0 + fraction * (y1 - y0))))
+        c = image.pixelColor(pt * image.devicePixelRatio())
+        return c.red(), c.green(), c.blue()
+
+    inside, outside, lower = colour_at(1300, 0.8), colour_at(1500, 0.8), colour_at(1300, 0.2)
+    assert inside[0] > inside[2] + 40                    # orange tint (red well above blue)
+    assert outside[0] - outside[2] < 10 and lower[0] - lower[2] < 10   # untinted
     timeline.set_intervals([])
-    assert timeline._region_items == []
+    assert all(b.marks == [] for b in timeline.bands.values())
 
 
 def test_screenshot_of_the_timeline(timeline, qtbot, artifacts_dir):
