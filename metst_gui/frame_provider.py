@@ -5,9 +5,13 @@ B-frames, 2 cores): a cold exact seek costs ~230 ms (the decoder walks from the 
 a sequential frame ~10 ms, a frame of an all-intra 960 px proxy ~7 ms. So
 
 * one **exact worker** thread owns its own ``VideoSource`` and decodes the latest requested
-  frame, then prefetches around it into a byte-bounded LRU (ahead while playing or
-  stepping forward, behind when stepping back: a backward block is decoded in ascending
-  order, so it costs one keyframe seek, not one per frame);
+  frame; it gives the preview worker up to 40 ms head start, so on 2 cores the preview
+  is not slowed by the long exact decode;
+* one **prefetch worker**, with a second ``VideoSource``, fills a byte-bounded LRU around the
+  frame once it is shown (ahead while playing or stepping forward, behind when stepping
+  back: a block is decoded in ascending order, so it costs one keyframe seek, not one per
+  frame). A decoder cannot be interrupted inside a frame, and a keyframe seek costs up to
+  a GOP of decoding, so prefetch has its own decoder: a new seek never waits for it;
 * one **preview worker** reads the latest request from the all-intra proxy (when one
   exists) and shows it at once, so scrubbing a long-GOP file is fluid; the exact frame
   replaces it as soon as it is decoded;
@@ -66,6 +70,7 @@ class _Target:
         self.index = -1
         self.generation = 0
         self.exact_delivered = -1      # generation whose exact frame has been delivered
+        self.preview_done = -1         # generation the preview worker has finished with
         self.direction = 1
         self.playing = False           # while playing, a superseded exact frame is still shown (no starving)
         self.stopping = False
@@ -112,6 +117,7 @@ class FrameProvider(QtCore.QObject):
         self.proxy_file: Path | None = None
         self._threads: list[threading.Thread] = []
         self._start(self._exact_loop, "metst-exact-decoder")
+        self._start(self._prefetch_loop, "metst-prefetch-decoder")
         self._start(self._preview_loop, "metst-preview-decoder")
         if isinstance(proxy, (str, Path)) and not isinstance(proxy, bool):
             self._use_proxy(Path(proxy))
@@ -140,6 +146,7 @@ class FrameProvider(QtCore.QObject):
             if image is None or generation != self._target.generation or self._target.exact_delivered == generation:
                 return
             self._target.exact_delivered = generation
+            self._target.cond.notify_all()
         self.frameReady.emit(index, image)
 
     def set_direction(self, direction: int) -> None:
@@ -202,9 +209,34 @@ class FrameProvider(QtCore.QObject):
                 index, seen = got
                 if index < 0:
                     continue
-                if not self._deliver_exact(source, index, seen):
-                    continue
-                self._prefetch(source, index, seen)
+                self._let_preview_go_first(index, seen)
+                self._deliver_exact(source, index, seen)
+        finally:
+            source.close()
+
+    def _let_preview_go_first(self, index: int, generation: int, head_start: float = 0.04) -> None:
+        if self._proxy_source is None or index in self.cache:
+            return
+        with self._target.cond:
+            self._target.cond.wait_for(lambda: self._target.preview_done >= generation or self._target.stopping
+                                       or self._target.generation != generation, timeout=head_start)
+
+    def _prefetch_loop(self) -> None:
+        try:
+            source = self._opener()
+        except MetstError:
+            return                               # the exact worker reports the problem
+        done = 0
+        t = self._target
+        try:
+            while True:
+                with t.cond:
+                    t.cond.wait_for(lambda: t.stopping or (t.generation != done and t.index >= 0
+                                                           and (t.exact_delivered == t.generation or t.playing)))
+                    if t.stopping:
+                        return
+                    index, done = t.index, t.generation
+                self._prefetch(source, index, done)
         finally:
             source.close()
 
@@ -228,15 +260,18 @@ class FrameProvider(QtCore.QObject):
             current = generation == self._target.generation
             if current:
                 self._target.exact_delivered = generation
+                self._target.cond.notify_all()  # prefetch may start
             show = current or self._target.playing
         if show:
             self.frameReady.emit(index, image)
         return True
 
-    def _prefetch_order(self, index: int, direction: int) -> list[int]:
-        """Frames to decode next, each block ascending (one seek per block)."""
+    def _prefetch_order(self, index: int, direction: int, playing: bool = False) -> list[int]:
+        """Frames to decode next, each block ascending (one seek per block); only ahead while playing."""
         last = self.n_frames - 1
-        if direction >= 0:
+        if playing:
+            blocks = [(index + 1, min(last, index + self.ahead))]
+        elif direction >= 0:
             blocks = [(index + 1, min(last, index + self.ahead)), (max(0, index - self.behind), index - 1)]
         else:
             blocks = [(max(0, index - self.ahead), index - 1), (index + 1, min(last, index + self.behind))]
@@ -244,8 +279,8 @@ class FrameProvider(QtCore.QObject):
 
     def _prefetch(self, source: VideoSource, index: int, generation: int) -> None:
         with self._target.cond:
-            direction = self._target.direction
-        for i in self._prefetch_order(index, direction):
+            direction, playing = self._target.direction, self._target.playing
+        for i in self._prefetch_order(index, direction, playing):
             if not self._target.is_current(generation):
                 return
             if i in self.cache:
@@ -262,19 +297,25 @@ class FrameProvider(QtCore.QObject):
             if got is None:
                 return
             index, seen = got
-            with self._proxy_lock:
-                source = self._proxy_source
-                if source is None or index < 0 or index in self.cache:
-                    continue
-                try:
-                    image = bgr_to_qimage(source.frame(index))
-                except (MetstError, IndexError):
-                    continue
+            image = self._read_preview(index)
             with self._target.cond:
-                show = (seen == self._target.generation and self._target.exact_delivered != seen
-                        and not self._target.stopping)
+                show = (image is not None and seen == self._target.generation
+                        and self._target.exact_delivered != seen and not self._target.stopping)
+                self._target.preview_done = seen
+                self._target.cond.notify_all()
             if show:
                 self.previewReady.emit(index, image)
+
+    def _read_preview(self, index: int) -> QtGui.QImage | None:
+        """The proxy's frame ``index``, or None without a proxy, for a cached frame or on failure."""
+        with self._proxy_lock:
+            source = self._proxy_source
+            if source is None or index < 0 or index in self.cache:
+                return None
+            try:
+                return bgr_to_qimage(source.frame(index))
+            except (MetstError, IndexError):
+                return None
 
     def _proxy_build_loop(self, proxy_dir: str | Path | None) -> None:
         try:
