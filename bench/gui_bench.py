@@ -260,6 +260,7 @@ def main() -> None:
         "proxy": {"bytes": proxy.stat().st_size, "build_s": None if proxy_build_s is None else round(proxy_build_s, 1),
                   "build_ms_per_frame": None if proxy_build_s is None else round(proxy_build_s / args.frames * 1e3, 1)},
         "cpu_count": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "opencv_seek_ms": stats(opencv_seeks(video, targets)),
         "video_source_seek_ms": stats(video_source_seeks(video, targets)),
         "player_no_proxy": player_benchmarks(app, video, None, targets, args.think),
@@ -267,6 +268,7 @@ def main() -> None:
     }
     if not args.skip_timeline:
         results["timeline"] = timeline_benchmarks(app)
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     (args.workdir / "gui_bench.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
 

@@ -55,9 +55,9 @@ def reopen_like(video: VideoSource) -> Opener:
 
 def wants_proxy(video: VideoSource) -> bool:
     """True for container files whose keyframes are far apart (cold seeks decode many frames)."""
-    kf = getattr(video, "_kf_idx", None)
-    if not isinstance(video, ContainerVideo) or kf is None or video.n_frames < 2 * PROXY_MIN_GOP:
+    if not isinstance(video, ContainerVideo) or video.n_frames < 2 * PROXY_MIN_GOP:
         return False
+    kf = video.keyframe_indices
     gaps = np.diff(np.append(kf, video.n_frames))
     return bool(len(gaps) and float(np.median(gaps)) > PROXY_MIN_GOP)
 
@@ -92,6 +92,9 @@ class FrameProvider(QtCore.QObject):
     still decoding; ``failed(index, message)``; ``proxyProgress(done, total)`` and
     ``proxyAvailable(path)`` while and once the proxy is built.
     """
+
+    PREFETCH_DEBOUNCE_S = 0.03   # a held arrow key steps every ~33 ms: prefetch in the pauses, not
+                                 # against the GUI thread painting each step (2 cores, one GIL)
 
     frameReady = QtCore.Signal(int, QtGui.QImage)
     previewReady = QtCore.Signal(int, QtGui.QImage)
@@ -236,6 +239,9 @@ class FrameProvider(QtCore.QObject):
                     if t.stopping:
                         return
                     index, done = t.index, t.generation
+                    if not t.playing and t.cond.wait_for(lambda: t.stopping or t.generation != done,
+                                                         timeout=self.PREFETCH_DEBOUNCE_S):
+                        continue                 # stepping or scrubbing on: wait for it to pause
                 self._prefetch(source, index, done)
         finally:
             source.close()

@@ -163,12 +163,13 @@ class Player(QtWidgets.QWidget):
         self.play_button.clicked.connect(self.toggle_play)
         self.speed_box = QtWidgets.QComboBox()
         self.speed_box.setEditable(True)
+        self.speed_box.setInsertPolicy(QtWidgets.QComboBox.InsertPolicy.NoInsert)
         self.speed_box.setToolTip("Playback speed (0.05x - 4x)")
         for s in SPEED_PRESETS:
             self.speed_box.addItem(f"{s:g}x", s)
         self.speed_box.setCurrentIndex(SPEED_PRESETS.index(1.0))
         self.speed_box.lineEdit().editingFinished.connect(self._speed_edited)
-        self.speed_box.activated.connect(lambda i: self.set_speed(float(self.speed_box.itemData(i))))
+        self.speed_box.activated.connect(self._speed_chosen)
         self.loop_button = QtWidgets.QToolButton()
         self.loop_button.setText("Loop")
         self.loop_button.setCheckable(True)
@@ -323,6 +324,13 @@ class Player(QtWidgets.QWidget):
             self._timer.setInterval(self._tick_ms())
         self._update_label()
         self.speedChanged.emit(speed)
+
+    def _speed_chosen(self, item: int) -> None:
+        preset = self.speed_box.itemData(item)
+        if preset is None:
+            self._speed_edited()
+        else:
+            self.set_speed(float(preset))
 
     def _speed_edited(self) -> None:
         text = self.speed_box.currentText().strip().rstrip("xX ")

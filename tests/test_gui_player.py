@@ -194,7 +194,7 @@ def test_a_proxy_preview_is_replaced_by_the_exact_frame(qtbot, gop_video, tmp_pa
     assert proxy is not None
     with open_video(proxy) as pv, open_video(gop_video) as ref:
         assert pv.n_frames == ref.n_frames and pv.size == proxy_size(128, 72, 64)
-        assert len(pv._kf_idx) == pv.n_frames                           # all intra
+        assert len(pv.keyframe_indices) == pv.n_frames                  # all intra
         for i in (0, 39, 77, 119):                                      # proxy frame i is source frame i
             small = pv.frame(i).astype(float)
             near = range(max(0, i - 3), min(120, i + 4))
