@@ -162,6 +162,7 @@ class FrameProvider(QtCore.QObject):
         never be shown); when paused, only the latest request is delivered."""
         with self._target.cond:
             self._target.playing = bool(playing)
+            self._target.cond.notify_all()       # prefetch runs continuously while playing
 
     def cached(self, index: int) -> QtGui.QImage | None:
         return self.cache.get(index)
