@@ -31,19 +31,19 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import av  # noqa: E402
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from PySide6 import QtWidgets  # noqa: E402
+import av
+import cv2
+import numpy as np
+from PySide6 import QtWidgets
 
-import metst_gui  # noqa: E402,F401  (applies the PySide6 workaround before any widget)
-from metst_engine.resources_path import resource_path  # noqa: E402
-from metst_engine.rois import load_roi_set  # noqa: E402
-from metst_engine.video import open_video  # noqa: E402
-from metst_engine.video.proxy import build_proxy  # noqa: E402
-from metst_gui.frame_provider import FrameProvider  # noqa: E402
-from metst_gui.player import Player  # noqa: E402
-from metst_gui.timeline import IntervalMark, Timeline  # noqa: E402
+import metst_gui  # noqa: F401  (applies the PySide6 workaround before any widget)
+from metst_engine.resources_path import resource_path
+from metst_engine.rois import load_roi_set
+from metst_engine.video import open_video
+from metst_engine.video.proxy import build_proxy
+from metst_gui.frame_provider import FrameProvider
+from metst_gui.player import Player
+from metst_gui.timeline import IntervalMark, Timeline
 
 W, H, FPS, GOP, BFRAMES = 1920, 1080, 30, 60, 3
 

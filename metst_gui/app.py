@@ -88,7 +88,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(split)
         self.resize(1100, 860)
 
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt name)
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.player.close_provider()
         self.provider.close()
         super().closeEvent(event)

@@ -32,13 +32,12 @@ class CurveData:
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as z:
-                spot = z["spot_prob"] if "spot_prob" in z else z["spot_score"] if "spot_score" in z else None
-                return cls(n_frames=int(z["n_frames"]), fps=float(z["fps"]),
-                           flow=z["flow"] if "flow" in z else None,
+                spot = z["spot_prob"] if "spot_prob" in z else z.get("spot_score")
+                return cls(n_frames=int(z["n_frames"]), fps=float(z["fps"]), flow=z.get("flow"),
                            channel_names=[str(c) for c in z["channel_names"]] if "channel_names" in z else [],
                            spotting=spot,
                            threshold=float(z["spot_threshold"]) if "spot_threshold" in z else None,
-                           recognition=z["recog_prob"] if "recog_prob" in z else None,
+                           recognition=z.get("recog_prob"),
                            class_names=[str(c) for c in z["class_names"]] if "class_names" in z else [])
         except FileNotFoundError:
             raise InputError(path, "curves file not found") from None

@@ -235,12 +235,12 @@ class FrameProvider(QtCore.QObject):
         try:
             while True:
                 with t.cond:
-                    t.cond.wait_for(lambda: t.stopping or (t.generation != done and t.index >= 0
-                                                           and (t.exact_delivered == t.generation or t.playing)))
+                    t.cond.wait_for(lambda done=done: t.stopping or (
+                        t.generation != done and t.index >= 0 and (t.exact_delivered == t.generation or t.playing)))
                     if t.stopping:
                         return
                     index, done = t.index, t.generation
-                    if not t.playing and t.cond.wait_for(lambda: t.stopping or t.generation != done,
+                    if not t.playing and t.cond.wait_for(lambda done=done: t.stopping or t.generation != done,
                                                          timeout=self.PREFETCH_DEBOUNCE_S):
                         continue                 # stepping or scrubbing on: wait for it to pause
                 self._prefetch(source, index, done)

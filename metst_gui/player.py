@@ -72,7 +72,7 @@ class FrameView(QtWidgets.QWidget):
         tw, th = src.width() * scale, src.height() * scale
         return QtCore.QRectF((self.width() - tw) / 2, (self.height() - th) / 2, tw, th)
 
-    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 (Qt name)
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
         painter = QtGui.QPainter(self)
         painter.fillRect(self.rect(), QtGui.QColor(20, 20, 20))
         if self.image is not None and not self.image.isNull():
@@ -437,6 +437,6 @@ class Player(QtWidgets.QWidget):
         if self._owns_provider:
             self.provider.close()
 
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt name)
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.close_provider()
         super().closeEvent(event)

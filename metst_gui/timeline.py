@@ -92,10 +92,10 @@ class IntervalBands(pg.GraphicsObject):
         y0, y1 = vb.viewRange()[1]
         return float(y0), float(y1)
 
-    def viewRangeChanged(self) -> None:  # noqa: N802 (pyqtgraph hook)
+    def viewRangeChanged(self) -> None:
         self.prepareGeometryChange()     # the bands span a fraction of the visible y range
 
-    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt name)
+    def boundingRect(self) -> QtCore.QRectF:
         if not self.marks:
             return QtCore.QRectF()
         y0, y1 = self._y_range()
@@ -128,14 +128,14 @@ class SeekViewBox(pg.ViewBox):
         super().__init__()
         self.setMouseEnabled(x=True, y=False)
 
-    def mouseClickEvent(self, ev) -> None:  # type: ignore[no-untyped-def]  # noqa: N802 (pyqtgraph name)
+    def mouseClickEvent(self, ev) -> None:  # type: ignore[no-untyped-def]
         if ev.button() == QtCore.Qt.MouseButton.LeftButton:
             ev.accept()
             self.seekRequested.emit(self.mapSceneToView(ev.scenePos()).x())
         else:
             super().mouseClickEvent(ev)
 
-    def mouseDragEvent(self, ev, axis=None) -> None:  # type: ignore[no-untyped-def]  # noqa: N802
+    def mouseDragEvent(self, ev, axis=None) -> None:  # type: ignore[no-untyped-def]
         if ev.button() == QtCore.Qt.MouseButton.LeftButton:
             ev.accept()
             self.seekRequested.emit(self.mapSceneToView(ev.scenePos()).x())
@@ -158,9 +158,9 @@ class FrameTimeAxis(pg.AxisItem):
         self.picture = None
         self.update()
 
-    def tickStrings(self, values, scale, spacing):  # type: ignore[no-untyped-def]  # noqa: N802
+    def tickStrings(self, values, scale, spacing):  # type: ignore[no-untyped-def]
         if not self.fps:
-            return [f"{int(round(v))}" for v in values]
+            return [f"{round(v)}" for v in values]
         digits = 0 if spacing / self.fps >= 1 else 1 if spacing / self.fps >= 0.1 else 2
         return [f"{v / self.fps:.{digits}f}" for v in values]
 

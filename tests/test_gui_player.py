@@ -3,6 +3,7 @@ burst of seeks, plays at a speed, pauses, loops inside a range and navigates int
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def test_playing_with_a_loop_stays_inside_the_range(qtbot, demo_player):
 
     def wrapped() -> bool:
         looped = seen[seen.index(30):]
-        return any(b < a for a, b in zip(looped, looped[1:]))
+        return any(b < a for a, b in itertools.pairwise(looped))
 
     qtbot.waitUntil(wrapped, timeout=WAIT_MS)
     player.pause()

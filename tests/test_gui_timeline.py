@@ -141,7 +141,13 @@ def test_flow_modes_plot_the_component_at_full_rate(timeline):
 
 
 def test_intervals_are_coloured_by_state_and_kind(timeline, qtbot):
-    from metst_gui.timeline import GT_COLOUR, STATE_COLOURS, IntervalMark, mark_colour, mark_span
+    from metst_gui.timeline import (
+        GT_COLOUR,
+        STATE_COLOURS,
+        IntervalMark,
+        mark_colour,
+        mark_span,
+    )
 
     assert all(len(b.marks) == 5 for b in timeline.bands.values())          # on every plot
     assert mark_colour(IntervalMark(1, 2, "pending", "pred")) == STATE_COLOURS["pending"]

@@ -51,7 +51,7 @@ def proxy_path(video_path: str | os.PathLike[str], proxy_dir: str | os.PathLike[
 def proxy_size(width: int, height: int, max_side: int = PROXY_MAX_SIDE) -> tuple[int, int]:
     """Even (width, height) with the long side at most ``max_side`` (never upscaled)."""
     scale = min(1.0, max_side / max(width, height))
-    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
 def build_proxy(video: VideoSource, dest: str | os.PathLike[str], *, max_side: int = PROXY_MAX_SIDE,
