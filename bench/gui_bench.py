@@ -36,7 +36,6 @@ import cv2
 import numpy as np
 from PySide6 import QtWidgets
 
-import metst_gui  # noqa: F401  (applies the PySide6 workaround before any widget)
 from metst_engine.resources_path import resource_path
 from metst_engine.rois import load_roi_set
 from metst_engine.video import open_video
