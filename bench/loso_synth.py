@@ -36,11 +36,15 @@ def main() -> None:
     ap.add_argument("--model-overrides", default="{}", help="JSON, e.g. a smaller network for a quick look")
     ap.add_argument("--with-metst", action="store_true", help="also train ME-TST, to compare STRS")
     ap.add_argument("--out", default=None, help="keep data and runs here (default: a temp folder)")
+    ap.add_argument("--data", default=None, help="reuse a synthetic set (a folder holding manifest.csv) instead of "
+                                                 "generating one; its features come from the cache")
     a = ap.parse_args()
     root = Path(a.out or tempfile.mkdtemp(prefix="metst-loso-"))
     t0 = time.perf_counter()
-    generate(root / "data", SynthConfig(subjects=a.subjects, videos_per_subject=a.videos, seconds=a.seconds, seed=a.seed))
-    manifest = root / "data" / "manifest.csv"
+    data = Path(a.data) if a.data else root / "data"
+    if not a.data:
+        generate(data, SynthConfig(subjects=a.subjects, videos_per_subject=a.videos, seconds=a.seconds, seed=a.seed))
+    manifest = data / "manifest.csv"
     dataset = load_manifest(manifest)
     t_synth = time.perf_counter() - t0
 
@@ -62,8 +66,9 @@ def main() -> None:
         m = run_loso(cfg, root / f"run_{name}")
         rows[name] = {k: v for k, v in m.items() if k != "per_subject"} | {"seconds": time.perf_counter() - t2}
 
-    print(f"{a.subjects} subjects x {a.videos} videos x {a.seconds:g} s, window {a.window}, {a.epochs} epochs; "
-          f"synth {t_synth:.0f} s; data in {root}")
+    subjects = dataset.subjects()
+    print(f"{len(subjects)} subjects, {len(dataset.videos)} videos ({data}), window {a.window}, {a.epochs} epochs, "
+          f"ME-TST+ overrides {a.model_overrides}; synth {t_synth:.0f} s; runs in {root}")
     print(f"{'':22s} {'TP':>4s} {'FP':>4s} {'FN':>4s} {'P':>6s} {'R':>6s} {'F1':>6s} {'STRS':>6s} {'time s':>8s}")
     for name, r in rows.items():
         print(f"{name:22s} {r['tp']:4d} {r['fp']:4d} {r['fn']:4d} {r['precision']:6.3f} {r['recall']:6.3f} "

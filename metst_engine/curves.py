@@ -34,3 +34,22 @@ def stitched_flow(feats: FeatureSet) -> np.ndarray:
     """Every feature channel stitched per frame in source numbering: (n_frames, C), NaN where uncovered."""
     per_step = stitch_windows(np.transpose(feats.features, (0, 2, 1)))       # (steps, C)
     return curve_to_source_frames(per_step, feats.skip, feats.n_frames)
+
+
+FLOW_COMPONENTS = ("x", "y", "magnitude")
+
+
+def roi_flow_components(flow: np.ndarray, channel_names: list[str], component: str) -> dict[str, np.ndarray]:
+    """{ROI name: its per-frame curve} from stitched flow (n_frames, C) with ``<roi>_x, <roi>_y`` channels.
+
+    ``component``: 'x', 'y' or 'magnitude' (hypot of the pair); NaN stays NaN (uncovered frames).
+    """
+    if component not in FLOW_COMPONENTS:
+        raise ValueError(f"component must be one of {FLOW_COMPONENTS}, got {component!r}")
+    index = {name: i for i, name in enumerate(channel_names)}
+    rois = [name[:-2] for name in channel_names if name.endswith("_x") and f"{name[:-2]}_y" in index]
+    out: dict[str, np.ndarray] = {}
+    for roi in rois:
+        x, y = flow[:, index[f"{roi}_x"]], flow[:, index[f"{roi}_y"]]
+        out[roi] = x if component == "x" else y if component == "y" else np.hypot(x, y)
+    return out

@@ -1,152 +1,147 @@
-"""``metst-gui``: a frame-accurate video viewer beside the per-ROI flow curves of its features.
+"""``metst-gui``: a frame-accurate player beside synchronised spotting / recognition / ROI-flow curves.
 
 The first view of the review workspace (issue 6 grows it into the full workspace): the
-frame shown is always exactly ``VideoSource.frame(i)``, the curves are the engine's
-features stitched per frame, and clicking a curve seeks the video there.
+frame shown is always exactly ``VideoSource.frame(i)`` (decoded off the GUI thread by
+:class:`~metst_gui.frame_provider.FrameProvider`), the curves are the engine's per-frame
+arrays, and clicking or dragging on any curve seeks the video there.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from metst_engine.curves import roi_magnitude_curves
 from metst_engine.errors import MetstError
 from metst_engine.features import FeatureSet
 from metst_engine.video import VideoSource, open_video
+from metst_gui.curves_data import CurveData
+from metst_gui.frame_provider import FrameProvider
+from metst_gui.player import CropBox, Player
+from metst_gui.timeline import IntervalMark, Timeline
 
 
-class FrameView(QtWidgets.QLabel):
-    """Shows one BGR frame, scaled to fit while keeping its aspect ratio."""
+def face_box_of(feats: FeatureSet) -> CropBox | None:
+    """The median face crop over the windows (source pixels): what 'zoom to face' shows."""
+    if feats.crop_boxes.size == 0:
+        return None
+    x0, y0, x1, y1 = np.median(feats.crop_boxes, axis=0)
+    return float(x0), float(y0), float(x1), float(y1)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(320, 240)
-        self._image: QtGui.QImage | None = None
 
-    def show_frame(self, bgr: np.ndarray) -> None:
-        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        h, w = rgb.shape[:2]
-        self._image = QtGui.QImage(rgb.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
-        self._rescale()
+def roi_groups_of(roi_set: str | None) -> dict[str, str]:
+    """ROI name -> face-region group from the ROI set's JSON (empty if the set is unknown)."""
+    if not roi_set:
+        return {}
+    from metst_engine.rois import load_roi_set
 
-    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt name)
-        super().resizeEvent(event)
-        self._rescale()
-
-    def _rescale(self) -> None:
-        if self._image is not None:
-            pix = QtGui.QPixmap.fromImage(self._image)
-            self.setPixmap(pix.scaled(self.size(), QtCore.Qt.AspectRatioMode.KeepAspectRatio,
-                                      QtCore.Qt.TransformationMode.SmoothTransformation))
+    try:
+        return {r.name: r.group or r.region for r in load_roi_set(roi_set).rois}
+    except MetstError:
+        return {}
 
 
 class ViewerWindow(QtWidgets.QMainWindow):
-    """Video on top, ROI flow curves below with a playhead; Left/Right step, Shift jumps one second."""
+    """Player on top, synchronised curves below; keys: Space, Left/Right, Shift+Left/Right,
+    PageUp/PageDown (previous/next interval), L (loop interval), Z (zoom to face)."""
 
-    def __init__(self, video: VideoSource, features: FeatureSet | None = None) -> None:
+    def __init__(self, video: VideoSource, features: FeatureSet | None = None, *,
+                 curves: CurveData | None = None, intervals: Sequence[IntervalMark] = (),
+                 roi_groups: Mapping[str, str] | None = None, proxy: bool = False) -> None:
         super().__init__()
         self.video = video
-        self.features = features
-        self.index = -1
         self.setWindowTitle(f"metst — {video.path.name}")
-        self.view = FrameView()
-        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.slider.setRange(0, video.n_frames - 1)
-        self.slider.valueChanged.connect(self.seek)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setLabel("bottom", "frame")
-        self.plot.setLabel("left", "ROI flow (crop px)")
-        self.plot.addLegend(offset=(5, 5))
-        self.plot.setClipToView(True)
-        self.plot.setDownsampling(auto=True, mode="peak")
-        self.playhead = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("r", width=2))
-        self.plot.addItem(self.playhead)
-        self.plot.scene().sigMouseClicked.connect(self._plot_clicked)
+        self.provider = FrameProvider(video, proxy=proxy, parent=self)
+        self.player = Player(video, self.provider)
+        self.timeline = Timeline()
+        self.timeline.set_length(video.n_frames, video.fps)
+        if curves is None and features is not None:
+            curves = CurveData.from_features(features)
+        if curves is not None:
+            self.timeline.set_spotting(curves.spotting, curves.threshold)
+            self.timeline.set_recognition(curves.recognition, curves.class_names)
+            if roi_groups is None and features is not None:
+                roi_groups = roi_groups_of(features.params.get("roi_set"))
+            self.timeline.set_flow(curves.flow, curves.channel_names, roi_groups)
+        self.timeline.set_intervals(intervals)
+        self.player.set_intervals(sorted({(m.onset, m.offset) for m in intervals}))
         if features is not None:
-            self._add_curves(features)
+            self.player.set_face_box(face_box_of(features))
+
+        self.timeline.seekRequested.connect(self.player.seek)
+        self.player.positionChanged.connect(lambda i, _t: self.timeline.set_playhead(i))
+        self.player.install_shortcuts(self)
+        self.provider.failed.connect(lambda i, msg: self.statusBar().showMessage(f"frame {i}: {msg}", 10_000))
+        self.provider.proxyProgress.connect(
+            lambda done, total: self.statusBar().showMessage(f"building preview proxy {done}/{total}", 2_000))
+        self.provider.proxyAvailable.connect(lambda _p: self.statusBar().showMessage("preview proxy ready", 5_000))
+
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        top = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(top)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.view, 1)
-        lay.addWidget(self.slider)
-        split.addWidget(top)
-        split.addWidget(self.plot)
-        split.setSizes([480, 260])
+        split.addWidget(self.player)
+        split.addWidget(self.timeline)
+        split.setSizes([480, 360])
         self.setCentralWidget(split)
-        self.frame_label = QtWidgets.QLabel()
-        self.statusBar().addPermanentWidget(self.frame_label)
-        for key, step in ((QtCore.Qt.Key.Key_Right, 1), (QtCore.Qt.Key.Key_Left, -1)):
-            QtGui.QShortcut(QtGui.QKeySequence(key), self, activated=lambda s=step: self.step(s))
-            QtGui.QShortcut(QtGui.QKeySequence(QtCore.Qt.KeyboardModifier.ShiftModifier | key), self,
-                            activated=lambda s=step: self.step(s * max(1, round(self.video.fps))))
-        self.resize(900, 800)
-        self.seek(0)
+        self.resize(1100, 860)
 
-    def _add_curves(self, feats: FeatureSet) -> None:
-        frames, curves = roi_magnitude_curves(feats)
-        for i, (name, values) in enumerate(curves.items()):
-            self.plot.plot(frames, values, pen=pg.mkPen(pg.intColor(i, hues=max(len(curves), 2)), width=1.5), name=name)
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.player.close_provider()
+        self.provider.close()
+        super().closeEvent(event)
 
-    def seek(self, index: int) -> None:
-        """Show exactly frame ``index`` (clamped to the video)."""
-        index = int(min(max(index, 0), self.video.n_frames - 1))
-        if index == self.index:
-            return
-        self.index = index
-        self.view.show_frame(self.video.frame(index))
-        self.playhead.setValue(index)
-        if self.slider.value() != index:
-            self.slider.blockSignals(True)
-            self.slider.setValue(index)
-            self.slider.blockSignals(False)
-        t = float(self.video.timestamps[index])
-        self.frame_label.setText(f"frame {index} / {self.video.n_frames - 1}   {t:8.3f} s   {self.video.fps:.2f} fps")
 
-    def step(self, n: int) -> None:
-        self.seek(self.index + n)
-
-    def _plot_clicked(self, event) -> None:  # type: ignore[no-untyped-def]
-        pos = self.plot.plotItem.vb.mapSceneToView(event.scenePos())
-        self.seek(int(round(pos.x())))
+def demo_intervals(path: Path, spotted: Sequence[tuple[int, int]]) -> list[IntervalMark]:
+    """Ground truth from the demo's JSON beside the video plus the spotter's intervals (pending)."""
+    marks = [IntervalMark(a, b, "pending", "pred") for a, b in spotted]
+    meta = path.with_suffix(".json")
+    if meta.is_file():
+        for ev in json.loads(meta.read_text(encoding="utf-8")).get("events", []):
+            marks.append(IntervalMark(int(ev["onset"]), int(ev["offset"]), "accepted", "gt"))
+    return marks
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="metst-gui", description="Frame-accurate viewer with ROI flow curves.",
-                                     epilog="examples:\n  metst-gui --demo\n  metst-gui interview.mp4 --features interview.npz",
+    parser = argparse.ArgumentParser(prog="metst-gui", description="Frame-accurate player with synchronised curves.",
+                                     epilog="examples:\n  metst-gui --demo\n  metst-gui interview.mp4 --features interview.npz"
+                                            "\n  metst-gui interview.mp4 --curves interview_curves.npz",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("video", nargs="?", help="video file or frame folder")
     parser.add_argument("--features", help=".npz written by `metst extract` for this video")
+    parser.add_argument("--curves", help=".npz written by `metst predict --curves` for this video")
     parser.add_argument("--fps", type=float, default=None)
+    parser.add_argument("--no-proxy", action="store_true",
+                        help="never build an all-intra preview proxy for long-GOP files")
     parser.add_argument("--demo", action="store_true", help="open the bundled demo video with its features")
     args = parser.parse_args(argv)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    intervals: list[IntervalMark] = []
     try:
         if args.demo:
+            from metst_engine.baseline import spot
             from metst_engine.extraction import extract_video
             from metst_engine.features import ExtractParams
             from metst_engine.resources_path import resource_path
 
             path = Path(str(resource_path("demo", "demo_face.mp4")))
             feats: FeatureSet | None = extract_video(path, ExtractParams(rois="metst", window=30))
+            assert feats is not None
+            intervals = demo_intervals(path, [(iv.onset, iv.offset) for iv in spot(feats)])
         elif args.video:
             path = Path(args.video)
             feats = FeatureSet.load(args.features) if args.features else None
         else:
             parser.print_help(sys.stderr)
             return 2
+        curves = CurveData.load(args.curves) if args.curves else None
         video = open_video(path, fps=args.fps)
     except MetstError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    win = ViewerWindow(video, feats)
+    win = ViewerWindow(video, feats, curves=curves, intervals=intervals, proxy=not args.no_proxy)
     win.show()
     return int(app.exec())
 

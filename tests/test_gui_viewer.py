@@ -14,6 +14,7 @@ from metst_engine.resources_path import resource_path
 from metst_engine.video import open_video
 
 DEMO = Path(str(resource_path("demo", "demo_face.mp4")))
+WAIT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
@@ -23,48 +24,55 @@ def demo_features(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, demo_features):
-    from metst_gui.app import ViewerWindow
+    from metst_gui.app import ViewerWindow, demo_intervals
 
     video = open_video(DEMO)
-    win = ViewerWindow(video, demo_features)
+    win = ViewerWindow(video, demo_features, intervals=demo_intervals(DEMO, [(62, 67), (152, 159)]))
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
     yield win
+    win.close()
     video.close()
 
 
-def shown_pixels(win) -> np.ndarray:
-    img = win.view._image
-    ptr = img.constBits()
-    return np.array(ptr, dtype=np.uint8).reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3].reshape(
-        img.height(), img.width(), 3)
+def wait_exact(qtbot, player, index: int) -> None:
+    qtbot.waitUntil(lambda: player.shown_index == index and player.shown_exact, timeout=WAIT_MS)
 
 
 def test_keys_step_and_jump_and_show_the_exact_frame(qtbot, window):
+    player = window.player
     with open_video(DEMO) as ref:
         qtbot.keyClick(window, QtCore.Qt.Key.Key_Right)
         qtbot.keyClick(window, QtCore.Qt.Key.Key_Right)
-        assert window.index == 2
-        assert np.array_equal(shown_pixels(window), ref.frame(2)[:, :, ::-1])
+        assert player.index == 2
+        wait_exact(qtbot, player, 2)
+        assert np.array_equal(player.shown_bgr(), ref.frame(2))
         qtbot.keyClick(window, QtCore.Qt.Key.Key_Right, QtCore.Qt.KeyboardModifier.ShiftModifier)
-        assert window.index == 32                       # one second at 30 fps
+        assert player.index == 32                       # one second at 30 fps
         qtbot.keyClick(window, QtCore.Qt.Key.Key_Left)
-        assert window.index == 31
-        assert np.array_equal(shown_pixels(window), ref.frame(31)[:, :, ::-1])
-        assert "frame 31" in window.frame_label.text()
-        window.seek(10_000)
-        assert window.index == ref.n_frames - 1          # clamped to the last frame
+        assert player.index == 31
+        wait_exact(qtbot, player, 31)
+        assert np.array_equal(player.shown_bgr(), ref.frame(31))
+        assert "frame 31" in player.position_label.text()
+        assert window.timeline.playhead == 31           # the curves' playhead follows
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_PageDown)
+        assert player.index == 60                       # next interval (ground truth 60-69)
+        player.seek(10_000)
+        assert player.index == ref.n_frames - 1         # clamped to the last frame
 
 
 def test_clicking_the_curves_seeks_there(qtbot, window, artifacts_dir):
-    vb = window.plot.plotItem.vb
-    vb.setXRange(0, 239, padding=0)
+    timeline = window.timeline
+    timeline.set_x_range(0, 239)
     qtbot.wait(50)
-    scene_pt = vb.mapViewToScene(QtCore.QPointF(64, 1.0))
-    view_pt = window.plot.mapFromScene(scene_pt)
-    qtbot.mouseClick(window.plot.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=view_pt)
-    assert abs(window.index - 64) <= 1
-    assert abs(window.playhead.value() - window.index) < 1e-9
-    assert len(window.plot.plotItem.listDataItems()) == 5          # one curve per ROI of the metst set
+    vb = timeline.plots["flow"].getViewBox()
+    view_pt = timeline.graphics.mapFromScene(vb.mapViewToScene(QtCore.QPointF(64, 1.0)))
+    qtbot.mouseClick(timeline.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=view_pt)
+    player = window.player
+    assert abs(player.index - 64) <= 1
+    assert timeline.playhead == player.index
+    assert len(timeline.flow_curves) == 5               # one curve per ROI of the metst set
+    assert timeline.spotting_curve is not None          # the model-free spotter's score
+    wait_exact(qtbot, player, player.index)
     window.grab().save(str(artifacts_dir / "viewer_demo.png"))

@@ -91,6 +91,11 @@ class ContainerVideo(VideoSource):
         return float((self.n_frames - 1) / self.stream_timestamps[-1])
 
     @property
+    def keyframe_indices(self) -> np.ndarray:
+        """Presentation indices of the keyframes: where a seek starts decoding (a copy)."""
+        return self._kf_idx.copy()
+
+    @property
     def is_vfr(self) -> bool:
         """True when frame durations differ by more than 10% of the median."""
         if self.n_frames < 3:
