@@ -4,7 +4,7 @@ Generates a synthetic set (metst synth), trains leave-one-subject-out, predicts 
 held-out video with the model-free spotter too, and prints spotting P/R/F1 of each, STRS of
 the models, and the run time. Not part of CI (minutes to hours on a CPU).
 
-    python bench/loso_synth.py --subjects 6 --videos 2 --seconds 20 --epochs 50 [--with-metst]
+    python bench/loso_synth.py --subjects 6 --videos 2 --seconds 20 --epochs 50 [--models metst_plus,metst]
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model-overrides", default="{}", help="JSON, e.g. a smaller network for a quick look")
-    ap.add_argument("--with-metst", action="store_true", help="also train ME-TST, to compare STRS")
+    ap.add_argument("--models", default="metst_plus", help="comma list of models to train: metst_plus, metst "
+                                                            "(ME-TST, to compare STRS)")
     ap.add_argument("--out", default=None, help="keep data and runs here (default: a temp folder)")
     ap.add_argument("--data", default=None, help="reuse a synthetic set (a folder holding manifest.csv) instead of "
                                                  "generating one; its features come from the cache")
@@ -57,7 +58,7 @@ def main() -> None:
     base = evaluate(cases_from_videos(dataset.videos, preds), mode="megc").summary()
     rows["model-free spotter"] = base | {"seconds": time.perf_counter() - t1}
 
-    models = ["metst_plus"] + (["metst"] if a.with_metst else [])
+    models = [m.strip() for m in a.models.split(",") if m.strip()]
     for name in models:
         t2 = time.perf_counter()
         cfg = TrainConfig(dataset=str(manifest), model=name, window=a.window, epochs=a.epochs, threads=a.threads,
