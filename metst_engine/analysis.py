@@ -8,7 +8,6 @@ or a checkpoint. Progress and cancel callbacks reach the feature extraction, the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,14 +33,21 @@ class AnalysisResult:
 
 
 def save_curves(path: str | Path, feats: FeatureSet, **arrays: Any) -> Path:
-    """Per-frame curves file: stitched flow, channel names, n_frames, fps plus the given arrays."""
+    """Per-frame curves file: stitched flow, channel names, n_frames, fps, the face box plus the given arrays.
+
+    ``face_box`` is the median face crop (x0, y0, x1, y1, source px) over the windows: what
+    a player's "zoom to face" shows (absent when no window found a face).
+    """
     from .atomic import atomic_path
     from .curves import stitched_flow
 
     path = Path(path)
+    extra: dict[str, Any] = {}
+    if feats.crop_boxes.size:
+        extra["face_box"] = np.median(feats.crop_boxes, axis=0).astype(np.float64)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, flow=stitched_flow(feats), channel_names=np.array(feats.channel_names, dtype=np.str_),
-                 n_frames=np.int64(feats.n_frames), fps=np.float64(feats.fps), **arrays)
+                 n_frames=np.int64(feats.n_frames), fps=np.float64(feats.fps), **extra, **arrays)
     return path
 
 
@@ -62,7 +68,10 @@ def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Pat
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, npz_path = out / f"{video}.csv", out / f"{video}_curves.npz"
-    check: Callable[[], None] = lambda: _raise_if_cancelled(cancel)  # noqa: E731
+
+    def check() -> None:
+        _raise_if_cancelled(cancel)
+
     if checkpoint is None:
         from .baseline import BaselineParams, baseline_curves, spot
         from .curves import curve_to_source_frames

@@ -46,13 +46,13 @@ class IntervalTableModel(QtCore.QAbstractTableModel):
     def row_of(self, interval_id: int) -> int:
         return next((i for i, r in enumerate(self.records) if r.id == interval_id), -1)
 
-    def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:  # noqa: B008, N802
+    def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.records)
 
-    def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:  # noqa: B008, N802
+    def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: QtCore.Qt.Orientation, role: int = _Role.DisplayRole) -> Any:  # noqa: N802
+    def headerData(self, section: int, orientation: QtCore.Qt.Orientation, role: int = _Role.DisplayRole) -> Any:
         if role == _Role.DisplayRole:
             if orientation == QtCore.Qt.Orientation.Horizontal:
                 return COLUMNS[section]

@@ -273,6 +273,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timeline.set_recognition(None if data is None else data.recognition,
                                       [] if data is None else data.class_names)
         self.timeline.set_flow(None if data is None else data.flow, [] if data is None else data.channel_names)
+        if self.player is not None:
+            self.player.set_face_box(None if data is None else data.face_box)
 
     def refresh_intervals(self) -> None:
         """Re-read the current video's intervals into the table, the plots and the player."""
@@ -461,7 +463,7 @@ class MainWindow(QtWidgets.QMainWindow):
         AgreementView(self.project, self).exec()
 
     # ================================================================== closing
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         if not self.training.confirm_close():
             event.ignore()
             return
@@ -475,7 +477,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.project.close()
         super().closeEvent(event)
 
-    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
         super().resizeEvent(event)
         if self.overlay.isVisible():
             self.overlay.hide()

@@ -166,7 +166,7 @@ class ShortcutOverlay(QtWidgets.QFrame):
         if editor is not None and editor.keySequence().toString(QtGui.QKeySequence.SequenceFormat.PortableText) != key:
             editor.setKeySequence(QtGui.QKeySequence(key))
 
-    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
         if event.key() == QtCore.Qt.Key.Key_Escape:
             self.hide()
         else:

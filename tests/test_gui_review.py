@@ -114,6 +114,7 @@ def test_open_play_step_and_seek_by_clicking_a_plot(qtbot, window):
     assert timeline.spotting_curve is not None and timeline.flow_curves   # curves registered in the project
     assert len(timeline.intervals) == len(window.table.interval_model.records) > 0
     assert {m.kind for m in timeline.intervals} == {"gt", "pred"}
+    assert player.face_box is not None and player.zoom_button.isEnabled()   # from the curves file
     player.play()
     qtbot.waitUntil(lambda: player.index > 5, timeout=WAIT_MS)
     player.pause()
