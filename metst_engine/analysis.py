@@ -7,7 +7,6 @@ or a checkpoint. Progress and cancel callbacks reach the feature extraction, the
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,11 +110,6 @@ def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Pat
     check()
     write_predictions(csv_path, [(subject, video, iv) for iv in intervals])
     return AnalysisResult(video, csv_path, npz_path, intervals, predictor, run_params)
-
-
-def default_workers() -> int:
-    """Extraction workers for an interactive run: leave a core for the GUI."""
-    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def _raise_if_cancelled(cancel: CancelFn | None) -> None:

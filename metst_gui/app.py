@@ -1,7 +1,8 @@
-"""``metst-gui``: a frame-accurate player beside synchronised spotting / recognition / ROI-flow curves.
+"""``metst-gui``: the review workspace for a project folder, or a frame-accurate player for one video.
 
-The first view of the review workspace (issue 6 grows it into the full workspace): the
-frame shown is always exactly ``VideoSource.frame(i)`` (decoded off the GUI thread by
+``metst-gui PROJECT_DIR`` / ``--demo`` open :class:`~metst_gui.main_window.MainWindow`;
+``metst-gui VIDEO`` keeps the single-video viewer below: the frame shown is always exactly
+``VideoSource.frame(i)`` (decoded off the GUI thread by
 :class:`~metst_gui.frame_provider.FrameProvider`), the curves are the engine's per-frame
 arrays, and clicking or dragging on any curve seeks the video there.
 """

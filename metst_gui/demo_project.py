@@ -9,6 +9,7 @@ No Qt here: the build is plain engine calls, so tests and scripts can use it too
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def ensure_demo_project(folder: str | Path | None = None, *, subjects: int = DEM
     config = SynthConfig(subjects=subjects, videos_per_subject=1, seconds=seconds, me_per_minute=30.0,
                          macro_per_minute=4.0, blink_per_minute=10.0, seed=0)
     building = folder.with_name(folder.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)      # what an interrupted build left
     dataset = generate(building / "videos", config)
     with Project.create(building, annotator=annotator) as project:
         for entry in dataset.videos:

@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.errors import MetstError
+from metst_engine.intervals import EMOTIONS
 from metst_engine.project import Edit, IntervalRecord, Project
 from metst_engine.video import VideoSource, open_video
 from metst_gui.analyze_worker import AnalyzeJob, AnalyzeOutcome, AnalyzeWorker
@@ -65,6 +66,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session.changed.connect(self._after_edit)
         self.session.message.connect(self.say)
         self.session.selectionChanged.connect(self._select_interval)
+        self.session.stacks.failed.connect(lambda _msg: QtCore.QTimer.singleShot(0, self._redraw_selection))
 
         self.timeline = Timeline()
         self.timeline.seekRequested.connect(self._seek_from_plot)
@@ -145,7 +147,7 @@ class MainWindow(QtWidgets.QMainWindow):
         }
         for k in range(1, 5):
             self.actions_by_name[f"emotion_{k}"] = self._action(
-                f"Emotion: {('negative', 'positive', 'surprise', 'others')[k - 1]}",
+                f"Emotion: {EMOTIONS[k - 1]}",
                 lambda _=False, k=k: s.set_emotion(k), f"emotion_{k}")
         undo = s.stacks.group.createUndoAction(self, "&Undo")
         redo = s.stacks.group.createRedoAction(self, "&Redo")
@@ -322,6 +324,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_selection_on_plots(self) -> None:
         record = next((r for r in self.table.interval_model.records if r.id == self.session.selected), None)
         self.timeline.set_selected_interval(None if record is None else (record.onset, record.offset))
+
+    def _redraw_selection(self) -> None:
+        """Put the draggable edges back where the store has them (after a refused edit)."""
+        self.timeline.set_selected_interval(None)
+        self._show_selection_on_plots()
 
     def next_pending(self) -> None:
         other = self.session.next_pending()

@@ -452,12 +452,15 @@ class Timeline(QtWidgets.QWidget):
     def set_selected_interval(self, span: tuple[int, int] | None) -> None:
         """Outline the selected interval (inclusive frames) with edges the user can drag, on the
         spotting plot (the flow plot when there is no spotting curve); None removes it."""
+        wanted = None if span is None else (int(span[0]), int(span[1]))
+        if wanted is not None and wanted == self._selected_span and self.selected_region is not None:
+            return                                  # e.g. scrubbing inside the selected interval
         if self.selected_region is not None:
             plot = self.selected_region.getViewBox()
             if plot is not None:
                 plot.removeItem(self.selected_region)
             self.selected_region = None
-        self._selected_span = None if span is None else (int(span[0]), int(span[1]))
+        self._selected_span = wanted
         if self._selected_span is None:
             return
         onset, offset = self._selected_span

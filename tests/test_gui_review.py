@@ -156,6 +156,10 @@ def test_accept_reject_emotion_and_onset_keys_write_the_store(qtbot, window, fol
     window.player.seek(third.onset + 2)
     press(qtbot, window, Key.Key_X)
     assert stored(folder, third.id).apex == third.onset + 2
+    window.player.seek(third.offset + 20)                              # an onset after the offset is refused
+    press(qtbot, window, Key.Key_I)
+    assert stored(folder, third.id).onset == third.onset + 1
+    assert "onset" in window.statusBar().currentMessage()
     table_state = {r.id: r.state for r in window.table.interval_model.records}
     assert table_state[first.id] == "accepted" and table_state[second.id] == "rejected"
     assert "reviewed" in window.browser.topLevelItem(2).child(0).text(1)
