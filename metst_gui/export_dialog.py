@@ -16,6 +16,7 @@ class ExportDialog(QtWidgets.QDialog):
     def __init__(self, project: Project, video: VideoRecord | None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export intervals")
+        self.setMinimumWidth(560)
         self.project = project
         self.video = video
         self.format_box = QtWidgets.QComboBox()

@@ -1,4 +1,4 @@
-"""The review workspace: project browser, player, stacked curves, interval table, training, status bar.
+"""The review workspace: project browser, player, stacked curves, interval table, training tab, status bar.
 
 Assembly only: the browser, :class:`~metst_gui.player.Player`, :class:`~metst_gui.timeline.Timeline`
 and :class:`~metst_gui.interval_table.IntervalTable` show what the store holds for the
@@ -83,21 +83,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter.addWidget(self.timeline)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.setCentralWidget(self.splitter)
+        self.training = TrainingPanel()
+        self.training.run_ended.connect(self.record_training_run)
+        self.training.use_model_requested.connect(self.analyze_with_model)
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.splitter, "Review")
+        self.tabs.addTab(self.training, "Training")
+        self.tabs.currentChanged.connect(lambda i: self.tabs.widget(i) is self.training and self.refresh_label_sources())
+        self.setCentralWidget(self.tabs)
 
         self.browser = ProjectBrowser()
         self.browser.videoChosen.connect(self.open_video)
         self.table = IntervalTable()
         self.table.intervalSelected.connect(self._table_selected)
-        self.training = TrainingPanel()
-        self.training.run_ended.connect(self.record_training_run)
-        self.training.use_model_requested.connect(self.analyze_with_model)
         self.browser_dock = self._dock("Project", "projectDock", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self.table_dock = self._dock("Intervals", "intervalsDock", self.table, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.training_dock = self._dock("Training", "trainingDock", self.training,
-                                        QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
-        self.training_dock.hide()
-        self.training_dock.visibilityChanged.connect(lambda on: on and self.refresh_label_sources())
 
         self.shortcuts = ShortcutMap(self.settings, self)
         self._build_actions()
@@ -177,8 +178,11 @@ class MainWindow(QtWidgets.QMainWindow):
         review_menu.addSeparator()
         review_menu.addAction(self.complete_action)
         view_menu = bar.addMenu("&View")
-        for dock in (self.browser_dock, self.table_dock, self.training_dock):
+        for dock in (self.browser_dock, self.table_dock):
             view_menu.addAction(dock.toggleViewAction())
+        view_menu.addSeparator()
+        view_menu.addAction(self._action("&Review", lambda: self.tabs.setCurrentIndex(0)))
+        view_menu.addAction(self._action("&Training", lambda: self.tabs.setCurrentWidget(self.training)))
         bar.addMenu("&Help").addAction(help_action)
 
     def _build_status_bar(self) -> None:
@@ -207,17 +211,21 @@ class MainWindow(QtWidgets.QMainWindow):
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
         splitter = self.settings.value("window/splitter")
+        tab = self.settings.value("window/tab")
         if geometry is not None:
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
         if splitter is not None:
             self.splitter.restoreState(splitter)
+        if tab is not None:
+            self.tabs.setCurrentIndex(int(tab))
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/splitter", self.splitter.saveState())
+        self.settings.setValue("window/tab", self.tabs.currentIndex())
         self.settings.sync()
 
     # ================================================================== the current video

@@ -375,10 +375,10 @@ def test_rebinding_a_key_works_and_persists(qtbot, folder, settings):
 def test_layout_is_restored_between_sessions(qtbot, folder, settings):
     win = make_window(qtbot, folder, settings)
     win.table_dock.hide()
-    win.training_dock.show()
+    win.tabs.setCurrentWidget(win.training)
     win.close()
     again = make_window(qtbot, folder, settings)
-    assert not again.table_dock.isVisible() and again.training_dock.isVisible()
+    assert not again.table_dock.isVisible() and again.tabs.currentWidget() is again.training
     again.close()
 
 
@@ -399,3 +399,57 @@ def test_screenshot_of_the_review_workspace(qtbot, window, artifacts_dir):
     path = artifacts_dir / "review_main_window.png"
     assert window.grab().save(str(path))
     assert path.stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------ refusals and entry points
+def test_an_undo_the_store_refuses_is_reported_and_changes_nothing(qtbot, window, folder):
+    open_busy_video(window, qtbot)
+    target = pending_rows(window)[0]
+    click_row(qtbot, window.table, target.id)
+    press(qtbot, window, Key.Key_A)
+    window.project.reject(target.id)                                   # changed outside the undo stack
+    press(qtbot, window, Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert stored(folder, target.id).state == "rejected"
+    assert "not applied" in window.statusBar().currentMessage()
+
+
+def test_a_read_only_project_shows_why_and_refuses_edits(qtbot, folder, settings):
+    from metst_gui.main_window import MainWindow
+
+    with Project.open(folder, annotator="bob", read_only=False) as editor:   # another editor holds it
+        viewer = Project.open(folder, annotator=REVIEWER)
+        assert viewer.read_only
+        win = MainWindow(viewer, settings, proxy=False, owns_project=True)
+        qtbot.addWidget(win)
+        win.show()
+        qtbot.waitExposed(win)
+        assert "read-only" in win.windowTitle()
+        open_busy_video(win, qtbot)
+        target = pending_rows(win)[0]
+        click_row(qtbot, win.table, target.id)
+        press(qtbot, win, Key.Key_A)
+        assert editor.interval(target.id).state == "pending"
+        assert "open for editing" in win.statusBar().currentMessage()
+        assert not win.analyze([target.video_id])
+        win.close()
+
+
+def test_metst_gui_opens_a_project_folder_and_the_demo(qtbot, folder, monkeypatch, tmp_path):
+    from metst_gui import app as gui_app
+    from metst_gui.main_window import MainWindow
+
+    monkeypatch.setattr(QtWidgets.QApplication, "exec", lambda *a: 0)
+    monkeypatch.setattr("metst_gui.main_window.default_settings",
+                        lambda: QtCore.QSettings(str(tmp_path / "app.ini"), QtCore.QSettings.Format.IniFormat))
+    monkeypatch.setenv("METST_DEMO_DIR", str(folder))                  # already built: opened as it is
+
+    def opened() -> list[MainWindow]:
+        return [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+
+    for argv in ([str(folder)], ["--demo"]):
+        assert gui_app.main(argv) == 0
+        wins = opened()
+        assert len(wins) == 1 and wins[0].project.folder == folder
+        wins[0].close()
+        wins[0].deleteLater()
+    assert gui_app.main([str(tmp_path / "nothing-here")]) == 1
