@@ -13,8 +13,9 @@ from metst_engine.project import Project
 _VIDEO_ROLE = QtCore.Qt.ItemDataRole.UserRole
 
 
-def progress_text(reviewed: int, total: int) -> str:
-    return "no intervals" if total == 0 else f"{reviewed}/{total} reviewed"
+def progress_text(pending: int, total: int) -> str:
+    """Pending first: imported ground truth arrives accepted, so "reviewed" would overstate the work done."""
+    return "no intervals" if total == 0 else f"{pending} pending of {total}"
 
 
 class ProjectBrowser(QtWidgets.QTreeWidget):
@@ -23,7 +24,7 @@ class ProjectBrowser(QtWidgets.QTreeWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setColumnCount(3)
-        self.setHeaderLabels(["Subject / video", "Review", "Done"])
+        self.setHeaderLabels(["Subject / video", "Intervals", "Done"])
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setUniformRowHeights(True)
         self.currentItemChanged.connect(self._current_changed)
@@ -39,13 +40,13 @@ class ProjectBrowser(QtWidgets.QTreeWidget):
             progress = {p.video: p for p in project.progress()}
             subjects: dict[str, QtWidgets.QTreeWidgetItem] = {}
             for s in project.subject_progress():
-                item = QtWidgets.QTreeWidgetItem(self, [s.subject, progress_text(s.total - s.pending, s.total),
+                item = QtWidgets.QTreeWidgetItem(self, [s.subject, progress_text(s.pending, s.total),
                                                         f"{s.videos_complete}/{s.videos}"])
                 item.setFlags(item.flags() & ~QtCore.Qt.ItemFlag.ItemIsSelectable)
                 subjects[s.subject] = item
             for v in project.videos():
                 p = progress[v.name]
-                item = QtWidgets.QTreeWidgetItem(subjects[v.subject], [v.name, progress_text(p.total - p.pending, p.total),
+                item = QtWidgets.QTreeWidgetItem(subjects[v.subject], [v.name, progress_text(p.pending, p.total),
                                                                       "✓" if v.complete else ""])
                 item.setData(0, _VIDEO_ROLE, v.id)
                 if not v.exists:

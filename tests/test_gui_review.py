@@ -162,7 +162,8 @@ def test_accept_reject_emotion_and_onset_keys_write_the_store(qtbot, window, fol
     assert "onset" in window.statusBar().currentMessage()
     table_state = {r.id: r.state for r in window.table.interval_model.records}
     assert table_state[first.id] == "accepted" and table_state[second.id] == "rejected"
-    assert "reviewed" in window.browser.topLevelItem(2).child(0).text(1)
+    pending = sum(r.state == "pending" for r in window.table.interval_model.records)
+    assert window.browser.topLevelItem(2).child(0).text(1).startswith(f"{pending} pending of ")
 
 
 def test_add_and_next_pending(qtbot, window, folder):
@@ -392,7 +393,10 @@ def test_closing_asks_the_training_panel(qtbot, window, monkeypatch):
 # ------------------------------------------------------------------ screenshot
 def test_screenshot_of_the_review_workspace(qtbot, window, artifacts_dir):
     open_busy_video(window, qtbot)
-    target = pending_rows(window)[1]
+    accepted, rejected, target = pending_rows(window)[:3]
+    for row, key in ((accepted, Key.Key_A), (rejected, Key.Key_R)):   # all review colours on show
+        click_row(qtbot, window.table, row.id)
+        press(qtbot, window, key)
     click_row(qtbot, window.table, target.id)
     qtbot.waitUntil(lambda: window.player.shown_index == target.onset and window.player.shown_exact, timeout=WAIT_MS)
     qtbot.wait(100)
