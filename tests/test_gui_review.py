@@ -457,3 +457,18 @@ def test_metst_gui_opens_a_project_folder_and_the_demo(qtbot, folder, monkeypatc
         wins[0].close()
         wins[0].deleteLater()
     assert gui_app.main([str(tmp_path / "nothing-here")]) == 1
+
+
+def test_next_pending_moves_on_to_another_video_when_this_one_is_done(qtbot, window, folder):
+    first = window.project.video("s01_v01")
+    window.browser.select_video(first.id)
+    qtbot.waitUntil(lambda: window.player is not None, timeout=WAIT_MS)
+    for r in pending_rows(window):
+        click_row(qtbot, window.table, r.id)
+        press(qtbot, window, Key.Key_A)
+    assert not pending_rows(window)
+    press(qtbot, window, Key.Key_N)
+    assert window.session.video.name != "s01_v01"
+    chosen = stored(folder, window.session.selected)
+    assert chosen.state == "pending" and chosen.video_id == window.session.video.id
+    assert window.browser.current_video_id() == window.session.video.id
