@@ -478,12 +478,9 @@ def _predict(a: argparse.Namespace) -> int:
 
 
 def _save_curves(path: str, feats, **arrays) -> None:  # type: ignore[no-untyped-def]
-    import numpy as np
+    from .analysis import save_curves
 
-    from .curves import stitched_flow
-
-    np.savez(path, flow=stitched_flow(feats), channel_names=np.array(feats.channel_names, dtype=np.str_),
-             n_frames=np.int64(feats.n_frames), fps=np.float64(feats.fps), **arrays)
+    save_curves(path, feats, **arrays)
 
 
 def _predict_with_model(a: argparse.Namespace, video_id: str) -> int:

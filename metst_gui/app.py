@@ -1,7 +1,8 @@
-"""``metst-gui``: a frame-accurate player beside synchronised spotting / recognition / ROI-flow curves.
+"""``metst-gui``: the review workspace for a project folder, or a frame-accurate player for one video.
 
-The first view of the review workspace (issue 6 grows it into the full workspace): the
-frame shown is always exactly ``VideoSource.frame(i)`` (decoded off the GUI thread by
+``metst-gui PROJECT_DIR`` / ``--demo`` open :class:`~metst_gui.main_window.MainWindow`;
+``metst-gui VIDEO`` keeps the single-video viewer below: the frame shown is always exactly
+``VideoSource.frame(i)`` (decoded off the GUI thread by
 :class:`~metst_gui.frame_provider.FrameProvider`), the curves are the engine's per-frame
 arrays, and clicking or dragging on any curve seeks the video there.
 """
@@ -105,43 +106,66 @@ def demo_intervals(path: Path, spotted: Sequence[tuple[int, int]]) -> list[Inter
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="metst-gui", description="Frame-accurate player with synchronised curves.",
-                                     epilog="examples:\n  metst-gui --demo\n  metst-gui interview.mp4 --features interview.npz"
-                                            "\n  metst-gui interview.mp4 --curves interview_curves.npz",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video", nargs="?", help="video file or frame folder")
-    parser.add_argument("--features", help=".npz written by `metst extract` for this video")
-    parser.add_argument("--curves", help=".npz written by `metst predict --curves` for this video")
+    parser = argparse.ArgumentParser(
+        prog="metst-gui", description="Review workspace for a metst project (or a player for one video).",
+        epilog="examples:\n  metst-gui --demo\n  metst-gui interviews/            (a project folder)"
+               "\n  metst-gui interview.mp4 --features interview.npz"
+               "\n  metst-gui interview.mp4 --curves interview_curves.npz",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", nargs="?", help="project folder (metst project create), or a video file / frame "
+                                                  "folder to view on its own")
+    parser.add_argument("--features", help="video only: .npz written by `metst extract` for this video")
+    parser.add_argument("--curves", help="video only: .npz written by `metst predict --curves` for this video")
     parser.add_argument("--fps", type=float, default=None)
+    parser.add_argument("--annotator", default=None, help="name recorded on every edit (default: login name)")
+    parser.add_argument("--read-only", action="store_true", help="open the project without editing")
     parser.add_argument("--no-proxy", action="store_true",
                         help="never build an all-intra preview proxy for long-GOP files")
-    parser.add_argument("--demo", action="store_true", help="open the bundled demo video with its features")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the demo project (synthetic faces, ground truth, predictions; built on first use "
+                             "in $METST_DEMO_DIR or ~/.local/share/metst/demo-project)")
     args = parser.parse_args(argv)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    intervals: list[IntervalMark] = []
+    target = Path(args.target) if args.target else None
+    if args.demo or (target is not None and _is_project(target)):
+        return _run_project(app, target, args)
+    if target is None:
+        parser.print_help(sys.stderr)
+        return 2
     try:
-        if args.demo:
-            from metst_engine.baseline import spot
-            from metst_engine.extraction import extract_video
-            from metst_engine.features import ExtractParams
-            from metst_engine.resources_path import resource_path
-
-            path = Path(str(resource_path("demo", "demo_face.mp4")))
-            feats: FeatureSet | None = extract_video(path, ExtractParams(rois="metst", window=30))
-            assert feats is not None
-            intervals = demo_intervals(path, [(iv.onset, iv.offset) for iv in spot(feats)])
-        elif args.video:
-            path = Path(args.video)
-            feats = FeatureSet.load(args.features) if args.features else None
-        else:
-            parser.print_help(sys.stderr)
-            return 2
+        feats = FeatureSet.load(args.features) if args.features else None
         curves = CurveData.load(args.curves) if args.curves else None
-        video = open_video(path, fps=args.fps)
+        video = open_video(target, fps=args.fps)
     except MetstError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    win = ViewerWindow(video, feats, curves=curves, intervals=intervals, proxy=not args.no_proxy)
+    win = ViewerWindow(video, feats, curves=curves, proxy=not args.no_proxy)
+    win.show()
+    return int(app.exec())
+
+
+def _is_project(path: Path) -> bool:
+    from metst_engine.project import DB_NAME
+
+    return path.suffix == ".sqlite" or (path / DB_NAME).is_file()
+
+
+def _run_project(app: QtWidgets.QApplication, folder: Path | None, args: argparse.Namespace) -> int:
+    from metst_engine.project import Project
+    from metst_gui.main_window import MainWindow
+
+    try:
+        if args.demo:
+            from metst_gui.demo_project import ensure_demo_project
+
+            folder = ensure_demo_project(folder, annotator=args.annotator,
+                                         progress=lambda msg: print(f"demo project: {msg}", file=sys.stderr))
+        assert folder is not None
+        project = Project.open(folder, annotator=args.annotator, read_only=True if args.read_only else None)
+    except MetstError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    win = MainWindow(project, proxy=not args.no_proxy, owns_project=True)
     win.show()
     return int(app.exec())
 

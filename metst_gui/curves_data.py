@@ -25,6 +25,7 @@ class CurveData:
     threshold: float | None = None
     recognition: np.ndarray | None = None          #: (n_frames, n_classes)
     class_names: list[str] = field(default_factory=list)
+    face_box: tuple[float, float, float, float] | None = None   #: median face crop (source px) for zoom
 
     @classmethod
     def load(cls, path: str | Path) -> CurveData:
@@ -38,7 +39,8 @@ class CurveData:
                            spotting=spot,
                            threshold=float(z["spot_threshold"]) if "spot_threshold" in z else None,
                            recognition=z.get("recog_prob"),
-                           class_names=[str(c) for c in z["class_names"]] if "class_names" in z else [])
+                           class_names=[str(c) for c in z["class_names"]] if "class_names" in z else [],
+                           face_box=tuple(float(v) for v in z["face_box"]) if "face_box" in z else None)
         except FileNotFoundError:
             raise InputError(path, "curves file not found") from None
         except (OSError, ValueError, KeyError) as exc:

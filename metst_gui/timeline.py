@@ -171,10 +171,12 @@ class Timeline(QtWidgets.QWidget):
     Signals: ``seekRequested(frame)`` on a left click or drag on any plot. Slots / methods:
     ``set_length``, ``set_spotting``, ``set_recognition``, ``set_flow``, ``set_flow_mode``,
     ``set_visible_rois``, ``set_intervals``, ``set_playhead``, ``set_follow_playhead``,
-    ``set_time_axis``.
+    ``set_time_axis``, ``set_selected_interval`` (draggable edges; ``regionEdited(onset, offset)``
+    when a drag ends with new bounds).
     """
 
     seekRequested = QtCore.Signal(int)
+    regionEdited = QtCore.Signal(int, int)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -193,6 +195,8 @@ class Timeline(QtWidgets.QWidget):
         self.threshold_item: pg.GraphicsObject | None = None
         self._marks: list[IntervalMark] = []
         self.bands: dict[str, IntervalBands] = {}
+        self.selected_region: pg.LinearRegionItem | None = None
+        self._selected_span: tuple[int, int] | None = None
 
         if QtGui.QPixmapCache.cacheLimit() < _PIXMAP_CACHE_KB:
             QtGui.QPixmapCache.setCacheLimit(_PIXMAP_CACHE_KB)
@@ -444,6 +448,43 @@ class Timeline(QtWidgets.QWidget):
     @property
     def intervals(self) -> list[IntervalMark]:
         return list(self._marks)
+
+    def set_selected_interval(self, span: tuple[int, int] | None) -> None:
+        """Outline the selected interval (inclusive frames) with edges the user can drag, on the
+        spotting plot (the flow plot when there is no spotting curve); None removes it."""
+        wanted = None if span is None else (int(span[0]), int(span[1]))
+        if wanted is not None and wanted == self._selected_span and self.selected_region is not None:
+            return                                  # e.g. scrubbing inside the selected interval
+        if self.selected_region is not None:
+            plot = self.selected_region.getViewBox()
+            if plot is not None:
+                plot.removeItem(self.selected_region)
+            self.selected_region = None
+        self._selected_span = wanted
+        if self._selected_span is None:
+            return
+        onset, offset = self._selected_span
+        region = pg.LinearRegionItem(values=(onset - 0.5, offset + 0.5), brush=pg.mkBrush(30, 30, 30, 25),
+                                     hoverBrush=pg.mkBrush(30, 30, 30, 45),
+                                     pen=pg.mkPen((20, 20, 20), width=3), hoverPen=pg.mkPen((220, 0, 0), width=3))
+        region.setZValue(50)
+        if self.n_frames:
+            region.setBounds((-0.5, self.n_frames - 0.5))
+        region.sigRegionChangeFinished.connect(self._region_dragged)
+        self.editing_plot().addItem(region, ignoreBounds=True)
+        self.selected_region = region
+
+    def editing_plot(self) -> pg.PlotItem:
+        """The plot that carries the selected interval's draggable edges."""
+        return self.plots["spotting" if self._has_data("spotting") else "flow"]
+
+    def _region_dragged(self, region: pg.LinearRegionItem) -> None:
+        lo, hi = region.getRegion()
+        onset = int(min(max(round(lo + 0.5), 0), max(self.n_frames - 1, 0)))
+        offset = int(min(max(round(hi - 0.5), onset), max(self.n_frames - 1, 0)))
+        if (onset, offset) != self._selected_span:
+            self._selected_span = (onset, offset)
+            self.regionEdited.emit(onset, offset)
 
     # -- playhead and view ----------------------------------------------------------------
     def set_playhead(self, frame: int) -> None:

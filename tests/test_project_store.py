@@ -388,3 +388,26 @@ def test_agreement_between_two_annotators(project):
     assert ag.kappa == pytest.approx(cohen_kappa_score(la, lb))
     same = project.agreement("alice", "alice", video="a")
     assert (same.kappa, same.event_f1) == (1.0, 1.0)
+
+
+def test_record_run_keeps_a_trained_model_with_its_parameters(project):
+    run = project.record_run("model /runs/r1/final/model.safetensors",
+                             {"run_dir": "/runs/r1", "config": {"epochs": 3}, "outcome": "finished"}, "/runs/r1")
+    assert run in project.runs()
+    assert run.params["config"] == {"epochs": 3} and run.source_file == "/runs/r1"
+    with Project.open(project.folder, read_only=True) as other:
+        assert other.runs()[-1] == run
+
+
+def test_ground_truth_only_labels_need_no_review(project, tmp_path):
+    from metst_engine.datasets import Dataset, LabelledInterval, VideoEntry
+
+    entry = VideoEntry("S1", "a", project.video("a").path, 25.0)
+    entry.intervals = [LabelledInterval("S1", "a", 5, 7, 10, "micro", "positive", "positive")]
+    project.import_ground_truth(Dataset("dataset", [entry]))
+    project.add_interval("a", 30, 35)                           # reviewed, but the video is not complete
+    labels = project.training_labels(reviewed=False)
+    assert [(e.video, [(i.onset, i.offset) for i in e.intervals]) for e in labels.videos] == [("a", [(5, 10)])]
+    with pytest.raises(ProjectError, match="review complete"):
+        project.training_manifest(tmp_path / "m.csv")
+    assert project.training_manifest(tmp_path / "gt.csv", reviewed=False).is_file()

@@ -342,6 +342,20 @@ class Project:
         return [RunRecord(r["id"], r["predictor"], json.loads(r["params"]), r["source_file"], r["created"])
                 for r in self._db().execute("SELECT * FROM runs ORDER BY id")]
 
+    def record_run(self, predictor: str, params: dict[str, Any] | None = None,
+                   source_file: str | Path | None = None) -> RunRecord:
+        """Record a run that brought no intervals (yet), e.g. a trained model: its checkpoint and parameters.
+
+        Later predictions made with it are imported as their own runs; this one keeps what
+        was trained, with which labels and settings, next to the reviews it came from.
+        """
+        with self._transaction() as conn:
+            cur = conn.execute("INSERT INTO runs(predictor, params, source_file, created) VALUES (?, ?, ?, ?)",
+                               (predictor, json.dumps(params or {}, sort_keys=True, default=str),
+                                None if source_file is None else str(source_file), _now()))
+            run_id = int(cur.lastrowid or 0)
+        return next(r for r in self.runs() if r.id == run_id)
+
     def register_curves(self, video: int | str, file: str | Path, run: int | None = None) -> CurvesRecord:
         """Keep a curves file (``metst predict --curves``) in ``cache/``, copied there unless already inside."""
         v = self.video(video)
@@ -631,32 +645,39 @@ class Project:
         v = self.video(video)
         return write_eaf(path, self.export_rows(v.id), v.path, self.timestamps(v.id), v.fps, tiers)
 
-    def training_labels(self, include_ground_truth: bool = False) -> Dataset:
-        """Labels for training from review-complete videos only, as a Dataset.
+    def training_labels(self, include_ground_truth: bool = False, reviewed: bool = True) -> Dataset:
+        """Labels for training, as a Dataset.
 
-        Elsewhere a pending region would silently become a negative. Kept: accepted and
-        corrected intervals and manual ones (not rejected); with ``include_ground_truth``
-        imported intervals too, unless a reviewed one overlaps them (IoU >= 0.5).
-        Emotions outside the four classes go to ``raw_emotion``.
+        Reviewed labels come from review-complete videos only (elsewhere a pending region
+        would silently become a negative): accepted and corrected intervals and manual ones
+        (not rejected); with ``include_ground_truth`` imported intervals too, unless a
+        reviewed one overlaps them (IoU >= 0.5). ``reviewed=False`` gives the imported
+        ground truth alone, from every video that has some (a dataset's labels do not
+        wait for a review). Emotions outside the four classes go to ``raw_emotion``.
         """
         from metst_engine.datasets import Dataset, LabelledInterval, VideoEntry
         from metst_engine.intervals import EMOTIONS
 
         entries = []
         for v in self.videos():
-            if not v.complete:
-                continue
             rows = [r for r in self.intervals(v.id) if r.state != "rejected"]
-            reviewed = [r for r in rows if r.source != "imported" and (r.state in ("accepted", "corrected")
+            if not reviewed:
+                keep = [r for r in rows if r.source == "imported"]
+                if not keep:
+                    continue
+            elif not v.complete:
+                continue
+            else:
+                done = [r for r in rows if r.source != "imported" and (r.state in ("accepted", "corrected")
                                                                          or r.source == "manual")]
-            reviewed += [r for r in rows if r.source == "imported" and r.state == "corrected"]
-            keep = list(reviewed)
-            if include_ground_truth:
-                for r in rows:
-                    if r.source == "imported" and r.state != "corrected" and not any(
-                            interval_iou(Interval(r.onset, r.offset), Interval(k.onset, k.offset)) >= 0.5
-                            for k in reviewed):
-                        keep.append(r)
+                done += [r for r in rows if r.source == "imported" and r.state == "corrected"]
+                keep = list(done)
+                if include_ground_truth:
+                    for r in rows:
+                        if r.source == "imported" and r.state != "corrected" and not any(
+                                interval_iou(Interval(r.onset, r.offset), Interval(k.onset, k.offset)) >= 0.5
+                                for k in done):
+                            keep.append(r)
             keep.sort(key=lambda r: (r.onset, r.offset))
             entry = VideoEntry(v.subject, v.name, v.path, v.fps)
             entry.intervals = [LabelledInterval(v.subject, v.name, r.onset, r.apex, r.offset, r.type,
@@ -665,12 +686,14 @@ class Project:
             entries.append(entry)
         return Dataset(self.folder.name, entries)
 
-    def training_manifest(self, path: str | Path, include_ground_truth: bool = False) -> Path:
+    def training_manifest(self, path: str | Path, include_ground_truth: bool = False, reviewed: bool = True) -> Path:
         """Write :meth:`training_labels` as the generic manifest ``metst train`` reads."""
         from metst_engine.datasets import write_manifest
 
-        ds = self.training_labels(include_ground_truth)
+        ds = self.training_labels(include_ground_truth, reviewed)
         if not ds.videos:
+            if not reviewed:
+                raise ProjectError(self.db_path, "no video has imported ground truth")
             raise ProjectError(self.db_path, "no video is marked review complete; training labels come only "
                                              "from complete videos")
         return write_manifest(ds, path)

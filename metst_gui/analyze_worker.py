@@ -1,0 +1,91 @@
+"""Analyze in the background: extraction + spotting of chosen videos in a QThread, with progress and Cancel.
+
+The worker opens no project (one Project per thread): it only runs the engine's
+:func:`~metst_engine.analysis.analyze_video` per video, writes the combined predictions
+CSV, and hands the files back; the GUI thread imports them as one new prediction run
+and registers the curves. Cancel sets a flag the extraction polls between windows.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6 import QtCore
+
+from metst_engine.analysis import AnalysisResult, analyze_video
+from metst_engine.errors import Cancelled, MetstError
+
+
+@dataclass(frozen=True)
+class AnalyzeJob:
+    video: str
+    subject: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class AnalyzeOutcome:
+    """Every video's files, and one CSV with all their intervals (imported as one run)."""
+
+    results: list[AnalysisResult]
+    combined_csv: Path
+    predictor: str
+    params: dict
+
+
+class AnalyzeWorker(QtCore.QThread):
+    """Signals: ``progressed(percent, message)``, ``succeeded(AnalyzeOutcome)``, ``failed(message)``,
+    ``cancelled()``; exactly one of the last three ends a run."""
+
+    progressed = QtCore.Signal(int, str)
+    succeeded = QtCore.Signal(object)
+    failed = QtCore.Signal(str)
+    cancelled = QtCore.Signal()
+
+    def __init__(self, jobs: list[AnalyzeJob], out_dir: Path, *, checkpoint: str | None = None,
+                 use_cache: bool = True, window: int = 30, workers: int = 1,
+                 parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = list(jobs)
+        self.out_dir = Path(out_dir)
+        self.checkpoint = checkpoint
+        self.use_cache = use_cache
+        self.window = window
+        self.workers = workers
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> None:
+        from metst_engine.intervals_io import write_predictions
+
+        results: list[AnalysisResult] = []
+        n = len(self.jobs)
+        try:
+            for k, job in enumerate(self.jobs):
+                def progress(done: int, total: int, k: int = k, name: str = job.video) -> None:
+                    share = done / total if total else 1.0
+                    self.progressed.emit(int(100 * (k + share) / n), f"{name}: {done}/{total} windows")
+                self.progressed.emit(int(100 * k / n), f"{job.video}: reading")
+                results.append(analyze_video(job.path, job.video, job.subject, self.out_dir / job.video,
+                                             checkpoint=self.checkpoint, window=self.window,
+                                             use_cache=self.use_cache, workers=self.workers,
+                                             progress=progress, cancel=self._cancel.is_set))
+            rows = [(job.subject, r.video, iv) for job, r in zip(self.jobs, results) for iv in r.intervals]
+            combined = write_predictions(self.out_dir / "predictions.csv", rows)
+        except Cancelled:
+            self.cancelled.emit()
+            return
+        except (MetstError, OSError, ValueError) as exc:
+            self.failed.emit(str(exc))
+            return
+        self.progressed.emit(100, "done")
+        params = dict(results[0].params) if results else {}
+        params["videos"] = [r.video for r in results]
+        if len(results) > 1:            # one threshold per video; the run keeps them all
+            params.pop("threshold", None)
+            params["thresholds"] = {r.video: r.params.get("threshold") for r in results}
+        self.succeeded.emit(AnalyzeOutcome(results, combined, results[0].predictor if results else "", params))
