@@ -21,6 +21,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from metst_engine.errors import MetstError
 from metst_engine.features import FeatureSet
 from metst_engine.video import VideoSource, open_video
+from metst_gui.app_icon import app_icon
 from metst_gui.curves_data import CurveData
 from metst_gui.frame_provider import FrameProvider
 from metst_gui.player import CropBox, Player
@@ -124,8 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo", action="store_true",
                         help="open the demo project (synthetic faces, ground truth, predictions; built on first use "
                              "in $METST_DEMO_DIR or ~/.local/share/metst/demo-project)")
+    parser.add_argument("--smoke-test", metavar="PNG", default=None,
+                        help="check the install: open the demo project (or the given project), wait for an exact "
+                             "frame, save a screenshot to PNG and exit (0 = it works)")
     args = parser.parse_args(argv)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName("metst")
+    if args.smoke_test and args.target is None:
+        args.demo = True
     target = Path(args.target) if args.target else None
     if args.demo or (target is not None and _is_project(target)):
         return _run_project(app, target, args)
@@ -167,6 +175,10 @@ def _run_project(app: QtWidgets.QApplication, folder: Path | None, args: argpars
         return 1
     win = MainWindow(project, proxy=not args.no_proxy, owns_project=True)
     win.show()
+    if args.smoke_test:
+        from metst_gui.smoke_test import run_smoke_test
+
+        return run_smoke_test(win, app, Path(args.smoke_test))
     return int(app.exec())
 
 
