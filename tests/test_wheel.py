@@ -43,6 +43,10 @@ def test_wheel_installs_and_extracts(tmp_path):
                                          "print(resource_path('demo', 'demo_face.mp4'))"], text=True, cwd=tmp_path,
                                         env=env).strip())
     assert demo.is_file() and str(ROOT) not in str(demo)
+    icons = subprocess.check_output([str(py), "-c", "from metst_engine.resources_path import resource_path as r; "
+                                     "print(r('icons', 'metst.png')); print(r('icons', 'metst.svg'))"],
+                                    text=True, cwd=tmp_path, env=env).split()
+    assert all(Path(i).is_file() and str(ROOT) not in i for i in icons), icons   # the app icon ships too
     out = tmp_path / "demo.npz"
     r = subprocess.run([str(metst), "extract", str(demo), "--rois", "metst_plus", "-k", "30", "-o", str(out), "--no-cache"],
                        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
