@@ -105,7 +105,16 @@ def test_distinct_colours_tells_a_blank_window_from_a_picture(qapp):
     assert distinct_colours(picture) >= 16
 
 
-def test_smoke_test_opens_a_project_shows_a_frame_and_saves_a_screenshot(qapp, tmp_path):
+@pytest.fixture
+def private_settings(tmp_path, monkeypatch):
+    """The window's QSettings in tmp_path, not the user's."""
+    from PySide6 import QtCore
+
+    monkeypatch.setattr("metst_gui.main_window.default_settings",
+                        lambda: QtCore.QSettings(str(tmp_path / "app.ini"), QtCore.QSettings.Format.IniFormat))
+
+
+def test_smoke_test_opens_a_project_shows_a_frame_and_saves_a_screenshot(qapp, tmp_path, private_settings):
     from PySide6 import QtGui
 
     from metst_engine.project import Project
@@ -120,7 +129,7 @@ def test_smoke_test_opens_a_project_shows_a_frame_and_saves_a_screenshot(qapp, t
     assert not image.isNull() and image.width() > 400
 
 
-def test_smoke_test_fails_on_a_blank_screenshot(qapp, tmp_path, monkeypatch):
+def test_smoke_test_fails_on_a_blank_screenshot(qapp, tmp_path, monkeypatch, private_settings):
     from metst_engine.project import Project
     from metst_gui import smoke_test
     from metst_gui.app import main
