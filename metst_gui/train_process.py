@@ -60,10 +60,18 @@ class LaunchSettings:
         return cls(run_dir=str(run_dir), **kept)
 
 
+def metst_command() -> list[str]:
+    """argv prefix that runs the ``metst`` CLI of this very install: this interpreter with ``-m``, or in the
+    PyInstaller folder (where sys.executable is ``metst-gui``) the ``metst`` executable beside it."""
+    if getattr(sys, "frozen", False):
+        return [str(Path(sys.executable).with_name("metst"))]
+    return [sys.executable, "-m", "metst_engine.cli"]
+
+
 def train_command(settings: LaunchSettings, resume: bool = False) -> list[str]:
-    """argv of ``metst train`` for ``settings``, run by this interpreter (so the same code and venv)."""
+    """argv of ``metst train`` for ``settings``, run by this install's CLI (so the same code and venv)."""
     s = settings
-    cmd = [sys.executable, "-m", "metst_engine.cli", "train", "--dataset", str(s.dataset), "--model", s.model, "--loso",
+    cmd = [*metst_command(), "train", "--dataset", str(s.dataset), "--model", s.model, "--loso",
            "-o", str(s.run_dir), "--window", str(s.window), "--batch", str(s.batch), "--ratio", repr(float(s.ratio)),
            "--strategy", s.strategy, "--seed", str(s.seed), "--redraw", s.redraw, "--threads", str(s.threads), "--device", s.device,
            "--synergy" if s.synergy else "--no-synergy"]

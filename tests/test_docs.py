@@ -142,3 +142,15 @@ def test_smoke_test_fails_on_a_blank_screenshot(qapp, tmp_path, monkeypatch, pri
     shot = tmp_path / "smoke.png"
     assert main([str(folder), "--smoke-test", str(shot), "--no-proxy"]) == 1
     assert not shot.exists()
+
+
+def test_the_training_panel_runs_the_cli_of_the_packaged_folder_when_frozen(monkeypatch, tmp_path):
+    """In dist/metst/, sys.executable is metst-gui: `-m metst_engine.cli` would reach the GUI's argparse."""
+    import sys
+
+    from metst_gui.train_process import metst_command
+
+    assert metst_command() == [sys.executable, "-m", "metst_engine.cli"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "metst" / "metst-gui"))
+    assert metst_command() == [str(tmp_path / "metst" / "metst")]
