@@ -16,10 +16,4 @@ QT_QPA_PLATFORM=offscreen "$VENV/bin/python" packaging/render_icon.py >/dev/null
     packaging/metst.spec
 echo "built dist/metst/ in $(( $(date +%s) - start )) s, $(du -sh dist/metst | cut -f1)" >&2
 
-# Smoke test: the packaged CLI reads the bundled demo video; the packaged GUI builds the demo project
-# (synthesis, face alignment, flow, spotter), shows an exact frame offscreen and saves a screenshot.
-smoke="$(mktemp -d)"
-dist/metst/metst info dist/metst/_internal/resources/demo/demo_face.mp4
-QT_QPA_PLATFORM=offscreen METST_DEMO_DIR="$smoke/demo" METST_CACHE_DIR="$smoke/cache" \
-    dist/metst/metst-gui --smoke-test "$smoke/smoke.png"
-echo "smoke test passed; screenshot: $smoke/smoke.png" >&2
+bash packaging/smoke_test.sh dist/metst
