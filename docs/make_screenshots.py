@@ -32,12 +32,12 @@ WAIT_S = 120
 
 os.environ.setdefault("METST_CACHE_DIR", str(WORK / "feature-cache"))
 
-from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402  (after sys.path and the cache folder)
+from PySide6 import QtCore, QtGui, QtWidgets
 
-from metst_engine.project import Project  # noqa: E402
-from metst_gui.demo_project import ensure_demo_project  # noqa: E402
-from metst_gui.keyboard_table import with_table  # noqa: E402
-from metst_gui.main_window import MainWindow  # noqa: E402
+from metst_engine.project import Project
+from metst_gui.demo_project import ensure_demo_project
+from metst_gui.keyboard_table import with_table
+from metst_gui.main_window import MainWindow
 
 
 def wait_until(app: QtWidgets.QApplication, ready, what: str, timeout_s: float = WAIT_S) -> None:
@@ -50,7 +50,8 @@ def wait_until(app: QtWidgets.QApplication, ready, what: str, timeout_s: float =
 
 
 def settle(app: QtWidgets.QApplication, ms: int = 300) -> None:
-    wait_until(app, lambda end=time.monotonic() + ms / 1000: time.monotonic() > end, "the window to settle")
+    end = time.monotonic() + ms / 1000
+    wait_until(app, lambda: time.monotonic() > end, "the window to settle")
 
 
 def shoot(widget: QtWidgets.QWidget, name: str) -> Path:
@@ -104,7 +105,7 @@ def review_a_few(win: MainWindow, app: QtWidgets.QApplication):
         win.session.accept()
         click_row(win, pending[1].id)
         win.session.reject()
-    target = [r for r in win.table.interval_model.records if r.state == "pending"][0]
+    target = next(r for r in win.table.interval_model.records if r.state == "pending")
     click_row(win, target.id)
     wait_until(app, lambda: win.player.shown_index == target.onset and win.player.shown_exact, "the onset frame")
     return target

@@ -178,7 +178,7 @@ def _run_project(app: QtWidgets.QApplication, folder: Path | None, args: argpars
     if args.smoke_test:
         from metst_gui.smoke_test import run_smoke_test
 
-        return run_smoke_test(win, app, Path(args.smoke_test))
+        return run_smoke_test(win, Path(args.smoke_test))
     return int(app.exec())
 
 

@@ -11,7 +11,7 @@ import re
 from metst_gui.shortcuts import PLAYER_KEYS, REVIEW_SHORTCUTS
 
 START, END = "<!-- keyboard-table:start (generated from metst_gui/shortcuts.py) -->", "<!-- keyboard-table:end -->"
-_BLOCK = re.compile(re.escape(START) + r"\n(.*?)" + re.escape(END), flags=re.S)
+_BLOCK = re.compile(re.escape(START) + r"\n(.*?)" + re.escape(END), flags=re.DOTALL)
 
 
 def keyboard_markdown() -> str:

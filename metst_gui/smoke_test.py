@@ -22,7 +22,7 @@ def distinct_colours(image: QtGui.QImage, samples: int = 64) -> int:
     return len({image.pixel(x, y) for x in range(0, image.width(), step_x) for y in range(0, image.height(), step_y)})
 
 
-def run_smoke_test(window: QtWidgets.QMainWindow, app: QtWidgets.QApplication, out: Path) -> int:
+def run_smoke_test(window: QtWidgets.QMainWindow, out: Path) -> int:
     """Wait for the window's player to show an exact frame, save ``out``, quit; the exit code says how it went."""
     result = {"code": 1, "why": f"no exact frame within {SMOKE_TIMEOUT_MS / 1000:.0f} s"}
 
@@ -40,13 +40,21 @@ def run_smoke_test(window: QtWidgets.QMainWindow, app: QtWidgets.QApplication, o
         else:
             result.update(code=0, why=f"frame {player.shown_index} shown, {image.width()}x{image.height()} "
                                       f"screenshot with {colours} sampled colours saved to {out}")
-        app.quit()
+        loop.quit()
 
+    # A local event loop, not app.exec(): returning from exec() emits aboutToQuit, after which a process
+    # that goes on (a test run) has its pyqtgraph scenes cleaned up.
+    loop = QtCore.QEventLoop()
     timer = QtCore.QTimer()
     timer.timeout.connect(check)
     timer.start(100)
-    QtCore.QTimer.singleShot(SMOKE_TIMEOUT_MS, app.quit)
-    app.exec()
+    deadline = QtCore.QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(loop.quit)
+    deadline.start(SMOKE_TIMEOUT_MS)
+    loop.exec()
+    timer.stop()
+    deadline.stop()
     print(f"smoke test {'passed' if result['code'] == 0 else 'FAILED'}: {result['why']}", file=sys.stderr)
     window.close()
     return result["code"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 def main() -> int:
     name = Path(sys.executable).name.lower()
-    if name.startswith("metst-gui") or name.startswith("metst_gui"):
+    if name.startswith(("metst-gui", "metst_gui")):
         from metst_gui.app import main as gui_main
 
         return gui_main()
