@@ -44,7 +44,7 @@ def cancelled_then_resumed(synth, tmp_path_factory):
     """A CLI run stopped with SIGTERM during fold s02, then resumed to the end."""
     base = tmp_path_factory.mktemp("cli")
     run = base / "run"
-    cmd = _train_cmd(synth, run, base / "cache", epochs=30)
+    cmd = _train_cmd(synth, run, base / "cache", epochs=10)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     progress = run / "progress.jsonl"
     deadline = time.monotonic() + 300
@@ -62,7 +62,7 @@ def cancelled_then_resumed(synth, tmp_path_factory):
     return run, cancelled, resumed
 
 
-@pytest.mark.slow        # a 30-epoch CLI run, cancelled and resumed (~1 min on 2 cores)
+@pytest.mark.slow        # a 10-epoch CLI run, cancelled and resumed
 def test_sigterm_stops_train_at_a_safe_point_and_resume_finishes(cancelled_then_resumed):
     run, cancelled, resumed = cancelled_then_resumed
     assert cancelled["rc"] == 4, cancelled["stderr"]
