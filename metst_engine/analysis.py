@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn
 from .intervals import Interval
+
+if TYPE_CHECKING:   # torch comes with inference: imported when a video is analysed, not at GUI start
+    from .baseline import BaselineParams
+    from .inference import InferenceOptions
 
 BASELINE = "baseline"
 
@@ -50,66 +54,90 @@ def save_curves(path: str | Path, feats: FeatureSet, **arrays: Any) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Spotting:
+    """One video's features, intervals (source frames) and the per-frame arrays for :func:`save_curves`."""
+
+    feats: FeatureSet
+    intervals: list[Interval]
+    curves: dict[str, Any]
+    predictor: str                                  #: "baseline" or the checkpoint path
+    params: dict[str, Any]                          #: what made them (a prediction run's parameters)
+
+
+def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: str = "metst", window: int = 50,
+               skip: int = 1, fps: float | None = None, fill_gaps: bool = False,
+               baseline: BaselineParams | None = None, options: InferenceOptions | None = None,
+               use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
+               progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Spotting:
+    """Extract features and spot intervals, writing nothing.
+
+    Without ``checkpoint`` the model-free spotter (``baseline`` settings) runs on (rois,
+    window, skip) features; with one, the checkpoint's ROI set and window are used and the
+    skip is fitted to the video's fps (``options`` override the checkpoint's k', p, ...).
+    """
+    from .curves import curve_to_source_frames
+    from .extraction import extract_video
+
+    def extract(params: ExtractParams) -> FeatureSet:
+        feats = extract_video(path, params, fps=fps, fill_gaps=fill_gaps, use_cache=use_cache, cache_dir=cache_dir,
+                              workers=workers, progress=progress, cancel=cancel)
+        _raise_if_cancelled(cancel)
+        return feats
+
+    if checkpoint is None:
+        from .baseline import BaselineParams, baseline_curves, spot
+
+        bp = baseline or BaselineParams()
+        feats = extract(ExtractParams(rois=rois, window=window, skip=skip))
+        curves = baseline_curves(feats, bp)
+        arrays = {"spot_score": curve_to_source_frames(curves.combined, feats.skip, feats.n_frames),
+                  "spot_threshold": np.float32(curves.threshold), "predictor": np.array(BASELINE)}
+        return Spotting(feats, spot(feats, bp), arrays, BASELINE,
+                        {"rois": rois, "window": window, "skip": skip, "threshold": float(curves.threshold)})
+
+    from .inference import InferenceOptions, extract_params_for, predict_features
+    from .models import load_checkpoint, read_checkpoint_meta
+    from .video import open_video
+
+    opts = options or InferenceOptions()
+    meta = read_checkpoint_meta(checkpoint)
+    with open_video(path, fps=fps, fill_gaps=fill_gaps) as v:
+        video_fps = v.fps
+    params = extract_params_for(meta, video_fps, checkpoint, force_fps=opts.force_fps)
+    feats = extract(params)
+    model, meta = load_checkpoint(checkpoint, channels=feats.channel_names, window=feats.k, device=opts.device)
+    pred = predict_features(model, meta, feats, opts, checkpoint)
+    arrays = {"spot_prob": pred.spot, "spot_threshold": np.float32(pred.threshold), "recog_prob": pred.recog,
+              "class_names": np.array([*pred.class_names, "neutral"], dtype=np.str_),
+              "predictor": np.array(str(checkpoint))}
+    return Spotting(feats, pred.intervals, arrays, str(checkpoint),
+                    {"checkpoint": str(checkpoint), "rois": params.rois, "window": params.window,
+                     "skip": pred.skip, "k_prime": pred.k_prime, "threshold": float(pred.threshold)})
+
+
 def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Path, *,
                   checkpoint: str | Path | None = None, rois: str = "metst", window: int = 50, skip: int = 1,
                   use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                   progress: ProgressFn | None = None, cancel: CancelFn | None = None,
                   device: str = "cpu") -> AnalysisResult:
-    """Extract features and spot intervals; write ``OUT_DIR/<video>.csv`` and ``<video>_curves.npz``.
+    """:func:`spot_video`, then write ``OUT_DIR/<video>.csv`` and ``<video>_curves.npz``.
 
-    Without ``checkpoint`` the model-free spotter runs on (rois, window, skip) features;
-    with one, the checkpoint's ROI set, window and skip are used. Raises
-    ``metst_engine.errors.Cancelled`` when ``cancel()`` turns true during extraction.
+    Raises ``metst_engine.errors.Cancelled`` when ``cancel()`` turns true.
     """
-    from .extraction import extract_video
+    from .inference import InferenceOptions
     from .intervals_io import write_predictions
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, npz_path = out / f"{video}.csv", out / f"{video}_curves.npz"
-
-    def check() -> None:
-        _raise_if_cancelled(cancel)
-
-    if checkpoint is None:
-        from .baseline import BaselineParams, baseline_curves, spot
-        from .curves import curve_to_source_frames
-
-        params = ExtractParams(rois=rois, window=window, skip=skip)
-        feats = extract_video(path, params, use_cache=use_cache, cache_dir=cache_dir, workers=workers,
-                              progress=progress, cancel=cancel)
-        check()
-        bp = BaselineParams()
-        intervals = spot(feats, bp)
-        curves = baseline_curves(feats, bp)
-        save_curves(npz_path, feats, spot_score=curve_to_source_frames(curves.combined, feats.skip, feats.n_frames),
-                    spot_threshold=np.float32(curves.threshold), predictor=np.array(BASELINE))
-        predictor = BASELINE
-        run_params: dict[str, Any] = {"rois": rois, "window": window, "skip": skip, "threshold": float(curves.threshold)}
-    else:
-        from .inference import InferenceOptions, extract_params_for, predict_features
-        from .models import load_checkpoint, read_checkpoint_meta
-        from .video import open_video
-
-        meta = read_checkpoint_meta(checkpoint)
-        with open_video(path) as v:
-            fps = v.fps
-        params = extract_params_for(meta, fps, checkpoint)
-        feats = extract_video(path, params, use_cache=use_cache, cache_dir=cache_dir, workers=workers,
-                              progress=progress, cancel=cancel)
-        check()
-        model, meta = load_checkpoint(checkpoint, channels=feats.channel_names, window=feats.k, device=device)
-        pred = predict_features(model, meta, feats, InferenceOptions(device=device), checkpoint)
-        intervals = pred.intervals
-        save_curves(npz_path, feats, spot_prob=pred.spot, spot_threshold=np.float32(pred.threshold),
-                    recog_prob=pred.recog, class_names=np.array([*pred.class_names, "neutral"], dtype=np.str_),
-                    predictor=np.array(str(checkpoint)))
-        predictor = str(checkpoint)
-        run_params = {"checkpoint": str(checkpoint), "rois": params.rois, "window": params.window,
-                      "skip": pred.skip, "k_prime": pred.k_prime, "threshold": float(pred.threshold)}
-    check()
-    write_predictions(csv_path, [(subject, video, iv) for iv in intervals])
-    return AnalysisResult(video, csv_path, npz_path, intervals, predictor, run_params)
+    found = spot_video(path, checkpoint=checkpoint, rois=rois, window=window, skip=skip,
+                       options=InferenceOptions(device=device), use_cache=use_cache, cache_dir=cache_dir,
+                       workers=workers, progress=progress, cancel=cancel)
+    save_curves(npz_path, found.feats, **found.curves)
+    _raise_if_cancelled(cancel)
+    write_predictions(csv_path, [(subject, video, iv) for iv in found.intervals])
+    return AnalysisResult(video, csv_path, npz_path, found.intervals, found.predictor, found.params)
 
 
 def _raise_if_cancelled(cancel: CancelFn | None) -> None:

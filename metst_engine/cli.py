@@ -445,72 +445,34 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
   metst predict CASME3/data/spNO.1/a/color --video-id spNO.1_a --subject spNO.1 -o spNO.1_a.csv
 """)(_predict_args)
 def _predict(a: argparse.Namespace) -> int:
-    import numpy as np
-
-    from .baseline import BaselineParams, baseline_curves, spot
-    from .curves import curve_to_source_frames
-    from .extraction import extract_video
+    from .analysis import save_curves, spot_video
+    from .baseline import BaselineParams
     from .features import ExtractParams
+    from .inference import InferenceOptions
     from .intervals_io import write_predictions
     from .progress import progress_bar
 
     video_id = a.video_id or Path(a.input.rstrip("/")).stem
-    if a.model:
-        return _predict_with_model(a, video_id)
-    params = ExtractParams(rois=a.rois, window=a.window, skip=a.skip)
-    try:
-        params.validate()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    with progress_bar(None, "windows") as bar:
-        feats = extract_video(a.input, params, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
-                              workers=os.cpu_count() or 1, progress=lambda d, n: bar.update_to(d, n))
-    bp = BaselineParams() if a.floor is None else BaselineParams(floor=a.floor)
-    intervals = spot(feats, bp)
-    write_predictions(a.output, [(a.subject, video_id, iv) for iv in intervals], one_based=a.one_based)
-    if a.curves:
-        curves = baseline_curves(feats, bp)
-        _save_curves(a.curves, feats, spot_score=curve_to_source_frames(curves.combined, feats.skip, feats.n_frames),
-                     spot_threshold=np.float32(curves.threshold), predictor=np.array("baseline"))
-    json.dump({"output": a.output, "video": video_id, "intervals": len(intervals), "predictor": "baseline"}, sys.stdout)
-    sys.stdout.write("\n")
-    return 0
-
-
-def _save_curves(path: str, feats, **arrays) -> None:  # type: ignore[no-untyped-def]
-    from .analysis import save_curves
-
-    save_curves(path, feats, **arrays)
-
-
-def _predict_with_model(a: argparse.Namespace, video_id: str) -> int:
-    import numpy as np
-
-    from .extraction import extract_video
-    from .inference import InferenceOptions, extract_params_for, predict_features
-    from .intervals_io import write_predictions
-    from .models import load_checkpoint, read_checkpoint_meta
-    from .progress import progress_bar
-    from .video import open_video
-
-    meta = read_checkpoint_meta(a.model)
-    with open_video(a.input, fps=a.fps, fill_gaps=a.fill_gaps) as v:
-        fps = v.fps
-    params = extract_params_for(meta, fps, a.model, force_fps=a.force_fps)
-    with progress_bar(None, "windows") as bar:
-        feats = extract_video(a.input, params, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
-                              workers=os.cpu_count() or 1, progress=lambda d, n: bar.update_to(d, n))
-    model, meta = load_checkpoint(a.model, channels=feats.channel_names, window=feats.k, device=a.device)
+    if not a.model:
+        try:
+            ExtractParams(rois=a.rois, window=a.window, skip=a.skip).validate()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     opts = InferenceOptions(k_prime=a.k_prime, p=a.p, floor=a.floor or 0.0, strategy=a.strategy, device=a.device,
                             force_fps=a.force_fps)
-    pred = predict_features(model, meta, feats, opts, a.model)
-    write_predictions(a.output, [(a.subject, video_id, iv) for iv in pred.intervals], one_based=a.one_based)
+    with progress_bar(None, "windows") as bar:
+        found = spot_video(a.input, checkpoint=a.model, rois=a.rois, window=a.window, skip=a.skip, fps=a.fps,
+                           fill_gaps=a.fill_gaps, options=opts,
+                           baseline=BaselineParams() if a.floor is None else BaselineParams(floor=a.floor),
+                           use_cache=not a.no_cache, workers=os.cpu_count() or 1,
+                           progress=lambda d, n: bar.update_to(d, n))
+    write_predictions(a.output, [(a.subject, video_id, iv) for iv in found.intervals], one_based=a.one_based)
     if a.curves:
-        _save_curves(a.curves, feats, spot_prob=pred.spot, spot_threshold=np.float32(pred.threshold),
-                     recog_prob=pred.recog, class_names=np.array([*pred.class_names, "neutral"], dtype=np.str_),
-                     predictor=np.array(str(a.model)))
-    json.dump({"output": a.output, "video": video_id, "intervals": len(pred.intervals), "predictor": str(a.model),
-               "skip": pred.skip, "k_prime": pred.k_prime}, sys.stdout)
+        save_curves(a.curves, found.feats, **found.curves)
+    summary = {"output": a.output, "video": video_id, "intervals": len(found.intervals), "predictor": found.predictor}
+    if a.model:
+        summary |= {"skip": found.params["skip"], "k_prime": found.params["k_prime"]}
+    json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
     return 0
 
