@@ -7,7 +7,7 @@ or a checkpoint. Progress and cancel callbacks reach the feature extraction, the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,16 +65,23 @@ class Spotting:
     params: dict[str, Any]                          #: what made them (a prediction run's parameters)
 
 
+#: Alignment of the model-free spotter's features: it is metst's own method (not the
+#: authors'), chosen and checked on features with metst's improved alignment.
+SPOTTER_ALIGNMENT = "improved"
+
+
 def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: str = "metst", window: int = 50,
-               skip: int = 1, fps: float | None = None, fill_gaps: bool = False,
+               skip: int = 1, alignment: str | None = None, fps: float | None = None, fill_gaps: bool = False,
                baseline: BaselineParams | None = None, options: InferenceOptions | None = None,
                use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Spotting:
     """Extract features and spot intervals, writing nothing.
 
     Without ``checkpoint`` the model-free spotter (``baseline`` settings) runs on (rois,
-    window, skip) features; with one, the checkpoint's ROI set and window are used and the
-    skip is fitted to the video's fps (``options`` override the checkpoint's k', p, ...).
+    window, skip, alignment) features; with one, the checkpoint's ROI set, window and
+    alignment are used and the skip is fitted to the video's fps (``options`` override the
+    checkpoint's k', p, ...). ``alignment`` None: the spotter's own (``SPOTTER_ALIGNMENT``)
+    or the checkpoint's; given with a checkpoint it overrides the checkpoint's.
     """
     from .curves import curve_to_source_frames
     from .extraction import extract_video
@@ -89,12 +96,14 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
         from .baseline import BaselineParams, baseline_curves, spot
 
         bp = baseline or BaselineParams()
-        feats = extract(ExtractParams(rois=rois, window=window, skip=skip))
+        alignment = alignment or SPOTTER_ALIGNMENT
+        feats = extract(ExtractParams(rois=rois, window=window, skip=skip, alignment=alignment))
         curves = baseline_curves(feats, bp)
         arrays = {"spot_score": curve_to_source_frames(curves.combined, feats.skip, feats.n_frames),
                   "spot_threshold": np.float32(curves.threshold), "predictor": np.array(BASELINE)}
         return Spotting(feats, spot(feats, bp), arrays, BASELINE,
-                        {"rois": rois, "window": window, "skip": skip, "threshold": float(curves.threshold)})
+                        {"rois": rois, "window": window, "skip": skip, "alignment": alignment,
+                         "threshold": float(curves.threshold)})
 
     from .inference import InferenceOptions, extract_params_for, predict_features
     from .models import load_checkpoint, read_checkpoint_meta
@@ -105,6 +114,8 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
     with open_video(path, fps=fps, fill_gaps=fill_gaps) as v:
         video_fps = v.fps
     params = extract_params_for(meta, video_fps, checkpoint, force_fps=opts.force_fps)
+    if alignment is not None:
+        params = replace(params, alignment=alignment)
     feats = extract(params)
     model, meta = load_checkpoint(checkpoint, channels=feats.channel_names, window=feats.k, device=opts.device)
     pred = predict_features(model, meta, feats, opts, checkpoint)
@@ -113,12 +124,13 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
               "predictor": np.array(str(checkpoint))}
     return Spotting(feats, pred.intervals, arrays, str(checkpoint),
                     {"checkpoint": str(checkpoint), "rois": params.rois, "window": params.window,
+                     "alignment": params.alignment,
                      "skip": pred.skip, "k_prime": pred.k_prime, "threshold": float(pred.threshold)})
 
 
 def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Path, *,
                   checkpoint: str | Path | None = None, rois: str = "metst", window: int = 50, skip: int = 1,
-                  use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
+                  alignment: str | None = None, use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                   progress: ProgressFn | None = None, cancel: CancelFn | None = None,
                   device: str = "cpu") -> AnalysisResult:
     """:func:`spot_video`, then write ``OUT_DIR/<video>.csv`` and ``<video>_curves.npz``.
@@ -131,7 +143,7 @@ def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Pat
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, npz_path = out / f"{video}.csv", out / f"{video}_curves.npz"
-    found = spot_video(path, checkpoint=checkpoint, rois=rois, window=window, skip=skip,
+    found = spot_video(path, checkpoint=checkpoint, rois=rois, window=window, skip=skip, alignment=alignment,
                        options=InferenceOptions(device=device), use_cache=use_cache, cache_dir=cache_dir,
                        workers=workers, progress=progress, cancel=cancel)
     save_curves(npz_path, found.feats, **found.curves)

@@ -102,6 +102,14 @@ def cancel_on_signals() -> Iterator[threading.Event]:
 
 
 # ----------------------------------------------------------------------------- extract
+def _alignment_arg(p: argparse.ArgumentParser, default: str | None, note: str = "") -> None:
+    from .features import ALIGNMENTS
+
+    p.add_argument("--alignment", choices=ALIGNMENTS, default=default,
+                   help="how the face crop follows the head: public = as the authors' code (unit slip included); "
+                        "improved = metst's sub-pixel variant with a coarse pre-registration" + note)
+
+
 def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="video file, frame folder, or a dataset folder (with --dataset)")
     p.add_argument("-o", "--output", required=True,
@@ -117,9 +125,8 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", action="store_true", help="INPUT is a folder of videos / frame folders")
     p.add_argument("--workers", type=int, default=None, help="threads (one video) or processes (dataset); "
                                                              "default: one per core")
+    _alignment_arg(p, "public")
     p.add_argument("--no-align", action="store_true", help="do not shift the crop box with the head")
-    p.add_argument("--shift", choices=["subpixel", "rounded", "public_code"], default="subpixel",
-                   help="how the crop box follows the head (public_code reproduces its unit slip)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default: user cache dir, or $METST_CACHE_DIR)")
     _executor_args(p, "the videos of --dataset")
@@ -136,7 +143,7 @@ def _extract(a: argparse.Namespace) -> int:
     from .features import ExtractParams
     from .progress import progress_bar
 
-    params = ExtractParams(rois=a.rois, window=a.window, skip=a.skip, align=not a.no_align, shift=a.shift)
+    params = ExtractParams(rois=a.rois, window=a.window, skip=a.skip, alignment=a.alignment, align=not a.no_align)
     try:
         params.validate()
     except ValueError as exc:
@@ -299,6 +306,7 @@ def _demo(a: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from .analysis import SPOTTER_ALIGNMENT
     from .extraction import extract_video
     from .features import ExtractParams
     from .progress import progress_bar
@@ -307,7 +315,8 @@ def _demo(a: argparse.Namespace) -> int:
     video = resource_path("demo", "demo_face.mp4")
     out = Path(a.output or tempfile.mkdtemp(prefix="metst-demo-")) / "demo_face.npz"
     with progress_bar(None, "windows") as bar:
-        feats = extract_video(Path(str(video)), ExtractParams(rois="metst_plus", window=30), use_cache=False,
+        feats = extract_video(Path(str(video)), ExtractParams(rois="metst_plus", window=30, alignment=SPOTTER_ALIGNMENT),
+                              use_cache=False,
                               progress=lambda d, n: bar.update_to(d, n))
     feats.save(out)
     mag = np.hypot(feats.features[:, 0::2], feats.features[:, 1::2])       # (windows, rois, k)
@@ -338,11 +347,17 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ratio", type=float, default=4.0,
                    help="ME-free windows kept per ME window, redrawn each epoch (CAS(ME)^3 4, SAMM-LV 0.5)")
     p.add_argument("--redraw", choices=["epoch", "once"], default="epoch", help="when the down-sampling is drawn")
-    p.add_argument("--strategy", choices=["none", "spotting_mainly", "result_synergy"], default="result_synergy",
+    p.add_argument("--strategy", choices=["none", "spotting_mainly", "result_synergy"], default="spotting_mainly",
                    help="inference strategy for the fold predictions")
     p.add_argument("--synergy", action=argparse.BooleanOptionalAction, default=True,
                    help="feature-level synergy: the neutral class in the recognition loss (weight x6)")
     p.add_argument("--recog-classes", nargs="+", default=["negative", "positive", "surprise"])
+    _alignment_arg(p, "public")
+    p.add_argument("--videos", choices=["with_me", "all"], default="with_me",
+                   help="with_me: only videos with at least one labelled micro-expression (public code); all: every "
+                        "video (a project's own data, where a video without MEs is evidence too)")
+    p.add_argument("--recog-loss", choices=["batch_mean", "weight_mean"], default="batch_mean",
+                   help="weighted recognition CE divided by the frames (public code) or by the sum of their weights")
     p.add_argument("--seed", type=int, default=0, help="each fold is seeded from (seed, held-out subject)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed, for reproducible tensors)")
     p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda, cuda:N")
@@ -379,6 +394,7 @@ def _train(a: argparse.Namespace) -> int:
     cfg = TrainConfig(dataset=a.dataset, model=a.model, rois=a.rois, window=a.window, skip=a.skip, epochs=a.epochs,
                       lr=a.lr, batch=a.batch, ratio=a.ratio, redraw=a.redraw, synergy=a.synergy, strategy=a.strategy,
                       recog_classes=list(a.recog_classes), seed=a.seed, threads=a.threads, device=a.device,
+                      alignment=a.alignment, videos=a.videos, recog_loss=a.recog_loss,
                       final=not a.no_final, model_overrides=overrides, use_cache=not a.no_cache,
                       cache_dir=a.cache_dir)
     try:
@@ -422,6 +438,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video-id", default=None, help="id written in the video column (default: the input's name)")
     p.add_argument("--subject", default="", help="subject written in the subject column")
     p.add_argument("--rois", default="metst", help="ROI set for the features (model-free spotter)")
+    _alignment_arg(p, None, " (default: the checkpoint's; improved for the model-free spotter)")
     p.add_argument("--window", "-k", type=int, default=50)
     p.add_argument("--skip", "-s", type=int, default=1)
     p.add_argument("--fps", type=float, default=None)
@@ -430,7 +447,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
                                                              "spotting probability (model)")
     p.add_argument("--k-prime", type=int, default=None, help="model: override the checkpoint's k' (frames after skip)")
     p.add_argument("-p", type=float, default=None, help="model: override the checkpoint's threshold fraction p")
-    p.add_argument("--strategy", choices=["none", "spotting_mainly", "result_synergy"], default="result_synergy",
+    p.add_argument("--strategy", choices=["none", "spotting_mainly", "result_synergy"], default="spotting_mainly",
                    help="model: none (no emotions), spotting_mainly, result_synergy (drop neutral-majority spots)")
     p.add_argument("--device", default="cpu", help="model: torch device (cpu, cuda)")
     p.add_argument("--force-fps", action="store_true", help="model: run even when the video's fps is more than 10%% "
@@ -455,13 +472,14 @@ def _predict(a: argparse.Namespace) -> int:
     video_id = a.video_id or Path(a.input.rstrip("/")).stem
     if not a.model:
         try:
-            ExtractParams(rois=a.rois, window=a.window, skip=a.skip).validate()
+            ExtractParams(rois=a.rois, window=a.window, skip=a.skip, alignment=a.alignment or "public").validate()
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     opts = InferenceOptions(k_prime=a.k_prime, p=a.p, floor=a.floor or 0.0, strategy=a.strategy, device=a.device,
                             force_fps=a.force_fps)
     with progress_bar(None, "windows") as bar:
-        found = spot_video(a.input, checkpoint=a.model, rois=a.rois, window=a.window, skip=a.skip, fps=a.fps,
+        found = spot_video(a.input, checkpoint=a.model, rois=a.rois, window=a.window, skip=a.skip,
+                           alignment=a.alignment, fps=a.fps,
                            fill_gaps=a.fill_gaps, options=opts,
                            baseline=BaselineParams() if a.floor is None else BaselineParams(floor=a.floor),
                            use_cache=not a.no_cache, workers=os.cpu_count() or 1,
@@ -482,8 +500,9 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gt", required=True, help="ground truth: a manifest CSV (subject,video,path,fps,onset,apex,"
                                                "offset,type,emotion,raw_emotion)")
     p.add_argument("--pred", required=True, nargs="+", help="one or more predict CSVs")
-    p.add_argument("--mode", choices=["megc", "reference"], default="megc",
-                   help="megc: one-to-one matching; reference: count as the public ME-TST code does")
+    p.add_argument("--mode", choices=["megc", "reference", "reference-2024"], default="megc",
+                   help="megc: one-to-one matching; reference: count as the public ME-TST+ code (2025) does; "
+                        "reference-2024: as the 2024 ME-TST code (a placeholder [0, 0] for a video without spots)")
     p.add_argument("--skip", type=int, default=1, help="reference mode scores in frames after this skip")
     p.add_argument("--recog-classes", nargs="+", default=["negative", "positive", "surprise"])
     p.add_argument("--iou", type=float, default=0.5)
@@ -508,8 +527,8 @@ def _evaluate(a: argparse.Namespace) -> int:
     unknown = sorted(set(preds) - known)
     if unknown:
         raise MetstError(f"{a.pred[0]}: predictions for videos not in {a.gt}: {', '.join(unknown[:5])}")
-    mode = "metst_code" if a.mode == "reference" else "megc"
-    skip = a.skip if mode == "metst_code" else 1
+    mode = {"reference": "metst_code", "reference-2024": "metst_code_2024"}.get(a.mode, "megc")
+    skip = a.skip if mode != "megc" else 1
     if skip > 1:   # the reference counter works in frames after the skip
         preds = {v: [Interval(onset=i.onset // skip, offset=i.offset // skip,
                               apex=None if i.apex is None else i.apex // skip, emotion=i.emotion, score=i.score)

@@ -20,9 +20,14 @@ Two counting modes:
     wherever numpy sorts short arrays stably; with numpy's SIMD sorts the code's choice on
     exact ties is platform-dependent, so only such ties can differ); it is a TP
     if that IoU >= threshold and that ground truth is still unmatched, else an FP.
-    Intervals are not clipped; a video without predictions gets a placeholder prediction
-    [0, 0] (normally an FP); only videos with at least one ground truth are scored. The
+    Intervals are not clipped; only videos with at least one ground truth are scored. The
     caller passes intervals in frames after the frame skip to reproduce the code's scale.
+    This is the 2025 release's counting (``training_utils.spotting``), where a video
+    without predictions contributes none.
+
+``"metst_code_2024"``
+    The same counter as the 2024 ME-TST code ran it: a video without predictions gets a
+    placeholder prediction [0, 0] (normally an FP).
 
 Recognition is scored on spotting TPs only: each TP pair gives one sample (GT emotion,
 predicted emotion). Samples whose GT emotion is not in ``classes`` are dropped (the
@@ -48,8 +53,10 @@ from scipy.optimize import linear_sum_assignment
 
 from metst_engine.intervals import EMOTIONS, PAPER_CLASSES, Interval, interval_iou
 
-Mode = Literal["megc", "metst_code"]
-MODES: tuple[str, ...] = ("megc", "metst_code")
+Mode = Literal["megc", "metst_code", "metst_code_2024"]
+MODES: tuple[str, ...] = ("megc", "metst_code", "metst_code_2024")
+#: The public code's counting modes: 2025 (ME-TST+ release) and 2024 (with the placeholder).
+CODE_MODES: tuple[str, ...] = ("metst_code", "metst_code_2024")
 #: Column of the confusion matrix that collects predictions outside the scored classes.
 UNSCORED = "unscored"
 
@@ -280,10 +287,10 @@ def match_video(case: VideoCase, mode: Mode = "megc",
         raise ValueError(f"unknown evaluation mode {mode!r}; expected one of {MODES}")
     gts = tuple(case.ground_truth)
     preds = tuple(case.predictions)
-    if mode == "metst_code":
+    if mode in CODE_MODES:
         if not gts:
             return None
-        if not preds:
+        if not preds and mode == "metst_code_2024":
             preds = (Interval(0, 0),)
         pairs = match_metst_code(preds, gts, iou_threshold)
     else:
@@ -359,8 +366,8 @@ def evaluate(cases: Iterable[VideoCase], mode: Mode = "megc", iou_threshold: flo
              classes: Sequence[str] = PAPER_CLASSES) -> EvaluationResult:
     """Score spotting and recognition over all videos of all folds (counts pooled).
 
-    ``classes``: the recognition class set; the paper scores ``PAPER_CLASSES``, the public
-    code scores CAS(ME)^3 on ``EMOTIONS`` and SAMM-LV on ``PAPER_CLASSES``.
+    ``classes``: the recognition class set; the paper and the 2025 public code score
+    ``PAPER_CLASSES`` on every dataset (the 2024 code scored CAS(ME)^3 on ``EMOTIONS``).
     """
     matches: list[VideoMatch] = []
     for case in cases:
@@ -376,12 +383,13 @@ def evaluate(cases: Iterable[VideoCase], mode: Mode = "megc", iou_threshold: flo
             gt_labels.append(m.ground_truth[gi].emotion)
             pred_labels.append(m.predictions[pi].emotion)
     recognition = score_recognition(gt_labels, pred_labels, classes,
-                                    skip_degenerate_classes=(mode == "metst_code"))
+                                    skip_degenerate_classes=(mode in CODE_MODES))
     return EvaluationResult(mode, float(iou_threshold), spotting, recognition, tuple(matches))
 
 
 __all__ = [
     "EMOTIONS",
+    "CODE_MODES",
     "MODES",
     "PAPER_CLASSES",
     "UNSCORED",

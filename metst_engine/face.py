@@ -74,8 +74,9 @@ class LandmarkModel(Protocol):
 
     name: str
 
-    def detect(self, gray: np.ndarray) -> list[Box]:
-        """All faces in a grey uint8 image, in that image's pixels."""
+    def detect(self, gray: np.ndarray, upsample: bool = True) -> list[Box]:
+        """All faces in a grey uint8 image, in that image's pixels (``upsample``: the model
+        may enlarge small images to find small faces)."""
 
     def fit(self, gray: np.ndarray, box: Box) -> np.ndarray:
         """68 (x, y) landmarks (float64, shape (68, 2)) of the face inside ``box``."""
@@ -117,11 +118,11 @@ class DlibLandmarkModel:
         self._dlib = dlib
         self.min_detect_side = min_detect_side
 
-    def detect(self, gray: np.ndarray) -> list[Box]:
+    def detect(self, gray: np.ndarray, upsample: bool = True) -> list[Box]:
         scale = 1.0
         img = gray
         side = min(gray.shape[:2])
-        if side < self.min_detect_side:
+        if upsample and side < self.min_detect_side:
             scale = self.min_detect_side / side
             img = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
         rects = self._detector(np.ascontiguousarray(img), 0)
@@ -156,6 +157,33 @@ def crop_box_from_landmarks(landmarks: np.ndarray) -> Box:
     x0 = int(round(cx - 4.5 * g))
     y0 = int(round(cy - 3.5 * g))
     return Box(x0, y0, x0 + side, y0 + side)
+
+
+def public_crop_box(landmarks: np.ndarray, image_shape: tuple[int, ...]) -> Box:
+    """The face box as the authors' public code computes it from landmarks 39 and 42.
+
+    With g = int(half the corners' horizontal distance) and c = the integer midpoint:
+    rows [max(c_y - int(3.5 g), 0), c_y + int(5.5 g)), columns [max(c_x - int(4.5 g), 0),
+    c_x + int(4.5 g)), the far sides then cut at the image edge (numpy slicing). A box
+    clipped at an edge is no longer square, so the crop's scale changes there (public
+    behaviour; ``crop_box_from_landmarks`` is the unclipped alternative).
+    """
+    left, right = landmarks[INNER_EYE_CORNERS[0]], landmarks[INNER_EYE_CORNERS[1]]
+    g = int((right[0] - left[0]) / 2)
+    if g < 2:
+        raise ValueError("inner eye corners are too close for a face crop")
+    cx, cy = int((right[0] + left[0]) / 2), int((right[1] + left[1]) / 2)
+    h, w = image_shape[:2]
+    return Box(max(cx - int(4.5 * g), 0), max(cy - int(3.5 * g), 0), min(cx + int(4.5 * g), w), min(cy + int(5.5 * g), h))
+
+
+def crop_public(gray: np.ndarray, box: Box, size: int = CROP_SIZE) -> np.ndarray:
+    """Cut ``box`` (integer, clipped to the image) and resize it to size x size, bilinear
+    (``cv2.resize``), as the public code does; an empty cut gives a black crop."""
+    b = box.clipped(gray.shape[1], gray.shape[0])
+    if b.width <= 0 or b.height <= 0:
+        return np.zeros((size, size), dtype=gray.dtype)
+    return cv2.resize(gray[b.y0:b.y1, b.x0:b.x1], (size, size))
 
 
 def crop_face(gray: np.ndarray, box: Box, size: int = CROP_SIZE, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
@@ -194,10 +222,29 @@ class FaceAlignment:
     crop_size: int = CROP_SIZE
 
 
+#: How the face crop is made: "public" as the authors' code (integer box clipped at the
+#: image edge, bilinear resize, landmarks refitted on a face detected in the crop);
+#: "improved" metst's (unclipped square box, sub-pixel warp, landmarks refitted in the
+#: mapped face box, no second detection).
+CROP_MODES = ("public", "improved")
+
+
 def align_face(gray: np.ndarray, model: LandmarkModel, face_box: Box, frame_index: int = 0,
-               size: int = CROP_SIZE) -> FaceAlignment:
+               size: int = CROP_SIZE, mode: str = "public") -> FaceAlignment:
     """Fit landmarks, derive the eye-corner crop box, crop and refit the landmarks on the crop."""
     src_lm = model.fit(gray, face_box)
+    if mode == "public":
+        crop_box = public_crop_box(src_lm, gray.shape)
+        crop = crop_public(gray, crop_box, size)
+        found = model.detect(crop, upsample=False)
+        if found:
+            crop_lm = model.fit(crop, found[0])
+        else:   # the source landmarks mapped into the crop, truncated to whole pixels as the public code does
+            sx, sy = size / crop_box.width, size / crop_box.height
+            crop_lm = np.trunc((src_lm - np.array([crop_box.x0, crop_box.y0])) * np.array([sx, sy]))
+        return FaceAlignment(frame_index, face_box, crop_box, crop_lm, src_lm, size)
+    if mode != "improved":
+        raise ValueError(f"unknown crop mode {mode!r}; expected one of {CROP_MODES}")
     crop_box = crop_box_from_landmarks(src_lm)
     crop = crop_face(gray, crop_box, size)
     fb = to_crop_coords(np.array([[face_box.x0, face_box.y0], [face_box.x1, face_box.y1]]), crop_box, size)
@@ -214,9 +261,10 @@ class FaceTracker:
     centre is further than ``max_jump`` face widths away is ignored.
     """
 
-    def __init__(self, model: LandmarkModel, max_jump: float = 1.5):
+    def __init__(self, model: LandmarkModel, max_jump: float = 1.5, mode: str = "public"):
         self.model = model
         self.max_jump = max_jump
+        self.mode = mode
         self.last: Box | None = None
 
     def choose(self, boxes: Sequence[Box]) -> Box | None:
@@ -239,7 +287,7 @@ class FaceTracker:
         if box is None:
             return None
         try:
-            alignment = align_face(gray, self.model, box, frame_index, size)
+            alignment = align_face(gray, self.model, box, frame_index, size, self.mode)
         except ValueError:
             return None
         self.last = box

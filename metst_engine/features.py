@@ -3,12 +3,13 @@
 For every window (k frames after the frame skip, a new window every k/2 frames) the face
 is located at the window's first frame and cropped to 320 x 320 around the inner eye
 corners. Farneback flow runs from that FIRST frame to every later frame of the window
-(not frame to frame), once per coarse region of the ROI set; each ROI's flow is pooled to
-one (x, y) vector (mean over its largest-magnitude pixels) and the nose reference vector is
-subtracted. When the reference moves by more than 1 crop px the crop box is shifted by the
-reference motion (converted to source pixels) and the flow recomputed, up to 3 times; the
-shifted box is kept for the rest of the window. Result: ``features`` (n_windows, C, k) in
-crop pixels, step 0 zero.
+(not frame to frame), once per flow field ("region") of the ROI set; each ROI's flow is
+pooled to one (x, y) vector (mean over its largest-magnitude pixels) and the nose
+reference vector is subtracted. When the reference moves by more than 1 crop px the crop
+box is shifted and the flow recomputed, up to 3 times; the shifted box is kept for the
+rest of the window. How the box is cut and shifted is ``ExtractParams.alignment``:
+"public" as the authors' code does it (default), or metst's "improved" variant. Result:
+``features`` (n_windows, C, k) in crop pixels, step 0 zero.
 
 Each worker decodes its stretch of the video once, sequentially; several workers are
 separate processes (Farneback does not speed up in threads).
@@ -37,13 +38,14 @@ from .face import (
     FaceTracker,
     LandmarkModel,
     crop_face,
+    crop_public,
     default_landmark_model,
 )
 from .rois import RoiSet, RoiSpec, load_roi_set
 from .video import VideoSource
 
 #: Bump when a change alters feature values: part of every cache key and of params_json.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
@@ -61,6 +63,18 @@ class FlowParams:
     poly_sigma: float = 1.5
 
 
+#: How the crop follows the face (``ExtractParams.alignment``):
+#: "public" (default): as the authors' public code: the integer face box clipped at the
+#: image edge and resized bilinearly, landmarks refitted on a face detected in the crop,
+#: and the head-motion shift by round(v) SOURCE pixels for a reference motion v measured
+#: in CROP pixels (the code's unit slip), up to 3 times per frame;
+#: "improved": metst's variant: an unclipped square box warped with sub-pixel accuracy,
+#: a coarse registration of the whole crop before the nose-reference loop (Farneback on
+#: the small nose patch fails for head moves beyond ~1 source px), and the shift
+#: converted to source pixels (v x box side / crop side) without rounding.
+ALIGNMENTS = ("public", "improved")
+
+
 @dataclass(frozen=True)
 class ExtractParams:
     """Everything that determines the feature values (and hence the cache key)."""
@@ -68,18 +82,10 @@ class ExtractParams:
     rois: str = "metst"
     window: int = 50                 #: k, in frames after the skip; must be even
     skip: int = 1                    #: keep every s-th source frame
-    align: bool = True               #: shift the crop box with the head (method notes)
+    alignment: str = "public"        #: see ALIGNMENTS
+    align: bool = True               #: shift the crop box with the head (False: never)
     align_threshold: float = 1.0     #: squared reference motion (crop px^2) that triggers a shift
     align_max_iter: int = 3
-    #: How the crop box follows the head by the reference vector v (crop px):
-    #: "subpixel": by v * box_side / crop_size source px, not rounded (default: leaves no
-    #: quantisation residue); "rounded": the same rounded to whole source px (method notes);
-    #: "public_code": by round(v) source px, the public code's unit slip (comparison only).
-    shift: str = "subpixel"
-    #: Before the reference-flow loop, register the whole crop to the window's first crop by
-    #: the median Farneback flow at quarter resolution. Farneback on the small nose patch
-    #: fails for head moves beyond ~1 source px; this coarse step brings it within range.
-    prealign: bool = True
     face_search_step: int = 3        #: frames between tries when no face is at a window start
     flow: FlowParams = field(default_factory=FlowParams)
 
@@ -88,8 +94,8 @@ class ExtractParams:
             raise ValueError(f"window must be an even number >= 4 (windows start every window/2 frames), got {self.window}")
         if self.skip < 1:
             raise ValueError(f"skip must be >= 1, got {self.skip}")
-        if self.shift not in ("subpixel", "rounded", "public_code"):
-            raise ValueError(f"shift must be 'subpixel', 'rounded' or 'public_code', got {self.shift!r}")
+        if self.alignment not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {', '.join(ALIGNMENTS)}, got {self.alignment!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -183,6 +189,13 @@ def _relative(pool: Box, region: Box) -> Box:
     return b.clipped(region.width, region.height)
 
 
+def _roi_pool(roi: RoiSpec, landmarks: np.ndarray, region: Box) -> Box:
+    pool = _relative(roi.pool_box(landmarks), region)
+    if roi.short_bottom_trim is not None and pool.height < 3:
+        pool = _relative(roi.pool_box(landmarks, bottom=roi.short_bottom_trim), region)
+    return pool
+
+
 def window_layout(roi_set: RoiSet, landmarks: np.ndarray) -> _Layout:
     """Boxes for one window from the landmarks refitted on its crop."""
     size = roi_set.crop_size
@@ -190,9 +203,9 @@ def window_layout(roi_set: RoiSet, landmarks: np.ndarray) -> _Layout:
     ref_region = ref.flow_box(landmarks).clipped(size, size)
     names = roi_set.region_names()
     boxes = tuple(roi_set.region_box(n, landmarks) for n in names)
-    rois = tuple((names.index(r.region), _relative(r.pool_box(landmarks), boxes[names.index(r.region)]), r.top_fraction)
+    rois = tuple((names.index(r.region), _roi_pool(r, landmarks, boxes[names.index(r.region)]), r.top_fraction)
                  for r in roi_set.rois)
-    return _Layout(ref_region, _relative(ref.pool_box(landmarks), ref_region), boxes, rois)
+    return _Layout(ref_region, _roi_pool(ref, landmarks, ref_region), boxes, rois)
 
 
 def _cut(img: np.ndarray, b: Box) -> np.ndarray:
@@ -200,11 +213,65 @@ def _cut(img: np.ndarray, b: Box) -> np.ndarray:
 
 
 def _flow(a: np.ndarray, b: np.ndarray, p: FlowParams) -> np.ndarray:
+    if a.size == 0:     # an empty region (e.g. a lower-eyelid box of zero height) has no flow
+        return np.zeros((*a.shape[:2], 2), np.float32)
     return cv2.calcOpticalFlowFarneback(a, b, None, p.pyr_scale, p.levels, p.winsize, p.iterations,
                                         p.poly_n, p.poly_sigma, 0)
 
 
+class _PublicCrop:
+    """The public code's crop: an integer box, moved by round(v) source px for a crop-px
+    motion v (its unit slip), its top-left side kept inside the image."""
+
+    def __init__(self, box: Box, size: int):
+        self.box, self.size = box, size
+
+    def cut(self, frame: np.ndarray) -> np.ndarray:
+        return crop_public(frame, self.box, self.size)
+
+    register = cut
+
+    def follow(self, vx: float, vy: float) -> bool:
+        dx, dy = int(round(vx)), int(round(vy))
+        if dx == 0 and dy == 0:
+            return False
+        b = self.box
+        self.box = Box(max(b.x0 + dx, 0), max(b.y0 + dy, 0), b.x1 + dx, b.y1 + dy)
+        return True
+
+
 _COARSE = 4  # down-scaling of the crop for the coarse registration
+
+
+class _ImprovedCrop:
+    """metst's crop: a sub-pixel offset of an unclipped box, converted to source px; a
+    coarse whole-crop registration (median flow at quarter size) before the fine loop."""
+
+    def __init__(self, box: Box, size: int, first: np.ndarray, params: ExtractParams):
+        self.box, self.size, self.params = box, size, params
+        self.ox, self.oy = 0.0, 0.0
+        self.coarse = (size // _COARSE, size // _COARSE)
+        self.first_small = cv2.resize(first, self.coarse, interpolation=cv2.INTER_AREA)
+
+    def cut(self, frame: np.ndarray) -> np.ndarray:
+        return crop_face(frame, self.box, self.size, (self.ox, self.oy))
+
+    def register(self, frame: np.ndarray) -> np.ndarray:
+        """The crop of a new frame after the coarse registration."""
+        crop = self.cut(frame)
+        if self.params.align:
+            small = cv2.resize(crop, self.coarse, interpolation=cv2.INTER_AREA)
+            g = _flow(self.first_small, small, self.params.flow)
+            px, py = float(np.median(g[..., 0])) * _COARSE, float(np.median(g[..., 1])) * _COARSE
+            if px * px + py * py > self.params.align_threshold:
+                self.follow(px, py)
+                crop = self.cut(frame)
+        return crop
+
+    def follow(self, vx: float, vy: float) -> bool:
+        to_source = self.box.width / self.size
+        self.ox, self.oy = self.ox + vx * to_source, self.oy + vy * to_source
+        return True
 
 
 def window_features(frames: list[np.ndarray], box: Box, landmarks: np.ndarray, roi_set: RoiSet,
@@ -213,38 +280,26 @@ def window_features(frames: list[np.ndarray], box: Box, landmarks: np.ndarray, r
     size = roi_set.crop_size
     lay = window_layout(roi_set, landmarks)
     fp = params.flow
-    first = crop_face(frames[0], box, size)
+    public = params.alignment == "public"
+    first = crop_public(frames[0], box, size) if public else crop_face(frames[0], box, size)
+    cropper: _PublicCrop | _ImprovedCrop = _PublicCrop(box, size) if public else _ImprovedCrop(box, size, first, params)
     first_ref = _cut(first, lay.ref_region)
     first_regions = [_cut(first, r) for r in lay.regions]
-    coarse = (size // _COARSE, size // _COARSE)
-    first_small = cv2.resize(first, coarse, interpolation=cv2.INTER_AREA)
     ref_frac = roi_set.reference.top_fraction
     out = np.zeros((roi_set.n_channels, len(frames)), dtype=np.float32)
-    ox, oy = 0.0, 0.0   # offset of the crop box, source px, kept for the rest of the window
-    to_source = 1.0 if params.shift == "public_code" else box.width / size
 
-    for t in range(1, len(frames)):
-        crop = crop_face(frames[t], box, size, (ox, oy))
-        if params.align and params.prealign:
-            small = cv2.resize(crop, coarse, interpolation=cv2.INTER_AREA)
-            g = _flow(first_small, small, fp)
-            px, py = float(np.median(g[..., 0])) * _COARSE, float(np.median(g[..., 1])) * _COARSE
-            if px * px + py * py > params.align_threshold:
-                ox, oy = ox + px * box.width / size, oy + py * box.width / size
-                crop = crop_face(frames[t], box, size, (ox, oy))
-        rx, ry = pool_top(_cut(_flow(first_ref, _cut(crop, lay.ref_region), fp), lay.ref_pool), ref_frac)
+    def reference(crop: np.ndarray) -> tuple[float, float]:
+        return pool_top(_cut(_flow(first_ref, _cut(crop, lay.ref_region), fp), lay.ref_pool), ref_frac)
+
+    for t in range(1, len(frames)):   # the crop box, once moved, stays moved for the rest of the window
+        crop = cropper.register(frames[t])
+        rx, ry = reference(crop)
         if params.align:
             for _ in range(params.align_max_iter):
-                if rx * rx + ry * ry <= params.align_threshold:
+                if rx * rx + ry * ry <= params.align_threshold or not cropper.follow(rx, ry):
                     break
-                dx, dy = rx * to_source, ry * to_source
-                if params.shift != "subpixel":
-                    dx, dy = float(round(dx)), float(round(dy))
-                    if dx == 0 and dy == 0:
-                        break
-                ox, oy = ox + dx, oy + dy
-                crop = crop_face(frames[t], box, size, (ox, oy))
-                rx, ry = pool_top(_cut(_flow(first_ref, _cut(crop, lay.ref_region), fp), lay.ref_pool), ref_frac)
+                crop = cropper.cut(frames[t])
+                rx, ry = reference(crop)
         region_flows = [_flow(f0, _cut(crop, r), fp) for f0, r in zip(first_regions, lay.regions)]
         for c, (ri, pool, frac) in enumerate(lay.rois):
             vx, vy = pool_top(_cut(region_flows[ri], pool), frac)
@@ -341,7 +396,7 @@ def _chunk_task(open_args: dict[str, Any], params: ExtractParams, w0: int, w1: i
     from .video import open_video
 
     cv2.setNumThreads(1)
-    tracker = FaceTracker(default_landmark_model())
+    tracker = FaceTracker(default_landmark_model(), mode=params.alignment)
     tracker.last = seed
     with open_video(open_args["path"], fps=open_args["fps"], fill_gaps=open_args["fill_gaps"]) as video:
         return _extract_range(video, params, load_roi_set(params.rois), tracker, w0, w1)
@@ -390,7 +445,7 @@ def extract_features(video: VideoSource, params: ExtractParams | None = None, *,
     cv2.setNumThreads(1)
     try:
         if workers <= 1 or model is not None:
-            tracker = FaceTracker(model or default_landmark_model())
+            tracker = FaceTracker(model or default_landmark_model(), mode=params.alignment)
             chunks = [_extract_range(video, params, roi_set, tracker, 0, n_windows, lambda: tick(1), cancel)]
         else:
             chunks = _extract_parallel(video, params, n_windows, workers, chunk_windows, tick, cancel)
@@ -409,7 +464,7 @@ def _extract_parallel(video: VideoSource, params: ExtractParams, n_windows: int,
 
     half, s = params.window // 2, params.skip
     bounds = list(range(0, n_windows, chunk_windows)) + [n_windows]
-    tracker = FaceTracker(default_landmark_model())
+    tracker = FaceTracker(default_landmark_model(), mode=params.alignment)
     seeds: list[Box | None] = []
     for w0 in bounds[:-1]:      # follow one face across chunk starts, in order
         found = tracker.locate(video.gray(w0 * half * s), w0 * half * s)

@@ -32,7 +32,7 @@ class InferenceOptions:
     k_prime: int | None = None
     p: float | None = None
     floor: float = 0.0                 #: absolute minimum spotting probability of a peak
-    strategy: str = "result_synergy"   #: none | spotting_mainly | result_synergy
+    strategy: str = "spotting_mainly"  #: none | spotting_mainly (the 2025 code's default) | result_synergy
     batch_size: int = 256
     device: str = "cpu"
     force_fps: bool = False
@@ -114,5 +114,5 @@ def extract_params_for(meta, video_fps: float, path: str | Path | None = None, f
     """The feature parameters a checkpoint was trained with, with the skip fitted to this video's fps."""
     if not meta.roi_set or not meta.window:
         raise CheckpointError(path, "does not say which ROI set and window it was trained on")
-    return ExtractParams(rois=meta.roi_set, window=int(meta.window),
+    return ExtractParams(rois=meta.roi_set, window=int(meta.window), alignment=meta.alignment or "improved",
                          skip=derive_skip(video_fps, meta.fps, meta.frame_skip, path, force_fps))

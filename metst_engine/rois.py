@@ -39,18 +39,30 @@ class RoiSpec:
     region: str
     group: str = ""
     granularity: str = ""
+    #: Rows from the landmarks' width w instead of their height: ``[int(c + a w), int(c + b w))``
+    #: with c the vertical centre of the landmarks (the public code's lower-eyelid boxes).
+    rows_from_width: tuple[float, float] | None = None
+    #: Bottom trim used instead when the pooled box would keep fewer than 3 rows (the public
+    #: code's rule for its first brow ROI); None: no such rule.
+    short_bottom_trim: int | None = None
 
     def flow_box(self, landmarks: np.ndarray) -> Box:
         """Landmark bounding box plus padding: ``[min x - left, max x + right) x [min y - up, max y + down)``."""
         pts = np.rint(landmarks[list(self.landmarks)]).astype(int)
         up, down, left, right = self.pad
-        return Box(int(pts[:, 0].min() - left), int(pts[:, 1].min() - up),
-                   int(pts[:, 0].max() + right), int(pts[:, 1].max() + down))
+        x0, x1 = int(pts[:, 0].min() - left), int(pts[:, 0].max() + right)
+        if self.rows_from_width is not None:
+            w = float(pts[:, 0].max() - pts[:, 0].min())
+            c = (pts[:, 1].min() + pts[:, 1].max()) / 2.0
+            a, b = self.rows_from_width
+            return Box(x0, int(c + a * w) - up, x1, int(c + b * w) + down)
+        return Box(x0, int(pts[:, 1].min() - up), x1, int(pts[:, 1].max() + down))
 
-    def pool_box(self, landmarks: np.ndarray) -> Box:
+    def pool_box(self, landmarks: np.ndarray, bottom: int | None = None) -> Box:
         """The flow box minus its trimmed border: the pixels whose flow is pooled."""
         b = self.flow_box(landmarks)
-        top, bottom, left, right = self.trim
+        top, bottom_trim, left, right = self.trim
+        bottom = bottom_trim if bottom is None else bottom
         return Box(b.x0 + left, b.y0 + top, b.x1 - right, b.y1 - bottom)
 
 
@@ -136,12 +148,20 @@ def _roi(obj: Any, where: str, path: str, default_region: str | None = None) -> 
     frac = obj["top_fraction"]
     if not isinstance(frac, (int, float)) or not 0 < frac <= 1:
         raise InputError(path, f"{where} ({name}): 'top_fraction' must be in (0, 1]")
+    rows = obj.get("rows_from_width")
+    if rows is not None and not (isinstance(rows, list) and len(rows) == 2
+                                 and all(isinstance(v, (int, float)) for v in rows) and rows[0] < rows[1]):
+        raise InputError(path, f"{where} ({name}): 'rows_from_width' must be two increasing numbers [a, b]")
+    short = obj.get("short_bottom_trim")
+    if short is not None and not (isinstance(short, int) and short >= 0):
+        raise InputError(path, f"{where} ({name}): 'short_bottom_trim' must be a whole number of pixels >= 0")
     return RoiSpec(
         name=name, landmarks=tuple(lms),
         pad=_ints(obj.get("pad", 0), _SIDES, f"{where} ({name}) pad", path),
         trim=_ints(obj.get("trim", 0), _TRIM_SIDES, f"{where} ({name}) trim", path),
         top_fraction=float(frac), region=str(obj.get("region", default_region or name)),
         group=str(obj.get("group", "")), granularity=str(obj.get("granularity", "")),
+        rows_from_width=None if rows is None else (float(rows[0]), float(rows[1])), short_bottom_trim=short,
     )
 
 

@@ -57,6 +57,7 @@ import torch
 
 from . import __version__
 from .atomic import atomic_path
+from .datasets.base import natural_key
 from .errors import Cancelled, InputError, MetstError
 from .executors import Executor, LocalExecutor, Task
 from .intervals import EMOTIONS, HEAD_CLASSES, PAPER_CLASSES
@@ -66,6 +67,14 @@ IGNORE_INDEX = -100                    #: recognition target of ME frames with a
 NEUTRAL_FACTOR = 6.0                   #: neutral class weight multiplier (feature-level synergy)
 SPOT_WEIGHT, RECOG_WEIGHT = 0.9, 0.1
 THRESHOLD_P = 0.55
+#: Which videos a run trains on and scores: "with_me" only those with at least one labelled
+#: micro-expression (what the public code loads), "all" every video (a project's own data,
+#: where a video without MEs is real evidence).
+VIDEO_SELECTIONS = ("with_me", "all")
+#: How the class-weighted recognition CE is averaged: "batch_mean" over the frames, as
+#: PyTorch's weighted cross-entropy with one-hot float targets (the public code);
+#: "weight_mean" over the sum of the frames' weights (PyTorch's with class-index targets).
+RECOG_LOSSES = ("batch_mean", "weight_mean")
 
 #: Defaults that follow from the model name (public code / paper).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -92,7 +101,10 @@ class TrainConfig:
     ratio: float = 4.0                          #: kept ME-free windows per ME window (CAS 4, SAMM-LV 0.5)
     redraw: str = "epoch"                       #: down-sampling redrawn each "epoch" or "once" per fold
     synergy: bool = True                        #: feature-level synergy (neutral class in the CE loss)
-    strategy: str = "result_synergy"            #: inference strategy for the fold predictions
+    strategy: str = "spotting_mainly"           #: inference strategy for the fold predictions (2025 code: 2)
+    alignment: str = "public"                   #: feature alignment (features.ALIGNMENTS)
+    videos: str = "with_me"                     #: with_me: only videos with a labelled ME (public code) | all
+    recog_loss: str = "batch_mean"              #: batch_mean: weighted CE / frames (PyTorch, public code) | weight_mean
     recog_classes: list[str] = field(default_factory=lambda: list(PAPER_CLASSES))
     seed: int = 0
     threads: int = 1                            #: torch intra-op threads (fixed: part of reproducibility)
@@ -131,6 +143,12 @@ class TrainConfig:
             raise ValueError(f"redraw must be 'epoch' or 'once', got {self.redraw!r}")
         if self.strategy not in ("none", "spotting_mainly", "result_synergy"):
             raise ValueError(f"strategy must be none, spotting_mainly or result_synergy, got {self.strategy!r}")
+        if self.alignment not in ("public", "improved"):
+            raise ValueError(f"alignment must be 'public' or 'improved', got {self.alignment!r}")
+        if self.videos not in VIDEO_SELECTIONS:
+            raise ValueError(f"videos must be one of {', '.join(VIDEO_SELECTIONS)}, got {self.videos!r}")
+        if self.recog_loss not in RECOG_LOSSES:
+            raise ValueError(f"recog_loss must be one of {', '.join(RECOG_LOSSES)}, got {self.recog_loss!r}")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         unknown = sorted(set(self.recog_classes) - set(EMOTIONS))
@@ -275,7 +293,8 @@ def extract_params(config: TrainConfig, fps: float):  # -> features.ExtractParam
     """Extraction parameters of one video of the run (its skip from its fps unless given)."""
     from .features import ExtractParams
 
-    return ExtractParams(rois=config.rois or "metst", window=config.window, skip=config.skip or default_skip(fps))
+    return ExtractParams(rois=config.rois or "metst", window=config.window, skip=config.skip or default_skip(fps),
+                         alignment=config.alignment)
 
 
 def extract_for_training(config: TrainConfig, path: str, fps: float):  # -> features.FeatureSet
@@ -287,6 +306,13 @@ def extract_for_training(config: TrainConfig, path: str, fps: float):  # -> feat
                          cache_dir=config.cache_dir, workers=1)
 
 
+def selected_videos(config: TrainConfig, dataset) -> list:
+    """The dataset's videos a run uses (``TrainConfig.videos``)."""
+    if config.videos == "all":
+        return list(dataset.videos)
+    return [v for v in dataset.videos if any(iv.type == "micro" for iv in v.intervals)]
+
+
 def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = None,
                    cancel: CancelFn | None = None, executor: Executor | None = None) -> list[VideoData]:
     """Extract (or read from the cache) every video's features once and label its windows.
@@ -296,7 +322,7 @@ def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = N
     """
     from .extraction import extract_video
 
-    videos = list(dataset.videos)
+    videos = selected_videos(config, dataset)
     feats_of: dict[str, Any] = {}
     if executor is None or executor.in_process:
         for v in videos:
@@ -350,15 +376,22 @@ def build_fold_data(videos: Sequence[VideoData], train_subjects: Sequence[str]) 
 
 
 # ------------------------------------------------------------------------------- training
-def loss_fn(out, spot: torch.Tensor, recog: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total, spot MSE, weighted CE): 0.9 x MSE + 0.1 x CE, CE = weighted mean over the frames."""
+def loss_fn(out, spot: torch.Tensor, recog: torch.Tensor, weights: torch.Tensor,
+            recog_loss: str = "batch_mean") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(total, spot MSE, weighted CE): 0.9 x MSE + 0.1 x CE.
+
+    CE sums weight x NLL over the frames with a class and divides by their number
+    ("batch_mean", the public code's) or by the sum of their weights ("weight_mean")."""
     mse = torch.nn.functional.mse_loss(out.spot, spot)
     logits = out.recog.reshape(-1, out.recog.shape[-1])
     target = recog.reshape(-1)
     nll = torch.nn.functional.cross_entropy(logits, target, reduction="none", ignore_index=IGNORE_INDEX)
     valid = target != IGNORE_INDEX
     w = torch.where(valid, weights[target.clamp_min(0)], torch.zeros((), device=logits.device))
-    ce = (w * nll).sum() / w.sum().clamp_min(1e-12)     # all-zero weights (e.g. only neutral, no synergy): 0
+    if recog_loss == "batch_mean":
+        ce = (w * nll).sum() / valid.sum().clamp_min(1)
+    else:
+        ce = (w * nll).sum() / w.sum().clamp_min(1e-12)     # all-zero weights (e.g. only neutral, no synergy): 0
     return SPOT_WEIGHT * mse + RECOG_WEIGHT * ce, mse, ce
 
 
@@ -400,7 +433,7 @@ def train_fold(config: TrainConfig, data: FoldData, name: str, *, n_channels: in
             scale = torch.empty(len(bi), 1, 1).uniform_(0.9, 1.1, generator=gen)
             xb = (x_all[bi] * scale).to(device)
             out = model(xb)
-            loss, mse, ce = loss_fn(out, s_all[bi].to(device), r_all[bi].to(device), weights)
+            loss, mse, ce = loss_fn(out, s_all[bi].to(device), r_all[bi].to(device), weights, cfg.recog_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -428,7 +461,7 @@ def _atomic_json(path: Path, obj: Any) -> None:
 def _checkpoint_meta(cfg: TrainConfig, data: FoldData, feats, dataset_name: str, metrics: dict[str, float] | None = None):
     from .models import CheckpointMeta, Provenance
 
-    return CheckpointMeta(roi_set=cfg.rois, channel_names=list(feats.channel_names), window=feats.k,
+    return CheckpointMeta(roi_set=cfg.rois, alignment=cfg.alignment, channel_names=list(feats.channel_names), window=feats.k,
                           frame_skip=feats.skip, fps=float(feats.fps), class_names=list(EMOTIONS),
                           k_prime=int(data.k_prime), threshold_p=THRESHOLD_P,
                           provenance=Provenance(dataset=dataset_name, subjects=list(data.subjects), epochs=cfg.epochs,
@@ -437,8 +470,6 @@ def _checkpoint_meta(cfg: TrainConfig, data: FoldData, feats, dataset_name: str,
 
 
 def _subjects(videos: Sequence[VideoData]) -> list[str]:
-    from .datasets.base import natural_key
-
     return sorted({v.entry.subject for v in videos}, key=natural_key)
 
 
@@ -594,7 +625,7 @@ def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[Vide
 
 
 _RESUME_KEYS = ("model", "rois", "window", "skip", "epochs", "lr", "batch", "ratio", "redraw", "synergy", "strategy",
-                "recog_classes", "seed", "threads", "model_overrides")
+                "recog_classes", "seed", "threads", "model_overrides", "alignment", "videos", "recog_loss")
 
 
 class FoldsFailed(MetstError):
@@ -650,7 +681,7 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
     if device.type == "cuda" and not torch.cuda.is_available() and isinstance(executor, LocalExecutor):
         raise InputError(None, f"device {cfg.device!r}: no CUDA device available (use --device cpu or auto)")
     dataset = load_dataset(cfg.dataset)
-    subjects = dataset.subjects()
+    subjects = sorted({v.subject for v in selected_videos(cfg, dataset)}, key=natural_key)
     if len(subjects) < 2:
         raise InputError(cfg.dataset, f"leave-one-subject-out needs at least 2 subjects, found {len(subjects)}")
     if cfg_path.exists() and json.loads(cfg_path.read_text(encoding="utf-8")).get("subjects") != subjects:

@@ -41,7 +41,9 @@ class LaunchSettings:
     batch: int = 256
     ratio: float = 4.0
     synergy: bool = True
-    strategy: str = "result_synergy"
+    strategy: str = "spotting_mainly"
+    alignment: str = "public"
+    videos: str = "all"                         #: a project's own data: videos without MEs are evidence too
     recog_classes: list[str] | None = None
     seed: int = 0
     redraw: str = "epoch"
@@ -74,7 +76,7 @@ def train_command(settings: LaunchSettings, resume: bool = False) -> list[str]:
     cmd = [*metst_command(), "train", "--dataset", str(s.dataset), "--model", s.model, "--loso",
            "-o", str(s.run_dir), "--window", str(s.window), "--batch", str(s.batch), "--ratio", repr(float(s.ratio)),
            "--strategy", s.strategy, "--seed", str(s.seed), "--redraw", s.redraw, "--threads", str(s.threads), "--device", s.device,
-           "--synergy" if s.synergy else "--no-synergy"]
+           "--alignment", s.alignment, "--videos", s.videos, "--synergy" if s.synergy else "--no-synergy"]
     if s.rois:
         cmd += ["--rois", s.rois]
     if s.skip is not None:

@@ -111,13 +111,16 @@ def test_empty_videos_megc():
 def test_empty_videos_metst_code():
     cases = [
         VideoCase("no_gt", [iv(0, 5), iv(10, 15)], []),  # not scored
-        VideoCase("no_pred", [], [iv(5, 9)]),  # placeholder [0,0] FP + 1 FN
+        VideoCase("no_pred", [], [iv(5, 9)]),  # 2024: placeholder [0,0] FP + 1 FN; 2025: 1 FN
         VideoCase("nothing", [], []),  # not scored
     ]
-    r = evaluate(cases, mode="metst_code")
+    r = evaluate(cases, mode="metst_code_2024")
     assert (r.spotting.tp, r.spotting.fp, r.spotting.fn) == (0, 1, 1)
     assert [v.video for v in r.videos] == ["no_pred"]
     assert r.videos[0].predictions == (Interval(0, 0),)
+    r = evaluate(cases, mode="metst_code")
+    assert (r.spotting.tp, r.spotting.fp, r.spotting.fn) == (0, 0, 1)
+    assert [v.video for v in r.videos] == ["no_pred"] and r.videos[0].predictions == ()
 
 
 def test_clipping_only_in_megc():

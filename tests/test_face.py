@@ -8,6 +8,8 @@ The subject's right eye is the one on the image's left.
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -73,8 +75,17 @@ def test_metst_channel_order_matches_public_code():
     assert [r.landmarks for r in rs.rois[:2]] == [tuple(range(17, 22)), tuple(range(22, 27))]
     plus = load_roi_set("metst_plus")
     assert plus.n_channels == 36 and len(set(plus.roi_names)) == 18
-    assert {"eye_r", "eye_l"} <= set(plus.roi_names)          # eyelids visible to the model
-    assert {r.granularity for r in plus.rois} == {"region", "half", "patch"}
+    # the authors' ME-TST+ order (feature_extraction.py, method_type=1), landmark by landmark
+    assert [(r.name, r.landmarks if len(r.landmarks) == 1 else (r.landmarks[0], r.landmarks[-1])) for r in plus.rois] == [
+        ("brow_r", (17, 21)), ("brow_r_inner", (20,)), ("brow_r_mid", (19,)), ("brow_r_outer", (18,)),
+        ("brow_l", (22, 26)), ("brow_l_inner", (23,)), ("brow_l_mid", (24,)), ("brow_l_outer", (25,)),
+        ("mouth", (48, 66)), ("mouth_corner_r", (48,)), ("mouth_corner_l", (54,)), ("upper_lip", (51,)),
+        ("lower_lip", (57,)), ("upper_lip_inner", (62,)), ("nose_wing_r", (31,)), ("nose_wing_l", (35,)),
+        ("lower_lid_r", (36, 41)), ("lower_lid_l", (42, 47))]
+    # the 5-ROI set is ROIs 1, 5, 9, 15, 16 of it, with the same boxes
+    same = {r.name: r for r in plus.rois}
+    assert all(dataclasses.replace(same[r.name], region="") == dataclasses.replace(r, region="") for r in rs.rois)
+    assert [plus.region_names().index(r.region) for r in plus.rois] == [0] * 4 + [1] * 4 + [2] * 6 + [3] * 2 + [4, 5]
 
 
 def test_user_roi_set_from_a_file(tmp_path):
@@ -134,7 +145,7 @@ def test_no_face_gives_none(landmark_model):
 
 
 def test_crop_keeps_scale_at_image_border(astronaut_gray, astronaut_alignment):
-    box = astronaut_alignment.crop_box
+    box = crop_box_from_landmarks(astronaut_alignment.source_landmarks)
     edge = Box(-20, -10, -20 + box.width, -10 + box.height)
     out = crop_face(astronaut_gray, edge)
     assert out.shape == (320, 320)

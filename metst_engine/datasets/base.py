@@ -99,7 +99,7 @@ class LabelRules:
     @classmethod
     def for_mode(cls, mode: str) -> LabelRules:
         """Rules of an evaluation mode: "megc" (paper) or "metst_code" (public code)."""
-        if mode == "metst_code":
+        if mode in ("metst_code", "metst_code_2024"):
             return cls(drop_onset_zero=True)
         if mode == "megc":
             return cls()

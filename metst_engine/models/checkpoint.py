@@ -50,6 +50,9 @@ class CheckpointMeta:
     model: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     roi_set: str | None = None
+    #: feature alignment the model was trained on (features.ALIGNMENTS); None in
+    #: checkpoints written before the field existed, whose features were "improved"
+    alignment: str | None = None
     channel_names: list[str] = field(default_factory=list)
     window: int | None = None  # k, in frames after the frame skip
     frame_skip: int = 1
