@@ -154,3 +154,21 @@ def test_the_training_panel_runs_the_cli_of_the_packaged_folder_when_frozen(monk
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", str(tmp_path / "metst" / "metst-gui"))
     assert metst_command() == [str(tmp_path / "metst" / "metst")]
+
+
+def test_models_doc_defaults_table_is_the_code():
+    """docs/models.md "Defaults: the authors' public code": each row's value is what the code uses."""
+    from metst_engine.features import ExtractParams
+    from metst_engine.inference import InferenceOptions
+    from metst_engine.training import MODEL_DEFAULTS, TrainConfig
+
+    text = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    section = text.split("## Defaults: the authors' public code", 1)[1].split("###", 1)[0]
+    rows = re.findall(r"^\| `([A-Za-z_]+)\.([a-z_]+)` \| `([^`]+)` \|", section, re.M)
+    owners = {"ExtractParams": ExtractParams(), "TrainConfig": TrainConfig(dataset="x"),
+              "InferenceOptions": InferenceOptions(), "MODEL_DEFAULTS": MODEL_DEFAULTS}
+    assert len(rows) >= 12
+    for owner, name, written in rows:
+        obj = owners[owner]
+        value = obj[name] if isinstance(obj, dict) else getattr(obj, name)
+        assert str(value) == written, f"{owner}.{name}: docs say {written}, the code has {value}"
