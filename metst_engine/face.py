@@ -282,8 +282,13 @@ class FaceTracker:
         return best
 
     def locate(self, gray: np.ndarray, frame_index: int, size: int = CROP_SIZE) -> FaceAlignment | None:
-        """Align the tracked face in this frame, or None when it is not there."""
-        box = self.choose(self.model.detect(gray))
+        """Align the tracked face in this frame, or None when it is not there.
+
+        In "public" mode the detector first runs on the frame as it is, as the public code
+        does (the same face box, so the same landmarks); small frames where that finds no
+        face are tried again upsampled."""
+        found = self.model.detect(gray, upsample=False) if self.mode == "public" else []
+        box = self.choose(found or self.model.detect(gray))
         if box is None:
             return None
         try:

@@ -45,7 +45,7 @@ class AnalyzeWorker(QtCore.QThread):
     cancelled = QtCore.Signal()
 
     def __init__(self, jobs: list[AnalyzeJob], out_dir: Path, *, checkpoint: str | None = None,
-                 use_cache: bool = True, window: int = 30, workers: int = 1,
+                 use_cache: bool = True, window: int = 30, workers: int = 1, alignment: str | None = None,
                  parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self.jobs = list(jobs)
@@ -54,6 +54,7 @@ class AnalyzeWorker(QtCore.QThread):
         self.use_cache = use_cache
         self.window = window
         self.workers = workers
+        self.alignment = alignment      #: None: the checkpoint's, or the model-free spotter's own
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -72,6 +73,7 @@ class AnalyzeWorker(QtCore.QThread):
                 self.progressed.emit(int(100 * k / n), f"{job.video}: reading")
                 results.append(analyze_video(job.path, job.video, job.subject, self.out_dir / job.video,
                                              checkpoint=self.checkpoint, window=self.window,
+                                             alignment=self.alignment,
                                              use_cache=self.use_cache, workers=self.workers,
                                              progress=progress, cancel=self._cancel.is_set))
             rows = [(job.subject, r.video, iv) for job, r in zip(self.jobs, results) for iv in r.intervals]

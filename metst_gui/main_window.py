@@ -164,6 +164,7 @@ class MainWindow(QtWidgets.QMainWindow):
         bar = self.menuBar()
         project_menu = bar.addMenu("&Project")
         project_menu.addAction(self.analyze_action)
+        project_menu.addMenu(self._alignment_menu())
         project_menu.addAction(self._action("&Export…", self.show_export_dialog))
         project_menu.addAction(self._action("Annotator a&greement…", self.show_agreement))
         project_menu.addSeparator()
@@ -360,6 +361,25 @@ class MainWindow(QtWidgets.QMainWindow):
             self.complete_action.setChecked(self.session.video.complete)
 
     # ================================================================== Analyze
+    #: Face alignment choices of Analyze: (label, value passed to the engine; None = automatic).
+    ALIGNMENT_CHOICES = (("Automatic (the model's own; improved for the model-free spotter)", None),
+                         ("As the authors' public code", "public"),
+                         ("metst's improved alignment", "improved"))
+
+    def _alignment_menu(self) -> QtWidgets.QMenu:
+        menu = QtWidgets.QMenu("Analyze &alignment", self)
+        group = QtGui.QActionGroup(menu)
+        self.analyze_alignment: str | None = None
+        self.alignment_actions: dict[str | None, QtGui.QAction] = {}
+        for label, value in self.ALIGNMENT_CHOICES:
+            act = menu.addAction(label)
+            act.setCheckable(True)
+            act.setChecked(value is None)
+            act.triggered.connect(lambda _=False, v=value: setattr(self, "analyze_alignment", v))
+            group.addAction(act)
+            self.alignment_actions[value] = act
+        return menu
+
     def analyze(self, video_ids: list[int] | None = None, checkpoint: str | None = None) -> bool:
         """Extraction + spotting of the videos (default: selected in the browser) in the background."""
         if self.analyze_worker is not None:
@@ -375,7 +395,7 @@ class MainWindow(QtWidgets.QMainWindow):
         jobs = [AnalyzeJob(v.name, v.subject, v.path) for v in (self.project.video(i) for i in ids)]
         stamp = QtCore.QDateTime.currentDateTimeUtc().toString("yyyyMMdd-HHmmss-zzz")
         worker = AnalyzeWorker(jobs, self.project.cache_dir / "analysis" / stamp, checkpoint=checkpoint,
-                               use_cache=self.analyze_use_cache, parent=self)
+                               use_cache=self.analyze_use_cache, alignment=self.analyze_alignment, parent=self)
         worker.progressed.connect(self._analyze_progress)
         worker.succeeded.connect(self._analyze_succeeded)
         worker.failed.connect(lambda msg: self._analyze_ended(f"Analyze failed: {msg}"))

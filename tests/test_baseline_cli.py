@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from metst_engine.analysis import SPOTTER_ALIGNMENT
 from metst_engine.baseline import BaselineParams, spot
 from metst_engine.evaluation import interval_iou
 from metst_engine.extraction import extract_video
@@ -26,7 +27,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_baseline_finds_both_demo_events_and_nothing_else(tmp_path):
-    feats = extract_video(DEMO, ExtractParams(rois="metst_plus", window=30), cache_dir=tmp_path)
+    feats = extract_video(DEMO, ExtractParams(rois="metst_plus", window=30, alignment=SPOTTER_ALIGNMENT), cache_dir=tmp_path)
     found = spot(feats)
     gts = [Interval(e["onset"], e["offset"], e["apex"]) for e in TRUTH["events"]]
     assert len(found) == 2

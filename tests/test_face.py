@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from metst_engine.errors import InputError
-from metst_engine.face import Box, FaceTracker, crop_box_from_landmarks, crop_face, to_source_coords
+from metst_engine.face import Box, FaceTracker, crop_box_from_landmarks, crop_face, public_crop_box, to_source_coords
 from metst_engine.overlay import draw_rois
 from metst_engine.rois import load_roi_set, parse_roi_set
 
@@ -169,3 +169,36 @@ def test_parse_roi_set_pads_are_image_directions():
     lm[0], lm[1] = (10, 20), (30, 25)
     assert rs.rois[0].flow_box(lm) == Box(7, 19, 34, 27)
     assert rs.rois[0].pool_box(lm) == Box(7, 20, 33, 27)
+
+
+def test_public_crop_box_truncates_like_the_public_code():
+    """Inner eye corners (100, 120) and (131, 121): g = int(15.5) = 15, centre (115, 120)."""
+    lm = np.zeros((68, 2))
+    lm[39], lm[42] = (100, 120), (131, 121)
+    assert public_crop_box(lm, (480, 640)) == Box(115 - 67, 120 - 52, 115 + 67, 120 + 82)
+    # near the top-left corner the box is clipped at 0 (no longer square), at the far side by the image
+    lm[39], lm[42] = (10, 20), (41, 21)
+    assert public_crop_box(lm, (90, 80)) == Box(0, 0, 25 + 67, 20 + 82).clipped(80, 90)
+
+
+def test_lower_eyelid_box_from_the_eye_width():
+    """rows [int(c + w/4), int(c + 3w/4)) with c the eye's vertical centre, w its width."""
+    lid = load_roi_set("metst_plus").rois[16]
+    assert lid.name == "lower_lid_r" and lid.trim == (5, 5, 5, 5)
+    lm = np.zeros((68, 2))
+    lm[36:42] = [(100, 121), (107, 118), (115, 118), (130, 121), (115, 124), (107, 124)]
+    assert lid.flow_box(lm) == Box(100, int(121 + 7.5), 130, int(121 + 22.5))
+    assert lid.pool_box(lm) == Box(105, 133, 125, 138)
+
+
+def test_short_brow_field_keeps_its_bottom_rows():
+    """The first brow ROI trims only 4 px at the bottom when 10 would leave under 3 rows."""
+    from metst_engine.features import window_layout
+
+    rs = load_roi_set("metst")
+    lm = np.tile([160.0, 160.0], (68, 1))
+    lm[17:22] = [(60, 12), (70, 10), (80, 10), (90, 10), (100, 12)]   # a brow near the crop's top
+    lay = window_layout(rs, lm)
+    region, pool = lay.regions[0], lay.rois[0][1]
+    assert region == Box(55, 0, 100, 17)                               # rows clipped at 0: [-5, 17)
+    assert (pool.y0, pool.y1) == (5, 13)                               # top trim 10 - 5 clipped, bottom 4

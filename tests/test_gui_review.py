@@ -256,6 +256,10 @@ def test_analyze_can_be_cancelled_then_adds_a_new_run(qtbot, window, folder):
     assert "cancelled" in window.statusBar().currentMessage()
     assert len(window.project.runs()) == runs_before
     window.analyze_use_cache = True
+    menus = [m for m in window.findChildren(QtWidgets.QMenu) if m.title() == "Analyze &alignment"]
+    assert len(menus) == 1 and len(menus[0].actions()) == 3           # Project > Analyze alignment
+    window.alignment_actions["public"].trigger()                       # what choosing the menu item does
+    assert window.alignment_actions["public"].isChecked() and not window.alignment_actions[None].isChecked()
     assert window.analyze([vid])
     assert window.analyze_progress.isVisible()
     qtbot.waitUntil(lambda: window.analyze_worker is None, timeout=120_000)
@@ -263,6 +267,7 @@ def test_analyze_can_be_cancelled_then_adds_a_new_run(qtbot, window, folder):
         assert len(p.runs()) == runs_before + 1
         new_run = p.runs()[-1]
         assert new_run.predictor == "baseline"
+        assert new_run.params["alignment"] == "public"                 # the run records the chosen alignment
         assert p.curves(vid)[-1].run_id == new_run.id
         assert p.interval(reviewed.id).state == "accepted"             # a reviewed interval survives re-analysis
         predicted = p.intervals(vid, sources=["predicted"], states=["pending"])
