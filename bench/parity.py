@@ -53,7 +53,10 @@ def set_param(obj: Any, key: str, text: str) -> Any:
     if name not in names:
         raise SystemExit(f"unknown parameter {name!r}; known: {', '.join(sorted(names))}")
     current = getattr(obj, name)
-    value = set_param(current, rest, text) if rest else _coerce(text, current)
+    try:
+        value = set_param(current, rest, text) if rest else _coerce(text, current)
+    except ValueError as exc:
+        raise SystemExit(f"--param {key}={text}: {exc}") from None
     return dataclasses.replace(obj, **{name: value})
 
 

@@ -310,7 +310,7 @@ def selected_videos(config: TrainConfig, dataset) -> list:
     """The dataset's videos a run uses (``TrainConfig.videos``)."""
     if config.videos == "all":
         return list(dataset.videos)
-    return [v for v in dataset.videos if any(iv.type == "micro" for iv in v.intervals)]
+    return [v for v in dataset.videos if v.micro()]
 
 
 def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = None,

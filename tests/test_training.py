@@ -100,6 +100,38 @@ def test_loss_is_finite_when_every_frame_has_weight_zero():
     assert total.item() == pytest.approx(0.9 * 0.25)
 
 
+def test_recognition_loss_is_pytorchs_weighted_ce_with_one_hot_targets():
+    """batch_mean (the public code's): PyTorch's weighted CE with one-hot float targets,
+    which divides by the number of frames; weight_mean divides by the sum of their weights."""
+    gen = torch.Generator().manual_seed(0)
+
+    class Out:
+        spot = torch.rand(4, 6, generator=gen)
+        recog = torch.randn(4, 6, 5, generator=gen)
+
+    target = torch.randint(0, 5, (4, 6), generator=gen)
+    weights = torch.tensor([2.0, 0.5, 3.0, 1.0, 6.0])
+    logits, flat = Out.recog.reshape(-1, 5), target.reshape(-1)
+    one_hot = torch.nn.functional.one_hot(flat, 5).float()
+    _, _, ce = loss_fn(Out, torch.zeros(4, 6), target, weights)
+    assert ce.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, one_hot, weight=weights).item(), rel=1e-6)
+    _, _, ce_w = loss_fn(Out, torch.zeros(4, 6), target, weights, "weight_mean")
+    assert ce_w.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, flat, weight=weights).item(), rel=1e-6)
+    assert ce.item() != pytest.approx(ce_w.item())
+
+
+def test_only_videos_with_a_labelled_micro_expression_by_default():
+    from metst_engine.datasets.base import Dataset, VideoEntry
+    from metst_engine.training import selected_videos
+
+    def video(name, *ivs):
+        return VideoEntry(subject="s1", video=name, path=Path(name), fps=30.0, intervals=list(ivs))
+
+    ds = Dataset("d", [video("with_micro", _iv(10, 20)), video("macro_only", _iv(10, 40, type="macro")), video("none")])
+    assert [v.video for v in selected_videos(TrainConfig(dataset="d"), ds)] == ["with_micro"]
+    assert len(selected_videos(TrainConfig(dataset="d", videos="all"), ds)) == 3
+
+
 def test_fold_seed_depends_on_seed_and_subject_only():
     assert fold_seed(0, "s01") == fold_seed(0, "s01")
     assert len({fold_seed(0, "s01"), fold_seed(0, "s02"), fold_seed(1, "s01")}) == 3
