@@ -35,8 +35,8 @@ from .train_process import LaunchSettings, launch, train_command
 
 MANIFEST_FILE = "Manifest file…"
 MODELS = {"metst": "ME-TST", "metst_plus": "ME-TST+"}
-STRATEGIES = {"result_synergy": "result synergy (drop neutral-majority spots)",
-              "spotting_mainly": "spotting mainly", "none": "none (spotting only)"}
+STRATEGIES = {"spotting_mainly": "spotting mainly (the authors' default)",
+              "result_synergy": "result synergy (drop neutral-majority spots)", "none": "none (spotting only)"}
 CLOSE_STOP, CLOSE_LEAVE, CLOSE_CANCEL = "stop", "leave", "cancel"
 
 

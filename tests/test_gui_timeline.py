@@ -105,7 +105,7 @@ def test_playhead_moves_on_every_plot_and_follows_when_asked(timeline):
 def test_the_roi_checklist_toggles_curves_by_roi_and_by_face_region(timeline):
     groups = {timeline.roi_tree.topLevelItem(i).text(0): timeline.roi_tree.topLevelItem(i)
               for i in range(timeline.roi_tree.topLevelItemCount())}
-    assert set(groups) == {"brows", "eyes", "nose", "mouth", "chin"}
+    assert set(groups) == {"brows", "eyes", "nose", "mouth"}
     assert len(timeline.flow_curves) == 18 and all(c.isVisible() for c in timeline.flow_curves.values())
     mouth = groups["mouth"]
     mouth.child(0).setCheckState(0, QtCore.Qt.CheckState.Unchecked)
@@ -113,13 +113,13 @@ def test_the_roi_checklist_toggles_curves_by_roi_and_by_face_region(timeline):
     assert not timeline.flow_curves[first].isVisible()
     assert mouth.checkState(0) == QtCore.Qt.CheckState.PartiallyChecked
     groups["brows"].setCheckState(0, QtCore.Qt.CheckState.Unchecked)      # a whole region
-    brows = [n for n in timeline.flow_curves if n.startswith("brow") or n == "glabella"]
-    assert brows and not any(timeline.flow_curves[n].isVisible() for n in brows)
-    assert timeline.flow_curves["chin"].isVisible()
-    timeline.set_visible_rois(["chin", "nose"])
-    assert {n for n, c in timeline.flow_curves.items() if c.isVisible()} == {"chin", "nose"}
+    brows = [n for n in timeline.flow_curves if n.startswith("brow")]
+    assert len(brows) == 8 and not any(timeline.flow_curves[n].isVisible() for n in brows)
+    assert timeline.flow_curves["lower_lid_l"].isVisible()
+    timeline.set_visible_rois(["lower_lid_l", "nose_wing_r"])
+    assert {n for n, c in timeline.flow_curves.items() if c.isVisible()} == {"lower_lid_l", "nose_wing_r"}
     timeline.set_flow_mode("x")                          # a mode change keeps the ticked set
-    assert {n for n, c in timeline.flow_curves.items() if c.isVisible()} == {"chin", "nose"}
+    assert {n for n, c in timeline.flow_curves.items() if c.isVisible()} == {"lower_lid_l", "nose_wing_r"}
 
 
 def test_flow_modes_plot_the_component_at_full_rate(timeline):

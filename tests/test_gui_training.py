@@ -40,10 +40,10 @@ def feature_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def uninterrupted(synth, feature_cache, tmp_path_factory):
-    """The cancel test's settings run in one go, in this process."""
+    """The cancel test's settings run in one go, in this process (every video, as the panel trains)."""
     run = tmp_path_factory.mktemp("runs") / "uninterrupted"
     cfg = TrainConfig(dataset=str(synth / "manifest.csv"), model="metst", window=30, epochs=CANCEL_EPOCHS,
-                      batch=BATCH, seed=CANCEL_SEED, model_overrides=TINY)
+                      batch=BATCH, seed=CANCEL_SEED, model_overrides=TINY, videos="all")
     run_loso(cfg, run)
     return run
 
