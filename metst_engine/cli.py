@@ -537,6 +537,13 @@ verb("project", "review projects: create, add videos, import, export, stats, agr
      _project_cli.EPILOG)(_project_cli.setup)(_project_cli.run)
 
 
+# ----------------------------------------------------------------------------- manifest
+from .datasets import cli as _datasets_cli  # noqa: E402  (light: the loaders are imported when the verb runs)
+
+verb("manifest", "a public dataset as shipped (CAS(ME)^3, SAMM-LV, CAS(ME)^2) -> a manifest CSV (summary as JSON)",
+     _datasets_cli.EPILOG)(_datasets_cli.setup)(_datasets_cli.run)
+
+
 # ----------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
