@@ -459,3 +459,30 @@ def test_resource_path_falls_back_to_checkout(monkeypatch):
     p = rp.resource_path("emotions", "samm_lv.json")
     assert Path(str(p)) == Path(rp.__file__).resolve().parent.parent / "resources" / "emotions" / "samm_lv.json"
     assert p.is_file()
+
+
+# ---------------------------------------------------------------- metst manifest (the README's route)
+def test_manifest_verb_writes_a_public_dataset_with_its_sheet(tmp_path, capsys):
+    import json
+
+    from metst_engine.cli import main
+
+    root = tmp_path / "SAMM"
+    samm_fixture(tmp_path, [[6, "006_1_2", 1, 7284.999999999999, 7290, 7310, 26, "Micro - 1/2", "4", ""],
+                            [6, "006_1_3", 1, 30, 50, 40, 11, "Macro", "", ""]])
+    (tmp_path / "samm").rename(root)
+    sheet = (root / "SAMM_LongVideos_V3_Release.xlsx").rename(tmp_path / "labels.xlsx")
+    out = tmp_path / "sets" / "samm_lv.csv"
+    assert main(["-q", "manifest", "samm_lv", str(root), "-o", str(out), "--sheet", str(sheet)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["rows"], summary["expressions"], summary["rows_repaired"]) == (2, 2, 1)
+    assert summary["repaired"] == {"apex outside the interval": 1}
+    back = load_manifest(out)
+    assert [(i.onset, i.apex, i.offset) for i in back.video("006_1").intervals] == [(29, None, 39),
+                                                                                   (7284, 7289, 7309)]
+    assert main(["-q", "manifest", "samm_lv", str(root), "-o", str(out), "--sheet", str(sheet),
+                 "--reference-rules"]) == 0
+    capsys.readouterr()
+    assert [(i.onset, i.apex) for i in load_manifest(out).video("006_1").intervals] == [(29, 49), (7283, 7289)]
+    assert main(["-q", "manifest", "samm_lv", str(root), "-o", str(out)]) == 1   # default sheet absent
+    assert "--sheet" in capsys.readouterr().err
