@@ -149,7 +149,13 @@ def test_ground_truth_casme2_as_shipped_with_sheet(tmp_path, capsys):
 
 
 def test_ground_truth_sheet_paths_for_casme3_and_samm_lv(tmp_path, capsys):
-    from dataset_shapes import SAMM_HEADER, samm_emotion_rows, samm_title_block, touch_frames, write_workbook
+    from dataset_shapes import (
+        SAMM_HEADER,
+        samm_emotion_rows,
+        samm_title_block,
+        touch_frames,
+        write_workbook,
+    )
 
     casme = tmp_path / "CASME3"
     touch_frames(casme / "data" / "spNO.14" / "j" / "color", [f"{i}.jpg" for i in range(1, 31)], real=True)

@@ -11,13 +11,13 @@ from metst_engine.datasets.base import (
     load_emotion_map,
     map_emotion,
 )
+from metst_engine.datasets.casme2 import load_casme2
+from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS, load_dataset
 from metst_engine.datasets.manifest import (
     MANIFEST_COLUMNS,
     load_manifest,
     write_manifest,
 )
-from metst_engine.datasets.casme2 import load_casme2
-from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS, load_dataset
 from metst_engine.datasets.public import load_casme3, load_samm_lv
 
 __all__ = [

@@ -14,7 +14,6 @@ import math
 import os
 from pathlib import Path
 
-
 from metst_engine.datasets.base import (
     Dataset,
     LabelledInterval,
