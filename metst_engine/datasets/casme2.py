@@ -33,6 +33,7 @@ from pathlib import Path
 from metst_engine.datasets._sheets import (
     BadRow,
     RowLog,
+    Sheet,
     Table,
     blank,
     interval_from_row,
@@ -225,7 +226,7 @@ def load_casme2(root: str | Path, label_sheet: str | Path | None = None,
     return assemble("CAS(ME)^2", entries, labelled, warnings, issues, len(sheet.rows))
 
 
-def _type(sheet, cells) -> str:  # type: ignore[no-untyped-def]
+def _type(sheet: Sheet, cells: tuple[object, ...]) -> str:
     t = sheet.text(cells, "type").lower()
     if t.startswith("micro"):
         return "micro"
@@ -234,7 +235,7 @@ def _type(sheet, cells) -> str:  # type: ignore[no-untyped-def]
     raise BadRow(sheet.col("type"), "unknown type", f"type {t!r} is neither micro- nor macro-expression")
 
 
-def _entry_for_row(sheet, cells, naming: NamingRules,  # type: ignore[no-untyped-def]
+def _entry_for_row(sheet: Sheet, cells: tuple[object, ...], naming: NamingRules,
                    by_code: dict[tuple[int, str], list[VideoEntry]], subject_dirs: dict[int, Path],
                    rawpic: Path, entries: dict[str, VideoEntry]) -> VideoEntry:
     """The video (folder) of a label row: existing, or a new entry for a missing folder."""
