@@ -549,11 +549,15 @@ def _evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- project
-from .project import cli as _project_cli  # light: the store itself is imported when the verb runs
+# ----------------------------------------------------------------------------- project, manifest
+# light: the loaders and the store themselves are imported when the verb runs
+from .datasets import cli as _datasets_cli
+from .project import cli as _project_cli
 
 verb("project", "review projects: create, add videos, import, export, stats, agreement (one SQLite file each)",
      _project_cli.EPILOG)(_project_cli.setup)(_project_cli.run)
+verb("manifest", "a public dataset as shipped (CAS(ME)^3, SAMM-LV, CAS(ME)^2) -> a manifest CSV (summary as JSON)",
+     _datasets_cli.EPILOG)(_datasets_cli.setup)(_datasets_cli.run)
 
 
 # ----------------------------------------------------------------------------- main

@@ -107,3 +107,87 @@ def test_create_refuses_an_existing_project(tmp_path, capsys):
     code, _, err = run(capsys, "create", tmp_path / "p")
     assert code == 1 and "already exists" in err
     assert Path(tmp_path / "p" / "project.sqlite").is_file()
+
+
+# ---------------------------------------------------------------- public datasets as shipped
+def _casme2_shipped(root: Path) -> Path:
+    """A CAS(ME)^2 root as released (label sheet + naming-rule sheets, rawpic/s<NN>/<NN>_<code>...),
+    its workbook under the name people download, with the kinds of inconsistent rows it holds."""
+    from dataset_shapes import casme2_root
+
+    rows = [[1, "anger1_1", 5, 8, 12, "4+10", "negative", "macro-expression", "anger"],
+            [1, "anger1_2", "20", "24", "0", "", "others", "micro-expression", "sadness"],   # offset 0 -> apex
+            [1, "disgust2_1", 3, 9, 7, "", "negative", "macro-expression", "disgust"],     # apex > offset
+            [2, "anger1_1", 6, 0, 14, "24", "others", "macro-expression", "sadness"],      # apex 0
+            [2, "happy4_3", "?", 9, 10, "", "positive", "micro-expression", "happiness"]]  # unusable
+    return casme2_root(root, rows, ["15_0401girlcrashing", "15_0102eatingworms", "16_0401girlcrashing"],
+                       frames=30, real_frames=True, sheet_name="CAS(ME)^2code_final (1).xlsx")
+
+
+def test_ground_truth_casme2_as_shipped_with_sheet(tmp_path, capsys):
+    root = _casme2_shipped(tmp_path / "CASME2")
+    proj = tmp_path / "proj"
+    run(capsys, "create", proj)
+    code, _, err = run(capsys, "import", proj, "--ground-truth", "casme2", root)
+    assert code == 1 and "--sheet" in err and err.count("\n") == 1
+    code, res, _ = run(capsys, "import", proj, "--ground-truth", "casme2", root,
+                       "--sheet", root / "CAS(ME)^2code_final (1).xlsx")
+    assert code == 0 and res["added"] == 4 and res["dataset"] == "CAS(ME)^2"
+    labels = res["labels"]
+    assert (labels["rows"], labels["expressions"], labels["videos"], labels["subjects"]) == (5, 4, 3, 2)
+    assert labels["repaired"] == {"apex outside the interval": 1, "apex 0": 1}
+    assert labels["skipped"] == {"onset not a number": 1}
+    assert any("sheet 'CASFEcode_final', row 5" in w and "(skipped)" in w for w in res["warnings"])
+    with Project.open(proj) as p:
+        assert sorted(v.name for v in p.videos()) == ["15_0102eatingworms", "15_0401girlcrashing",
+                                                      "16_0401girlcrashing"]
+        assert {v.subject for v in p.videos()} == {"s15", "s16"}
+        name = {v.id: v.name for v in p.videos()}
+        got = {(name[r.video_id], r.onset, r.apex, r.offset, r.type) for r in p.intervals()}
+    assert got == {("15_0401girlcrashing", 4, 7, 11, "macro"), ("15_0401girlcrashing", 19, 23, 23, "micro"),
+                   ("15_0102eatingworms", 2, None, 6, "macro"), ("16_0401girlcrashing", 5, None, 13, "macro")}
+
+
+def test_ground_truth_sheet_paths_for_casme3_and_samm_lv(tmp_path, capsys):
+    from dataset_shapes import (
+        SAMM_HEADER,
+        samm_emotion_rows,
+        samm_title_block,
+        touch_frames,
+        write_workbook,
+    )
+
+    casme = tmp_path / "CASME3"
+    touch_frames(casme / "data" / "spNO.14" / "j" / "color", [f"{i}.jpg" for i in range(1, 31)], real=True)
+    sheet3 = write_workbook(tmp_path / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", {"Sheet1": [
+        ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"],
+        ["spNO.14", "J", "5", "8", "12", "4", "1", "happy"]]})
+    samm = tmp_path / "SAMM"
+    touch_frames(samm / "SAMM_longvideos" / "006_1", [f"006_1_{i:05d}.jpg" for i in range(1, 31)], real=True)
+    sheet_s = write_workbook(tmp_path / "SAMM_LongVideos_V3_Release (2).xlsx", {"FACS_Movement_Only": samm_title_block() + [
+        SAMM_HEADER, [6, "006_1_1", 1, 3, 5, 9.000000000000002, 7, "Micro - 1/2", "4", ""]]})
+    emo = write_workbook(tmp_path / "facs codes.xlsx", {"Sheet1": samm_emotion_rows([("006_1_1", "Anger")])})
+    proj = tmp_path / "proj"
+    run(capsys, "create", proj)
+    code, res, _ = run(capsys, "import", proj, "--ground-truth", "casme3", casme, "--sheet", sheet3)
+    assert code == 0 and res["added"] == 1 and res["labels"]["rows_repaired"] == 0
+    code, res, _ = run(capsys, "import", proj, "--ground-truth", "samm_lv", samm, "--sheet", sheet_s,
+                       "--emotion-sheet", emo)
+    assert code == 0 and res["added"] == 1
+    with Project.open(proj) as p:
+        name = {v.id: v.name for v in p.videos()}
+        got = {(name[r.video_id], r.onset, r.offset, r.emotion) for r in p.intervals()}
+    assert got == {("spNO.14_j", 4, 11, "positive"), ("006_1", 2, 8, "negative")}
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--ground-truth", "manifest", "{tmp}/m.csv", "--sheet", "{tmp}/x.xlsx"], "without --sheet"),
+    (["--ground-truth", "casme3", "{tmp}", "--emotion-sheet", "{tmp}/x.xlsx"], "SAMM-LV"),
+    (["--predictions", "{tmp}/p.csv", "--sheet", "{tmp}/x.xlsx"], "go with --ground-truth"),
+    (["--ground-truth", "casme4", "{tmp}"], "unknown ground-truth format"),
+])
+def test_sheet_options_misused_are_usage_errors(tmp_path, capsys, extra, message):
+    proj = tmp_path / "proj"
+    run(capsys, "create", proj)
+    code, _, err = run(capsys, "import", proj, *[e.format(tmp=tmp_path) for e in extra])
+    assert code == 2 and message in err

@@ -62,13 +62,45 @@ class VideoEntry:
         return [iv.to_interval(skip) for iv in self.intervals if type is None or iv.type == type]
 
 
+RowAction = Literal["repaired", "skipped"]
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """One label-sheet row that was repaired or skipped on import (never silently).
+
+    ``row`` is the row number the user sees in Excel (or the CSV line, header = 1);
+    ``reason`` a short key shared by rows with the same problem (for summaries),
+    ``detail`` what was found and what was done.
+    """
+
+    file: str
+    sheet: str
+    row: int
+    action: RowAction
+    reason: str
+    detail: str
+
+    def message(self) -> str:
+        where = f"{self.file}: sheet '{self.sheet}', row {self.row}" if self.sheet else \
+            f"{self.file}: row {self.row}"
+        return f"{where}: {self.detail}"
+
+
 @dataclass
 class Dataset:
-    """A named list of videos plus the non-fatal problems met while loading."""
+    """A named list of videos plus the non-fatal problems met while loading.
+
+    ``warnings`` are problems of the dataset as a whole (a missing folder, an unknown
+    emotion label); ``row_issues`` the label rows that were repaired or skipped;
+    ``rows_read`` how many label rows were read (0 when not from a sheet).
+    """
 
     name: str
     videos: list[VideoEntry]
     warnings: list[str] = field(default_factory=list)
+    row_issues: list[RowIssue] = field(default_factory=list)
+    rows_read: int = 0
 
     def subjects(self) -> list[str]:
         return sorted({v.subject for v in self.videos}, key=natural_key)
@@ -82,6 +114,29 @@ class Dataset:
     def intervals(self, type: str | None = "micro") -> list[LabelledInterval]:
         return [iv for v in self.videos for iv in v.intervals if type is None or iv.type == type]
 
+    def messages(self) -> list[str]:
+        """Every warning, dataset-wide first, then one line per repaired or skipped row."""
+        return self.warnings + [f"{i.message()} ({i.action})" for i in self.row_issues]
+
+    def label_summary(self) -> dict[str, object]:
+        """Counts for a user: rows read, expressions kept (micro / macro), videos, subjects,
+        and rows repaired / skipped by reason."""
+        by: dict[str, dict[str, int]] = {"repaired": {}, "skipped": {}}
+        for i in self.row_issues:
+            by[i.action][i.reason] = by[i.action].get(i.reason, 0) + 1
+        rows_repaired = len({(i.file, i.sheet, i.row) for i in self.row_issues if i.action == "repaired"})
+        return {"rows": self.rows_read, "expressions": len(self.intervals(None)),
+                "micro": len(self.intervals("micro")), "macro": len(self.intervals("macro")),
+                "videos": len(self.videos), "videos_with_expressions": sum(1 for v in self.videos if v.intervals),
+                "subjects": len(self.subjects()),
+                "rows_repaired": rows_repaired,
+                "rows_skipped": sum(by["skipped"].values()),
+                "repaired": by["repaired"], "skipped": by["skipped"]}
+
+
+FrameRounding = Literal["nearest", "floor"]
+ApexPolicy = Literal["repair", "keep"]
+
 
 @dataclass(frozen=True)
 class LabelRules:
@@ -90,17 +145,40 @@ class LabelRules:
     offset_zero_uses_apex: an offset of 0 means "not annotated"; use the apex (paper and code).
     drop_onset_zero: the public code drops every row whose onset is 0 (it treats them as
     overlong SAMM-LV samples). Off by default, where such a row is kept with its onset at
-    the first frame; on in the "metst_code" compatibility mode.
+    the first frame (reported as repaired); on in the "metst_code" compatibility mode.
+    frame_numbers: how a frame number that is not a whole number becomes a frame.
+    "nearest" (default): SAMM-LV stores some numbers as 7284.999999999999, the binary
+    floating-point rendering of 7285 typed in Excel; they are read as the whole number
+    they stand for (a value within 1e-6 of a whole number, silently), and a number that
+    really is fractional is rounded half up and reported. "floor": as the public code
+    (``int(x - 1)``), which puts 7284.999999999999 one frame early.
+    apex: "repair" (default) turns an apex of 0 or outside [onset, offset] into "no apex"
+    and reports the row; "keep" keeps it as annotated, as the public code does (an apex
+    of 0 still becomes "no apex": it is not a frame). A project refuses an apex outside
+    its interval, so "keep" is for manifests that must reproduce the public code.
+
+    Rows that cannot be used (a frame number that is not a number, an offset before the
+    onset, an offset of 0 without apex, an unknown type) are skipped and reported under
+    every rule set; they never abort the import.
     """
 
     offset_zero_uses_apex: bool = True
     drop_onset_zero: bool = False
+    frame_numbers: FrameRounding = "nearest"
+    apex: ApexPolicy = "repair"
+
+    def __post_init__(self) -> None:
+        if self.frame_numbers not in ("nearest", "floor"):
+            raise ValueError(f"frame_numbers must be 'nearest' or 'floor', not {self.frame_numbers!r}")
+        if self.apex not in ("repair", "keep"):
+            raise ValueError(f"apex must be 'repair' or 'keep', not {self.apex!r}")
 
     @classmethod
     def for_mode(cls, mode: str) -> LabelRules:
-        """Rules of an evaluation mode: "megc" (paper) or "metst_code" (public code)."""
+        """Rules of an evaluation mode: "megc" (metst's, the default) or the public code's
+        ("metst_code" 2025, "metst_code_2024": the same way of loading rows)."""
         if mode in ("metst_code", "metst_code_2024"):
-            return cls(drop_onset_zero=True)
+            return cls(drop_onset_zero=True, frame_numbers="floor", apex="keep")
         if mode == "megc":
             return cls()
         raise ValueError(f"unknown mode {mode!r}")

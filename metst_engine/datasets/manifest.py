@@ -14,8 +14,6 @@ import math
 import os
 from pathlib import Path
 
-import pandas as pd
-
 from metst_engine.datasets.base import (
     Dataset,
     LabelledInterval,
@@ -46,6 +44,8 @@ def _int(path: Path, line: int, col: str, text: str, blank_ok: bool) -> int | No
 
 def load_manifest(path: str | Path, name: str | None = None) -> Dataset:
     """Read a manifest CSV; errors name the CSV line (header = line 1) and the column."""
+    import pandas as pd  # here, not at import: `metst` starts without pandas
+
     path = Path(path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
@@ -125,5 +125,7 @@ def write_manifest(dataset: Dataset, path: str | Path) -> Path:
                          "type": iv.type, "emotion": iv.emotion or "",
                          "raw_emotion": iv.raw_emotion or ""})
     path.parent.mkdir(parents=True, exist_ok=True)
+    import pandas as pd
+
     pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).to_csv(path, index=False)
     return path

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS
 from metst_engine.errors import InputError
 
 EPILOG = """examples:
@@ -20,6 +21,7 @@ EPILOG = """examples:
   metst project add interviews videos/p01_a.mp4 videos/p01_b.mp4 --subject p01
   metst project import interviews --predictions preds/p01_a.csv --predictor baseline
   metst project import interviews --ground-truth casme3 /data/CASME3
+  metst project import interviews --ground-truth casme2 /data/CASME2 --sheet "/data/CAS(ME)^2code_final.xlsx"
   metst project import interviews --ground-truth manifest synth/manifest.csv
   metst project complete interviews p01_a
   metst project export interviews -o labels.csv                # MEGC-style CSV (also .xlsx)
@@ -29,7 +31,6 @@ EPILOG = """examples:
   metst project agreement interviews alice bob
 """
 
-GROUND_TRUTH_FORMATS = ("manifest", "casme3", "samm_lv", "casme2")
 
 
 def setup(p: argparse.ArgumentParser) -> None:
@@ -50,6 +51,13 @@ def setup(p: argparse.ArgumentParser) -> None:
     what.add_argument("--ground-truth", nargs=2, metavar=("FORMAT", "PATH"),
                       help=f"FORMAT one of {', '.join(GROUND_TRUTH_FORMATS)}; PATH a manifest CSV or dataset root")
     what.add_argument("--intervals", metavar="CSV", help="a CSV written by 'metst project export'")
+    a.add_argument("--sheet", default=None, metavar="PATH",
+                   help="--ground-truth casme3/samm_lv/casme2: the label sheet (.xlsx, or a CSV export of it), "
+                        "when it is not the default file in PATH (casme3_label.xlsx, "
+                        "SAMM_LongVideos_V3_Release.xlsx, code_final.xlsx)")
+    a.add_argument("--emotion-sheet", default=None, metavar="PATH",
+                   help="--ground-truth samm_lv: the FACS-codes sheet with the emotions "
+                        "(default SAMM_Micro_FACS_Codes_v2.xlsx in PATH)")
     a.add_argument("--predictor", default="metst predict", help="name of the predictor or checkpoint")
     a.add_argument("--params", default=None, metavar="JSON", help='run parameters, e.g. \'{"threshold": 0.4}\'')
     a.add_argument("--one-based", action="store_true",
@@ -87,14 +95,16 @@ def _print(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _load_ground_truth(fmt: str, path: str) -> Any:
+def _load_ground_truth(a: argparse.Namespace) -> Any:
     from metst_engine import datasets
 
-    loaders = {"manifest": datasets.load_manifest, "casme3": datasets.load_casme3,
-               "samm_lv": datasets.load_samm_lv, "casme2": datasets.load_casme2}
-    if fmt not in loaders:
-        raise InputError(path, f"unknown ground-truth format {fmt!r}; use one of {', '.join(GROUND_TRUTH_FORMATS)}")
-    return loaders[fmt](path)
+    fmt, path = a.ground_truth
+    try:
+        return datasets.load_dataset(fmt, path, sheet=a.sheet, emotion_sheet=a.emotion_sheet)
+    except ValueError as exc:
+        from metst_engine.cli import UsageError
+
+        raise UsageError(str(exc)) from None
 
 
 def run(a: argparse.Namespace) -> int:
@@ -133,6 +143,10 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _import(p: Any, a: argparse.Namespace) -> Any:
+    if (a.sheet or a.emotion_sheet) and not a.ground_truth:
+        from metst_engine.cli import UsageError
+
+        raise UsageError("--sheet and --emotion-sheet go with --ground-truth")
     if a.predictions:
         try:
             params = json.loads(a.params) if a.params else {}
@@ -148,10 +162,10 @@ def _import(p: Any, a: argparse.Namespace) -> Any:
                         "skipped": r.skipped})
         return out
     if a.ground_truth:
-        fmt, path = a.ground_truth
-        ds = _load_ground_truth(fmt, path)
+        ds = _load_ground_truth(a)
         r = p.import_ground_truth(ds)
-        return {"dataset": ds.name, "added": r.added, "skipped": r.skipped, "warnings": ds.warnings}
+        return {"dataset": ds.name, "added": r.added, "skipped": r.skipped, "labels": ds.label_summary(),
+                "warnings": ds.messages()}
     r = p.import_intervals(a.intervals)
     return {"file": a.intervals, "added": r.added, "skipped": r.skipped}
 
