@@ -125,12 +125,14 @@ def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Pat
 
     Raises ``metst_engine.errors.Cancelled`` when ``cancel()`` turns true.
     """
+    from .atomic import ensure_dir
     from .inference import InferenceOptions
     from .intervals_io import write_predictions
+    from .safe_paths import id_path
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path, npz_path = out / f"{video}.csv", out / f"{video}_curves.npz"
+    csv_path = id_path(out_dir, video, ".csv", what="video id", source=path)
+    npz_path = id_path(out_dir, video, "_curves.npz", what="video id", source=path)
+    ensure_dir(out_dir)
     found = spot_video(path, checkpoint=checkpoint, rois=rois, window=window, skip=skip,
                        options=InferenceOptions(device=device), use_cache=use_cache, cache_dir=cache_dir,
                        workers=workers, progress=progress, cancel=cancel)

@@ -61,12 +61,13 @@ class Sheet:
             raise self.error(row, i, "empty; a frame number is needed")
         if isinstance(v, bool):
             raise self.error(row, i, f"not a number: {v!r}")
-        if isinstance(v, (int, float)):
-            return float(v)
         try:
-            return float(str(v).strip())
-        except ValueError:
+            x = float(v) if isinstance(v, (int, float)) else float(str(v).strip())
+        except (ValueError, OverflowError):
             raise self.error(row, i, f"not a number: {v!r}") from None
+        if not math.isfinite(x) or abs(x) >= 2**31:
+            raise self.error(row, i, f"not a frame number: {v!r}; write the frame number or leave the cell empty")
+        return x
 
     def text(self, cells: tuple[object, ...], name: str) -> str:
         v = self.value(cells, name)
