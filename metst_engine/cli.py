@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -452,7 +453,20 @@ def _predict(a: argparse.Namespace) -> int:
     from .intervals_io import write_predictions
     from .progress import progress_bar
 
-    video_id = a.video_id or Path(a.input.rstrip("/")).stem
+    from .safe_paths import check_id
+
+    video_id = check_id(a.video_id or Path(a.input.rstrip("/")).stem, "video id", a.input,
+                        fix="pass another one with --video-id")
+    try:
+        a.subject.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"--subject {a.subject!r} is not valid UTF-8 text") from None
+    if a.k_prime is not None and not 1 <= a.k_prime <= 100000:
+        raise UsageError(f"--k-prime must be a whole number in [1, 100000], got {a.k_prime}")
+    if a.p is not None and not 0.0 <= a.p <= 1.0:
+        raise UsageError(f"-p must be a fraction in [0, 1], got {a.p}")
+    if a.floor is not None and not 0.0 <= a.floor < math.inf:
+        raise UsageError(f"--floor must be a finite number >= 0, got {a.floor}")
     if not a.model:
         try:
             ExtractParams(rois=a.rois, window=a.window, skip=a.skip).validate()
@@ -555,6 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(text: str) -> None:
+    """One line on stderr, whatever it holds (a file name's undecodable bytes are shown escaped)."""
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -567,15 +586,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(f"error: {exc}")
         return 2
     except Cancelled as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(f"error: {exc}")
         return EXIT_CANCELLED
     except MetstError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        _error(f"error: {exc}")
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -583,8 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line, traceback on request
         if args.debug:
             traceback.print_exc()
-        print(f"error: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        _error(f"error: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return 3
 
 

@@ -150,6 +150,11 @@ class TrainConfig:
         bad = sorted(set(self.model_overrides) - set(options))
         if bad:
             raise ValueError(f"model {self.model!r} has no option(s) {bad}; options: {', '.join(options)}")
+        from .models.meta_schema import config_problems
+
+        problems = config_problems(self.model, self.model_overrides)   # the checkpoint schema's ranges
+        if problems:
+            raise ValueError("model overrides: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -84,4 +84,6 @@ def open_video(path: str | os.PathLike[str], *, fps: float | None = None,
         return FrameFolderVideo(p, fps=fps, fill_gaps=fill_gaps, cache_size=cache_size)
     if not p.exists():
         raise VideoError(p, "file or folder does not exist")
+    if not p.is_file():     # a FIFO or device would block the decoder forever
+        raise VideoError(p, "not a regular file (a pipe, socket or device); save the video to a file first")
     return ContainerVideo(p, fps=fps, partial=partial, cache_size=cache_size)
