@@ -100,8 +100,11 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
     from .models import load_checkpoint, read_checkpoint_meta
     from .video import open_video
 
+    from .models.checkpoint import check_weights_fit
+
     opts = options or InferenceOptions()
     meta = read_checkpoint_meta(checkpoint)
+    check_weights_fit(meta, Path(checkpoint))       # a file that cannot load fails before the extraction
     with open_video(path, fps=fps, fill_gaps=fill_gaps) as v:
         video_fps = v.fps
     params = extract_params_for(meta, video_fps, checkpoint, force_fps=opts.force_fps)

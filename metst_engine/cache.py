@@ -59,8 +59,10 @@ def video_fingerprint(path: str | Path) -> str:
             _sample_file(h, Path(e.path), samples=4)
     elif p.is_file():
         _sample_file(h, p)
+    elif p.exists():        # a FIFO or device: reading it would block or never end
+        raise InputError(p, "not a regular file (a pipe, socket or device); save the video to a file first")
     else:
-        raise InputError(p, "file or folder does not exist")
+        raise InputError(p, "file or folder does not exist; check the path")
     return h.hexdigest()
 
 

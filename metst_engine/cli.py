@@ -516,6 +516,10 @@ def _evaluate(a: argparse.Namespace) -> int:
     from .intervals import Interval
     from .intervals_io import read_predictions
 
+    if not 0.0 < a.iou <= 1.0:
+        raise UsageError(f"--iou must be in (0, 1], got {a.iou}")
+    if a.skip < 1:
+        raise UsageError(f"--skip must be >= 1, got {a.skip}")
     gt = load_manifest(a.gt)
     preds = read_predictions(a.pred, one_based=a.one_based)
     known = {v.video for v in gt.videos}
@@ -570,8 +574,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(text: str) -> None:
-    """One line on stderr, whatever it holds (a file name's undecodable bytes are shown escaped)."""
-    print(text.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
+    """One line on stderr, whatever it holds (newlines, control characters and a file name's
+    undecodable bytes are shown escaped)."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)     # one line: \n shown as \\n
+    print(line.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -232,7 +232,7 @@ def load_checkpoint(
     path = Path(path)
     meta = read_checkpoint_meta(path)
     check_compatible(meta, path, channels=channels, classes=classes, window=window)
-    _check_weights_fit(meta, path)
+    check_weights_fit(meta, path)
     try:
         make_config(meta.model, **meta.config)
         model = build_model(meta.model, backend=backend, **meta.config)
@@ -248,7 +248,7 @@ def load_checkpoint(
     return model, meta
 
 
-def _check_weights_fit(meta: CheckpointMeta, path: Path) -> None:
+def check_weights_fit(meta: CheckpointMeta, path: Path) -> None:
     """The tensors in the file against the model the metadata describes, before any real build."""
     from safetensors import safe_open
 

@@ -37,7 +37,9 @@ def quick_check(conn: sqlite3.Connection) -> str | None:
         rows = conn.execute("PRAGMA quick_check(5)").fetchall()
     except sqlite3.DatabaseError as exc:
         return str(exc)
-    result = "; ".join(str(r[0]) for r in rows)
+    lines = [line.strip() for r in rows for line in str(r[0]).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("***")]
+    result = "; ".join(lines[:3]) or "ok"
     return None if result == "ok" else result
 
 

@@ -348,7 +348,8 @@ class Project:
         col = "v.id" if isinstance(video, int) else "v.name"
         row = self._db().execute(f"{_VIDEO_SELECT} WHERE {col} = ?", (video,)).fetchone()
         if row is None:
-            raise ProjectError(self.db_path, f"no video {video!r} in the project")
+            raise ProjectError(self.db_path, f"no video {video!r} in the project ('metst project stats' lists "
+                                             "its videos)")
         return self._video_record(row)
 
     def timestamps(self, video: int | str) -> np.ndarray:
@@ -629,11 +630,15 @@ class Project:
         dataset's name (or ``annotator``); an interval already imported identically is
         skipped. Videos not yet in the project are added from the dataset's paths.
         """
+        from metst_engine.safe_paths import check_id
+
         self._check_writable()
         who = annotator or dataset.name
         known = {v.name: v for v in self.videos()}
         probes = {}
         for entry in dataset.videos:
+            check_id(entry.video, "video id", entry.path)
+            check_id(entry.subject, "subject", entry.path)
             if entry.video not in known:
                 if not add_missing_videos:
                     raise ProjectError(self.db_path, f"video {entry.video!r} of {dataset.name} is not in the project")
@@ -948,7 +953,7 @@ def _probe_video(path: Path, subject: str, video_id: str | None, fps: float | No
     from metst_engine.safe_paths import check_id, utf8_path
 
     if not subject:
-        raise InputError(path, "a video needs a subject")
+        raise InputError(path, "a video needs a subject; give one with --subject NAME")
     name = video_id or (path.name if path.is_dir() else path.stem)
     utf8_path(os.path.abspath(path), "video's path")
     check_id(name, "video id", path, fix="pass another one with --video-id")
