@@ -109,8 +109,11 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
     from .models import load_checkpoint, read_checkpoint_meta
     from .video import open_video
 
+    from .models.checkpoint import check_weights_fit
+
     opts = options or InferenceOptions()
     meta = read_checkpoint_meta(checkpoint)
+    check_weights_fit(meta, Path(checkpoint))       # a file that cannot load fails before the extraction
     with open_video(path, fps=fps, fill_gaps=fill_gaps) as v:
         video_fps = v.fps
     params = extract_params_for(meta, video_fps, checkpoint, force_fps=opts.force_fps)
@@ -137,12 +140,14 @@ def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Pat
 
     Raises ``metst_engine.errors.Cancelled`` when ``cancel()`` turns true.
     """
+    from .atomic import ensure_dir
     from .inference import InferenceOptions
     from .intervals_io import write_predictions
+    from .safe_paths import id_path
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path, npz_path = out / f"{video}.csv", out / f"{video}_curves.npz"
+    csv_path = id_path(out_dir, video, ".csv", what="video id", source=path)
+    npz_path = id_path(out_dir, video, "_curves.npz", what="video id", source=path)
+    ensure_dir(out_dir)
     found = spot_video(path, checkpoint=checkpoint, rois=rois, window=window, skip=skip, alignment=alignment,
                        options=InferenceOptions(device=device), use_cache=use_cache, cache_dir=cache_dir,
                        workers=workers, progress=progress, cancel=cancel)

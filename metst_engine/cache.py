@@ -37,7 +37,7 @@ def _sample_file(h: "hashlib._Hash", path: Path, samples: int = 16) -> None:
     blocks change with any re-encode, trim or replacement.
     """
     size = path.stat().st_size
-    h.update(f"{path.name}:{size};".encode())
+    h.update(os.fsencode(path.name) + f":{size};".encode())     # names may hold non-UTF-8 bytes
     with open(path, "rb") as fh:
         if size <= samples * _CHUNK:
             h.update(fh.read())
@@ -54,13 +54,15 @@ def video_fingerprint(path: str | Path) -> str:
     if p.is_dir():
         files = sorted((e for e in os.scandir(p) if e.is_file()), key=lambda e: e.name)
         for e in files:
-            h.update(f"{e.name}:{e.stat().st_size};".encode())
+            h.update(os.fsencode(e.name) + f":{e.stat().st_size};".encode())
         for e in (files[:1] + files[len(files) // 2:len(files) // 2 + 1] + files[-1:]):
             _sample_file(h, Path(e.path), samples=4)
     elif p.is_file():
         _sample_file(h, p)
+    elif p.exists():        # a FIFO or device: reading it would block or never end
+        raise InputError(p, "not a regular file (a pipe, socket or device); save the video to a file first")
     else:
-        raise InputError(p, "file or folder does not exist")
+        raise InputError(p, "file or folder does not exist; check the path")
     return h.hexdigest()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .alignment import DEFAULT_ALIGNMENT
 from .errors import Cancelled, MetstError
 
 log = logging.getLogger("metst")
@@ -103,7 +105,7 @@ def cancel_on_signals() -> Iterator[threading.Event]:
 
 # ----------------------------------------------------------------------------- extract
 def _alignment_arg(p: argparse.ArgumentParser, default: str | None, note: str = "") -> None:
-    from .features import ALIGNMENTS
+    from .alignment import ALIGNMENTS
 
     p.add_argument("--alignment", choices=ALIGNMENTS, default=default,
                    help="how the face crop follows the head: public = as the authors' code (unit slip included); "
@@ -125,7 +127,7 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", action="store_true", help="INPUT is a folder of videos / frame folders")
     p.add_argument("--workers", type=int, default=None, help="threads (one video) or processes (dataset); "
                                                              "default: one per core")
-    _alignment_arg(p, "public")
+    _alignment_arg(p, DEFAULT_ALIGNMENT)
     p.add_argument("--no-align", action="store_true", help="do not shift the crop box with the head")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     p.add_argument("--cache-dir", default=None, help="feature cache folder (default: user cache dir, or $METST_CACHE_DIR)")
@@ -352,7 +354,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synergy", action=argparse.BooleanOptionalAction, default=True,
                    help="feature-level synergy: the neutral class in the recognition loss (weight x6)")
     p.add_argument("--recog-classes", nargs="+", default=["negative", "positive", "surprise"])
-    _alignment_arg(p, "public")
+    _alignment_arg(p, DEFAULT_ALIGNMENT)
     p.add_argument("--videos", choices=["with_me", "all"], default="with_me",
                    help="with_me: only videos with at least one labelled micro-expression (public code); all: every "
                         "video (a project's own data, where a video without MEs is evidence too)")
@@ -469,7 +471,20 @@ def _predict(a: argparse.Namespace) -> int:
     from .intervals_io import write_predictions
     from .progress import progress_bar
 
-    video_id = a.video_id or Path(a.input.rstrip("/")).stem
+    from .safe_paths import check_id
+
+    video_id = check_id(a.video_id or Path(a.input.rstrip("/")).stem, "video id", a.input,
+                        fix="pass another one with --video-id")
+    try:
+        a.subject.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"--subject {a.subject!r} is not valid UTF-8 text") from None
+    if a.k_prime is not None and not 1 <= a.k_prime <= 100000:
+        raise UsageError(f"--k-prime must be a whole number in [1, 100000], got {a.k_prime}")
+    if a.p is not None and not 0.0 <= a.p <= 1.0:
+        raise UsageError(f"-p must be a fraction in [0, 1], got {a.p}")
+    if a.floor is not None and not 0.0 <= a.floor < math.inf:
+        raise UsageError(f"--floor must be a finite number >= 0, got {a.floor}")
     if not a.model:
         try:
             ExtractParams(rois=a.rois, window=a.window, skip=a.skip, alignment=a.alignment or "public").validate()
@@ -521,6 +536,10 @@ def _evaluate(a: argparse.Namespace) -> int:
     from .intervals import Interval
     from .intervals_io import read_predictions
 
+    if not 0.0 < a.iou <= 1.0:
+        raise UsageError(f"--iou must be in (0, 1], got {a.iou}")
+    if a.skip < 1:
+        raise UsageError(f"--skip must be >= 1, got {a.skip}")
     gt = load_manifest(a.gt)
     preds = read_predictions(a.pred, one_based=a.one_based)
     known = {v.video for v in gt.videos}
@@ -578,6 +597,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(text: str) -> None:
+    """One line on stderr, whatever it holds (newlines, control characters and a file name's
+    undecodable bytes are shown escaped)."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)     # one line: \n shown as \\n
+    print(line.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -590,15 +616,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(f"error: {exc}")
         return 2
     except Cancelled as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(f"error: {exc}")
         return EXIT_CANCELLED
     except MetstError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        _error(f"error: {exc}")
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -606,8 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line, traceback on request
         if args.debug:
             traceback.print_exc()
-        print(f"error: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        _error(f"error: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return 3
 
 

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import ensure_dir
 from .cache import cached_features
 from .executors import Executor, LocalExecutor, Task
 from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn, extract_features
 from .face import LandmarkModel
+from .safe_paths import id_path
 from .video import IMAGE_EXTENSIONS, open_video
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -109,8 +111,7 @@ def extract_dataset(items: list[VideoItem], params: ExtractParams, out_dir: str 
     A video that fails is reported (by id and message) and the others go on.
     """
     params.validate()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = ensure_dir(out_dir)
     own = executor is None
     if executor is None:
         executor = LocalExecutor(max(1, min(processes or os.cpu_count() or 1, len(items) or 1)))
@@ -121,7 +122,8 @@ def extract_dataset(items: list[VideoItem], params: ExtractParams, out_dir: str 
         for outcome in executor.run(tasks):
             if outcome.ok:
                 feats: FeatureSet = outcome.value
-                res = DatasetResult(outcome.name, feats.save(out_dir / f"{outcome.name}.npz"), feats.n_windows)
+                res = DatasetResult(outcome.name, feats.save(id_path(out_dir, outcome.name, ".npz", what="video id")),
+                                    feats.n_windows)
             else:
                 res = DatasetResult(outcome.name, None, error=outcome.error)
             results.append(res)

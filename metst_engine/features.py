@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from . import __version__
+from .alignment import ALIGNMENTS, DEFAULT_ALIGNMENT
 from .atomic import atomic_path
 from .errors import Cancelled, FaceNotFoundError, InputError
 from .face import (
@@ -63,16 +64,6 @@ class FlowParams:
     poly_sigma: float = 1.5
 
 
-#: How the crop follows the face (``ExtractParams.alignment``):
-#: "public" (default): as the authors' public code: the integer face box clipped at the
-#: image edge and resized bilinearly, landmarks refitted on a face detected in the crop,
-#: and the head-motion shift by round(v) SOURCE pixels for a reference motion v measured
-#: in CROP pixels (the code's unit slip), up to 3 times per frame;
-#: "improved": metst's variant: an unclipped square box warped with sub-pixel accuracy,
-#: a coarse registration of the whole crop before the nose-reference loop (Farneback on
-#: the small nose patch fails for head moves beyond ~1 source px), and the shift
-#: converted to source pixels (v x box side / crop side) without rounding.
-ALIGNMENTS = ("public", "improved")
 
 
 @dataclass(frozen=True)
@@ -82,7 +73,7 @@ class ExtractParams:
     rois: str = "metst"
     window: int = 50                 #: k, in frames after the skip; must be even
     skip: int = 1                    #: keep every s-th source frame
-    alignment: str = "public"        #: see ALIGNMENTS
+    alignment: str = DEFAULT_ALIGNMENT  #: see metst_engine.alignment
     align: bool = True               #: shift the crop box with the head (False: never)
     align_threshold: float = 1.0     #: squared reference motion (crop px^2) that triggers a shift
     align_max_iter: int = 3

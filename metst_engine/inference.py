@@ -17,6 +17,7 @@ import torch
 
 from .curves import curve_to_source_frames
 from .errors import CheckpointError, InputError
+from .alignment import LEGACY_ALIGNMENT
 from .features import ExtractParams, FeatureSet
 from .intervals import HEAD_CLASSES, Interval
 from .postprocess import PostprocessParams, postprocess_video, spot_threshold, stitch_windows
@@ -114,5 +115,5 @@ def extract_params_for(meta, video_fps: float, path: str | Path | None = None, f
     """The feature parameters a checkpoint was trained with, with the skip fitted to this video's fps."""
     if not meta.roi_set or not meta.window:
         raise CheckpointError(path, "does not say which ROI set and window it was trained on")
-    return ExtractParams(rois=meta.roi_set, window=int(meta.window), alignment=meta.alignment or "improved",
+    return ExtractParams(rois=meta.roi_set, window=int(meta.window), alignment=meta.alignment or LEGACY_ALIGNMENT,
                          skip=derive_skip(video_fps, meta.fps, meta.frame_skip, path, force_fps))

@@ -216,8 +216,11 @@ def load_roi_set(name_or_path: str | Path) -> RoiSet:
     p = Path(name_or_path)
     if p.suffix == ".json" or p.exists():
         if not p.is_file():
-            raise InputError(p, "ROI set file not found")
-        text, source = p.read_text(encoding="utf-8"), str(p)
+            raise InputError(p, "ROI set file not found (or not a regular file)")
+        try:
+            text, source = p.read_text(encoding="utf-8"), str(p)
+        except UnicodeDecodeError:
+            raise InputError(p, "not a ROI set: not UTF-8 JSON text") from None
     else:
         user = user_roi_dir() / f"{name_or_path}.json"
         bundled = resource_path("rois", f"{name_or_path}.json")
@@ -226,7 +229,7 @@ def load_roi_set(name_or_path: str | Path) -> RoiSet:
         elif bundled.is_file():
             text, source = bundled.read_text(encoding="utf-8"), f"resources/rois/{name_or_path}.json"
         else:
-            raise InputError(str(name_or_path), f"unknown ROI set; available: {', '.join(available_roi_sets())}")
+            raise InputError(None, f"unknown ROI set {str(name_or_path)!r}; available: {', '.join(available_roi_sets())}")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

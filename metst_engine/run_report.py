@@ -42,7 +42,9 @@ class RunReport:
         return self.pooled is not None
 
     def fold_checkpoint(self, subject: str) -> Path:
-        return self.run_dir / "folds" / subject / "model.safetensors"
+        from .safe_paths import id_path
+
+        return id_path(self.run_dir / "folds", subject, what="subject") / "model.safetensors"
 
 
 def _read_json(path: Path) -> Any:

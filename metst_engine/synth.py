@@ -143,14 +143,19 @@ class SynthConfig:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.subjects < 1 or self.videos_per_subject < 1:
             raise ValueError("subjects and videos_per_subject must be >= 1")
-        if not (self.fps > 0 and math.isfinite(self.fps)):
-            raise ValueError(f"fps must be > 0, got {self.fps}")
+        if not (0 < self.fps <= 10_000 and math.isfinite(self.fps)):
+            raise ValueError(f"fps must be in (0, 10000], got {self.fps}")
+        if not 0 < self.seconds <= 24 * 3600:
+            raise ValueError(f"seconds must be in (0, 86400], got {self.seconds}")
         if self.seconds * self.fps < 2:
             raise ValueError(f"seconds x fps must give at least 2 frames, got {self.seconds} s at {self.fps} fps")
-        if self.size < 64 or self.size % 2:
-            raise ValueError(f"size must be an even number >= 64 (yuv420p), got {self.size}")
-        if min(self.me_per_minute, self.macro_per_minute, self.blink_per_minute) < 0:
-            raise ValueError("event rates must be >= 0")
+        if self.size < 64 or self.size % 2 or self.size > 4096:
+            raise ValueError(f"size must be an even number in [64, 4096] (yuv420p), got {self.size}")
+        rates = (self.me_per_minute, self.macro_per_minute, self.blink_per_minute)
+        if not all(0 <= r <= 600 for r in rates):
+            raise ValueError(f"event rates must be in [0, 600] per minute, got {rates}")
+        if not all(0 <= v < 1000 for v in (self.noise_sigma, self.drift_px)):
+            raise ValueError(f"noise and drift must be in [0, 1000), got {self.noise_sigma}, {self.drift_px}")
 
     @property
     def n_frames(self) -> int:
@@ -513,8 +518,9 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None, progress: P
 
     config = config or SynthConfig()
     config.validate()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from .atomic import ensure_dir
+
+    out = ensure_dir(out_dir)
     model = DlibLandmarkModel()
     videos: list[VideoEntry] = []
     record: dict[str, object] = {"generator": "metst_engine.synth", "version": __version__,

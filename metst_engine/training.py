@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -56,11 +57,13 @@ import numpy as np
 import torch
 
 from . import __version__
-from .atomic import atomic_path
+from .alignment import ALIGNMENTS, DEFAULT_ALIGNMENT
+from .atomic import atomic_path, ensure_dir
 from .datasets.base import natural_key
 from .errors import Cancelled, InputError, MetstError
 from .executors import Executor, LocalExecutor, Task
 from .intervals import EMOTIONS, HEAD_CLASSES, PAPER_CLASSES
+from .safe_paths import check_id, id_path
 
 NEUTRAL_INDEX = len(EMOTIONS)          #: recognition target of non-ME frames
 IGNORE_INDEX = -100                    #: recognition target of ME frames with an unknown emotion
@@ -102,7 +105,7 @@ class TrainConfig:
     redraw: str = "epoch"                       #: down-sampling redrawn each "epoch" or "once" per fold
     synergy: bool = True                        #: feature-level synergy (neutral class in the CE loss)
     strategy: str = "spotting_mainly"           #: inference strategy for the fold predictions (2025 code: 2)
-    alignment: str = "public"                   #: feature alignment (features.ALIGNMENTS)
+    alignment: str = DEFAULT_ALIGNMENT          #: feature alignment (metst_engine.alignment)
     videos: str = "with_me"                     #: with_me: only videos with a labelled ME (public code) | all
     recog_loss: str = "batch_mean"              #: batch_mean: weighted CE / frames (PyTorch, public code) | weight_mean
     recog_classes: list[str] = field(default_factory=lambda: list(PAPER_CLASSES))
@@ -133,18 +136,22 @@ class TrainConfig:
             raise ValueError(f"skip must be >= 1, got {self.skip}")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.lr is not None and not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
         if self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
-        if not self.ratio > 0:
-            raise ValueError(f"ratio must be > 0, got {self.ratio}")
+        if not 0 < self.ratio < math.inf:
+            raise ValueError(f"ratio must be a finite number > 0, got {self.ratio}")
+        try:
+            resolve_device(self.device)
+        except (RuntimeError, ValueError):
+            raise ValueError(f"device {self.device!r} is not a torch device; use auto, cpu, cuda or cuda:N") from None
         if self.redraw not in ("epoch", "once"):
             raise ValueError(f"redraw must be 'epoch' or 'once', got {self.redraw!r}")
         if self.strategy not in ("none", "spotting_mainly", "result_synergy"):
             raise ValueError(f"strategy must be none, spotting_mainly or result_synergy, got {self.strategy!r}")
-        if self.alignment not in ("public", "improved"):
-            raise ValueError(f"alignment must be 'public' or 'improved', got {self.alignment!r}")
+        if self.alignment not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {', '.join(ALIGNMENTS)}, got {self.alignment!r}")
         if self.videos not in VIDEO_SELECTIONS:
             raise ValueError(f"videos must be one of {', '.join(VIDEO_SELECTIONS)}, got {self.videos!r}")
         if self.recog_loss not in RECOG_LOSSES:
@@ -162,6 +169,11 @@ class TrainConfig:
         bad = sorted(set(self.model_overrides) - set(options))
         if bad:
             raise ValueError(f"model {self.model!r} has no option(s) {bad}; options: {', '.join(options)}")
+        from .models.meta_schema import config_problems
+
+        problems = config_problems(self.model, self.model_overrides)   # the checkpoint schema's ranges
+        if problems:
+            raise ValueError("model overrides: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -348,6 +360,12 @@ def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = N
     out: list[VideoData] = []
     for v in videos:
         feats = feats_of[v.video]
+        past = [iv for iv in v.intervals if iv.offset >= feats.n_frames]
+        if past:      # labels past the end would be clipped without a word
+            shown = ", ".join(f"[{iv.onset}, {iv.offset}]" for iv in past[:3])
+            raise InputError(config.dataset, f"video {v.video!r} has {feats.n_frames} frames (last {feats.n_frames - 1}) "
+                                             f"but {len(past)} label(s) end past it ({shown}); fix those rows, or the "
+                                             "video's path if it points at the wrong video")
         n_after = -(-feats.n_frames // feats.skip)
         spot, recog = frame_labels(v.intervals, n_after, feats.skip)
         ws, wr = window_labels(feats.starts, feats.skip, feats.k, spot, recog)
@@ -537,7 +555,7 @@ def write_fold(run_dir: str | Path, out: FoldOutput) -> Path:
     from .models import write_checkpoint_bytes
 
     assert out.metrics is not None
-    fold_dir = Path(run_dir) / "folds" / out.name
+    fold_dir = id_path(Path(run_dir) / "folds", out.name, what="subject")
     write_checkpoint_bytes(fold_dir / "model.safetensors", out.checkpoint)
     write_predictions(fold_dir / "predictions.csv", out.predictions)
     _atomic_json(fold_dir / "metrics.json", out.metrics)
@@ -604,7 +622,7 @@ def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[Vide
     cfg = config.resolved()
     run = Path(run_dir)
     subjects = _subjects(videos)
-    all_preds = read_predictions([run / "folds" / s / "predictions.csv" for s in subjects])
+    all_preds = read_predictions([id_path(run / "folds", s, what="subject") / "predictions.csv" for s in subjects])
     n_frames = {v.entry.video: v.feats.n_frames for v in videos}
     entries = [v.entry for v in videos]
     classes = tuple(cfg.recog_classes)
@@ -616,7 +634,8 @@ def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[Vide
         ids = {e.video for e in sub}
         per_subject[s] = evaluate(cases_from_videos(sub, {k: v for k, v in all_preds.items() if k in ids},
                                                     skip=1, n_frames=n_frames), mode="megc", classes=classes).summary()
-        per_subject[s]["k_prime"] = json.loads((run / "folds" / s / "metrics.json").read_text())["k_prime"]
+        per_subject[s]["k_prime"] = json.loads((id_path(run / "folds", s, what="subject") / "metrics.json")
+                                               .read_text())["k_prime"]
     final_path = run / "final" / "model.safetensors"
     out.update({"per_subject": per_subject, "recog_classes": list(classes),
                 "confusion": res.recognition.to_dict()["confusion"],
@@ -673,7 +692,13 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
     if cfg_path.exists():
         if not resume:
             raise InputError(run, "already holds a run (config.json); resume it or choose another folder")
-        old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        try:
+            old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(cfg_path, f"cannot read the run's settings ({exc}); it cannot be resumed: start the "
+                                       "run again in a new folder") from None
+        if not isinstance(old, dict):
+            raise InputError(cfg_path, "not a run's settings (not a JSON object); start the run in a new folder")
         diff = [k for k in _RESUME_KEYS if old.get("config", {}).get(k) != cfg.to_dict().get(k)]
         if diff:
             raise InputError(cfg_path, f"cannot resume: the settings differ in {', '.join(diff)}")
@@ -682,11 +707,13 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
         raise InputError(None, f"device {cfg.device!r}: no CUDA device available (use --device cpu or auto)")
     dataset = load_dataset(cfg.dataset)
     subjects = sorted({v.subject for v in selected_videos(cfg, dataset)}, key=natural_key)
+    for subject in subjects:          # subjects name the fold folders: refuse any that would leave them
+        check_id(subject, "subject", cfg.dataset)
     if len(subjects) < 2:
         raise InputError(cfg.dataset, f"leave-one-subject-out needs at least 2 subjects, found {len(subjects)}")
     if cfg_path.exists() and json.loads(cfg_path.read_text(encoding="utf-8")).get("subjects") != subjects:
         raise InputError(cfg_path, "cannot resume: the dataset's subjects differ from the run's")
-    run.mkdir(parents=True, exist_ok=True)
+    ensure_dir(run)
     if not cfg_path.exists():
         _atomic_json(cfg_path, {"config": cfg.to_dict(), "threads": cfg.threads, "subjects": subjects,
                                 "dataset_name": dataset.name, "version": __version__,
@@ -754,7 +781,7 @@ def _loso_tasks(cfg: TrainConfig, run: Path, subjects: Sequence[str], videos: li
     cpus, gpus = cfg.threads, _gpus_per_task(cfg, executor)
     tasks = []
     for subject in subjects:
-        if (run / "folds" / subject / "metrics.json").is_file():
+        if (id_path(run / "folds", subject, what="subject") / "metrics.json").is_file():
             emit({"event": "fold_skipped", "fold": subject})
             continue
         tasks.append(Task(subject, compute_fold, (cfg, subject, shared, dataset_name), dict(live), cpus, gpus))

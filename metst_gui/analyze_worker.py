@@ -62,6 +62,7 @@ class AnalyzeWorker(QtCore.QThread):
 
     def run(self) -> None:
         from metst_engine.intervals_io import write_predictions
+        from metst_engine.safe_paths import id_path
 
         results: list[AnalysisResult] = []
         n = len(self.jobs)
@@ -71,7 +72,8 @@ class AnalyzeWorker(QtCore.QThread):
                     share = done / total if total else 1.0
                     self.progressed.emit(int(100 * (k + share) / n), f"{name}: {done}/{total} windows")
                 self.progressed.emit(int(100 * k / n), f"{job.video}: reading")
-                results.append(analyze_video(job.path, job.video, job.subject, self.out_dir / job.video,
+                out_dir = id_path(self.out_dir, job.video, what="video id", source=job.path)
+                results.append(analyze_video(job.path, job.video, job.subject, out_dir,
                                              checkpoint=self.checkpoint, window=self.window,
                                              alignment=self.alignment,
                                              use_cache=self.use_cache, workers=self.workers,

@@ -123,15 +123,13 @@ class Sheet:
             raise BadRow(i, f"{name.lower()} empty", "empty; a frame number is needed")
         if isinstance(v, bool):
             raise BadRow(i, f"{name.lower()} not a number", f"not a number: {v!r}")
-        if isinstance(v, (int, float)):
-            x = float(v)
-        else:
-            try:
-                x = float(str(v).strip())
-            except ValueError:
-                raise BadRow(i, f"{name.lower()} not a number", f"not a number: {v!r}") from None
-        if not math.isfinite(x):
-            raise BadRow(i, f"{name.lower()} not a number", f"not a number: {v!r}")
+        try:
+            x = float(v) if isinstance(v, (int, float)) else float(str(v).strip())
+        except (ValueError, OverflowError):
+            raise BadRow(i, f"{name.lower()} not a number", f"not a number: {v!r}") from None
+        if not math.isfinite(x) or abs(x) >= 2**31:
+            raise BadRow(i, f"{name.lower()} not a number",
+                         f"not a frame number: {v!r}; write the frame number or leave the cell empty")
         return x
 
     def text(self, cells: tuple[object, ...], name: str) -> str:

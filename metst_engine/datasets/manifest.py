@@ -14,14 +14,17 @@ import math
 import os
 from pathlib import Path
 
+from metst_engine.atomic import atomic_path
 from metst_engine.datasets.base import (
     Dataset,
     LabelledInterval,
     VideoEntry,
     natural_key,
 )
-from metst_engine.errors import DatasetError
+from metst_engine.errors import DatasetError, InputError
 from metst_engine.intervals import EMOTIONS
+from metst_engine.report_csv import escape_cell, unescape_cell
+from metst_engine.safe_paths import input_file
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("subject", "video", "path", "fps", "onset", "apex",
                                      "offset", "type", "emotion", "raw_emotion")
@@ -37,7 +40,7 @@ def _int(path: Path, line: int, col: str, text: str, blank_ok: bool) -> int | No
         v = float(text)
     except ValueError:
         raise DatasetError(path, f"row {line}, column {col}: not a number: {text!r}") from None
-    if not v.is_integer() or v < 0:
+    if not v.is_integer() or v < 0 or v >= 2**31:
         raise DatasetError(path, f"row {line}, column {col}: not a frame index >= 0: {text!r}")
     return int(v)
 
@@ -47,6 +50,10 @@ def load_manifest(path: str | Path, name: str | None = None) -> Dataset:
     import pandas as pd  # here, not at import: `metst` starts without pandas
 
     path = Path(path)
+    try:
+        input_file(path, "manifest")
+    except InputError as exc:
+        raise DatasetError(path, exc.problem) from None
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
     except FileNotFoundError:
@@ -61,7 +68,7 @@ def load_manifest(path: str | Path, name: str | None = None) -> Dataset:
     entries: dict[str, VideoEntry] = {}
     for i, rec in enumerate(df.to_dict("records")):
         line = i + 2
-        r = {k: str(v).strip() for k, v in rec.items()}
+        r = {k: unescape_cell(str(v).strip()) for k, v in rec.items()}   # text cells as written
         for col in ("subject", "video", "path", "fps"):
             if not r[col]:
                 raise DatasetError(path, f"row {line}, column {col}: empty")
@@ -92,6 +99,9 @@ def load_manifest(path: str | Path, name: str | None = None) -> Dataset:
         assert offset is not None
         if offset < onset:
             raise DatasetError(path, f"row {line}, column offset: {offset} before onset {onset}")
+        if apex is not None and not onset <= apex <= offset:
+            raise DatasetError(path, f"row {line}, column apex: {apex} outside [{onset}, {offset}]; "
+                                     "fix the apex or leave it empty")
         type_ = r["type"].lower() or "micro"
         if type_ not in TYPES:
             raise DatasetError(path, f"row {line}, column type: {r['type']!r} is not micro or macro")
@@ -109,23 +119,28 @@ def load_manifest(path: str | Path, name: str | None = None) -> Dataset:
 
 
 def write_manifest(dataset: Dataset, path: str | Path) -> Path:
-    """Write ``dataset`` as a manifest CSV; paths become relative to the manifest's folder."""
+    """Write ``dataset`` as a manifest CSV (atomically); paths become relative to the manifest's folder.
+
+    Text cells go through the one spreadsheet-safe cell rule (``report_csv.escape_cell``),
+    which :func:`load_manifest` undoes, so ``=HYPERLINK(...)`` never runs in a spreadsheet.
+    """
     path = Path(path)
     base = path.parent.resolve()
     rows = []
     for v in dataset.videos:
         rel = Path(os.path.relpath(Path(v.path).resolve(), base)).as_posix()
-        common = {"subject": v.subject, "video": v.video, "path": rel, "fps": f"{v.fps:g}"}
+        common = {"subject": escape_cell(v.subject), "video": escape_cell(v.video), "path": escape_cell(rel),
+                  "fps": f"{v.fps:g}"}
         if not v.intervals:
             rows.append({**common, "onset": "", "apex": "", "offset": "", "type": "",
                          "emotion": "", "raw_emotion": ""})
         for iv in v.intervals:
             rows.append({**common, "onset": iv.onset,
                          "apex": "" if iv.apex is None else iv.apex, "offset": iv.offset,
-                         "type": iv.type, "emotion": iv.emotion or "",
-                         "raw_emotion": iv.raw_emotion or ""})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    import pandas as pd
+                         "type": iv.type, "emotion": escape_cell(iv.emotion or ""),
+                         "raw_emotion": escape_cell(iv.raw_emotion or "")})
+    import pandas as pd   # heavy: imported when a manifest is written, not when metst starts
 
-    pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).to_csv(path, index=False)
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).to_csv(tmp, index=False, encoding="utf-8")
     return path

@@ -21,6 +21,7 @@ from torch import nn
 from metst_engine.atomic import atomic_path
 from metst_engine.errors import CheckpointError
 from metst_engine.models.registry import build_model, make_config, model_name_of
+from metst_engine.models.meta_schema import check_meta, weight_problems
 
 FORMAT = "metst-checkpoint"
 FORMAT_VERSION = 1
@@ -170,9 +171,11 @@ def read_checkpoint_meta(path: str | Path) -> CheckpointMeta:
             raise ValueError(f"format is not {FORMAT!r}")
         if int(data.get("format_version", -1)) > FORMAT_VERSION:
             raise ValueError(f"format version {data['format_version']} is newer than this program's {FORMAT_VERSION}")
+        check_meta(data)    # every field's type and range, before anything uses them
         return CheckpointMeta.from_dict(data)
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(path, f"bad metadata: {exc}") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise CheckpointError(path, f"bad metadata: {exc}; this file cannot be used (train it again or ask "
+                                    "its author for an intact copy)") from None
 
 
 def _as_names(given: int | Sequence[str] | None) -> tuple[int | None, list[str] | None]:
@@ -232,6 +235,7 @@ def load_checkpoint(
     path = Path(path)
     meta = read_checkpoint_meta(path)
     check_compatible(meta, path, channels=channels, classes=classes, window=window)
+    check_weights_fit(meta, path)
     try:
         make_config(meta.model, **meta.config)
         model = build_model(meta.model, backend=backend, **meta.config)
@@ -245,6 +249,22 @@ def load_checkpoint(
     model.to(device)
     model.eval()
     return model, meta
+
+
+def check_weights_fit(meta: CheckpointMeta, path: Path) -> None:
+    """The tensors in the file against the model the metadata describes, before any real build."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+        problems = weight_problems(meta.model, meta.config, shapes)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(path, f"cannot rebuild model: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file raises many types
+        raise CheckpointError(path, f"unreadable weights: {exc}") from None
+    if problems:
+        raise CheckpointError(path, "weights do not match the model in the metadata: " + "; ".join(problems))
 
 
 def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:

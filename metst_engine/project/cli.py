@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -29,6 +30,7 @@ EPILOG = """examples:
   metst project export interviews -o train.csv --format manifest --include-ground-truth
   metst project stats interviews
   metst project agreement interviews alice bob
+  metst project restore interviews                             # put back the newest automatic backup
 """
 
 
@@ -88,6 +90,13 @@ def setup(p: argparse.ArgumentParser) -> None:
     a.add_argument("annotator_a")
     a.add_argument("annotator_b")
     a.add_argument("--video", default=None)
+    a = sub.add_parser("restore", help="replace a damaged database by an automatic backup (backups/)")
+    a.add_argument("project")
+    a.add_argument("--backup", default=None, help="the backup file to use (default: the newest)")
+
+
+#: Actions that only read: they open the project read-only (a read-only folder or another editor is fine).
+READ_ONLY_ACTIONS = ("stats", "agreement", "export")
 
 
 def _print(obj: Any) -> None:
@@ -108,16 +117,34 @@ def _load_ground_truth(a: argparse.Namespace) -> Any:
 
 
 def run(a: argparse.Namespace) -> int:
+    try:
+        return _run(a)
+    except sqlite3.DatabaseError as exc:
+        if type(exc) is not sqlite3.DatabaseError:      # integrity / programming errors are bugs
+            raise
+        from metst_engine.project.recovery import damaged
+        from metst_engine.project.store import _db_path
+
+        raise damaged(_db_path(a.project), str(exc)) from None
+
+
+def _run(a: argparse.Namespace) -> int:
     from metst_engine.project.store import Project
 
     if a.action == "create":
         with Project.create(a.project, annotator=a.annotator) as p:
             _print({"project": str(p.folder), "database": str(p.db_path)})
         return 0
-    with Project.open(a.project, read_only=a.action in ("stats", "agreement") or None,
+    if a.action == "restore":
+        used, kept = Project.restore_backup(a.project, a.backup)
+        with Project.open(a.project, read_only=True) as p:
+            _print({"project": str(p.folder), "restored_from": str(used), "damaged_copy": kept and str(kept),
+                    "videos": len(p.videos())})
+        return 0
+    with Project.open(a.project, read_only=a.action in READ_ONLY_ACTIONS or None,
                       annotator=a.annotator) as p:
-        if p.read_only and a.action not in ("stats", "agreement"):
-            raise InputError(p.db_path, p.read_only_reason or "opened read-only")
+        if p.read_only and a.action not in READ_ONLY_ACTIONS:
+            raise InputError(p.db_path, f"cannot {a.action}: {p.read_only_reason or 'opened read-only'}")
         if a.action == "add":
             if a.video_id and len(a.videos) > 1:
                 raise InputError(a.videos[1], "--video-id needs exactly one video")

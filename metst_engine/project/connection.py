@@ -8,27 +8,57 @@ machines, so there a rollback journal with SQLite's exclusive locking mode is us
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 from metst_engine.errors import ProjectError, ProjectLockedError
 from metst_engine.project import schema
+from metst_engine.project.recovery import damaged, quick_check
 
 
-def connect(db: Path, *, writable: bool) -> sqlite3.Connection:
-    """An autocommit connection (transactions are explicit); read-only ones cannot write at all."""
-    uri = f"{db.resolve().as_uri()}?mode={'rwc' if writable else 'ro'}"
+def _open(uri: str, writable: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = FULL")
         if not writable:
             conn.execute("PRAGMA query_only = ON")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise ProjectError(db, f"cannot open the project database: {exc}") from None
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def connect(db: Path, *, writable: bool, notes: list[str] | None = None) -> sqlite3.Connection:
+    """An autocommit connection (transactions are explicit); read-only ones cannot write at all.
+
+    A read-only folder (a read-only mount or share) cannot hold WAL's ``-shm`` file, so a
+    read-only connection that fails there opens the file as immutable (``immutable=1``): a
+    snapshot nobody else can change; ``notes`` then says so.
+    """
+    uri = f"{db.resolve().as_uri()}?mode={'rwc' if writable else 'ro'}"
+    try:
+        return _open(uri, writable)
+    except sqlite3.DatabaseError as exc:
+        first = exc
+    if not writable and not os.access(db.parent, os.W_OK):
+        try:
+            conn = _open(uri + "&immutable=1", writable)
+        except sqlite3.DatabaseError:
+            pass
+        else:
+            if notes is not None:
+                wal = db.with_name(db.name + "-wal")
+                notes.append("the project folder is read-only: opened as an unchanging snapshot"
+                             + (f" (changes still in {wal.name} are not shown)" if wal.is_file() and
+                                wal.stat().st_size else ""))
+            return conn
+    if type(first) is sqlite3.DatabaseError:     # not a lock or I/O problem: the file itself
+        raise damaged(db, str(first))
+    raise ProjectError(db, f"cannot open the project database: {first}") from None
 
 
 def prepare_schema(conn: sqlite3.Connection, db: Path, *, writable: bool, create: bool) -> list[str]:
@@ -36,6 +66,15 @@ def prepare_schema(conn: sqlite3.Connection, db: Path, *, writable: bool, create
     if create:
         schema.migrate(conn)
         return []
+    if schema.is_unfinished(conn):          # a creation killed before its schema committed
+        if not writable:
+            raise ProjectError(db, "the project's creation was interrupted; run 'metst project create "
+                                   f"{db.parent}' again (or open it for editing) to finish it")
+        schema.migrate(conn)
+        return ["finished a project creation that had been interrupted"]
+    problem = quick_check(conn)
+    if problem is not None:
+        raise damaged(db, problem)
     version = schema.schema_version(conn, db)
     if version == schema.SCHEMA_VERSION:
         return []

@@ -24,6 +24,7 @@ import numpy as np
 from metst_engine.atomic import atomic_path
 from metst_engine.errors import InputError
 from metst_engine.report_csv import escape_cell, unescape_cell
+from metst_engine.safe_paths import input_file
 from metst_engine.project.records import SOURCES, STATES, TYPES
 
 COLUMNS: tuple[str, ...] = ("subject", "video", "onset", "apex", "offset", "type", "emotion", "state", "source",
@@ -144,7 +145,7 @@ def _check_header(source: Path, header: Sequence[str] | None) -> None:
 
 def read_csv(path: str | Path) -> list[ExportRow]:
     """Read a CSV written by :func:`write_csv`; errors name the file, row and column."""
-    path = Path(path)
+    path = input_file(path, "intervals CSV")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -160,7 +161,7 @@ def read_xlsx(path: str | Path) -> list[ExportRow]:
     """Read the sheet written by :func:`write_xlsx`."""
     from openpyxl import load_workbook
 
-    path = Path(path)
+    path = input_file(path, "intervals XLSX")
     try:
         wb = load_workbook(path, read_only=True, data_only=False)
     except FileNotFoundError:

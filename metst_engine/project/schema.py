@@ -124,6 +124,17 @@ def _statements(script: str) -> list[str]:
     return out
 
 
+def is_unfinished(conn: sqlite3.Connection) -> bool:
+    """An empty SQLite file (no metst mark, no tables): a creation stopped before its schema committed."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return False
+    return app_id == 0 and version == 0 and objects == 0
+
+
 def schema_version(conn: sqlite3.Connection, path: Path) -> int:
     """The schema version of an existing project database; refuse foreign and newer files."""
     try:

@@ -37,6 +37,7 @@ from metst_engine.intervals import Interval, interval_iou
 from metst_engine.project.connection import connect, prepare_schema, set_journal_mode
 from metst_engine.project.fs import network_fs_type
 from metst_engine.project.locking import WriterLock
+from metst_engine.project.recovery import daily_backup
 from metst_engine.project.records import (
     STATES,
     TYPES,
@@ -109,16 +110,69 @@ class Project:
     @classmethod
     def create(cls, folder: str | Path, *, annotator: str | None = None,
                network_fs: NetworkPolicy = "exclusive") -> Project:
-        """Make a new project folder (it may exist but must not hold a project) and open it."""
+        """Make a new project folder (it may exist but must not hold a project) and open it.
+
+        Atomic: the database is built aside (``.project.sqlite.creating-*``) and linked into
+        place only once its schema is committed, so a killed creation leaves either no
+        project or a whole one; a database left empty by an older, interrupted creation
+        is finished here.
+        """
+        from metst_engine.atomic import ensure_dir, output_problem
+
         folder = Path(folder)
         db = folder / DB_NAME
-        if db.exists():
-            raise ProjectError(db, "a project already exists here; open it instead")
         if folder.exists() and not folder.is_dir():
-            raise ProjectError(folder, "exists and is not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / CACHE_DIR).mkdir(exist_ok=True)
-        return cls._open(folder, read_only=False, wait=0.0, annotator=annotator, network_fs=network_fs, create=True)
+            raise ProjectError(folder, "exists and is not a folder; choose another name for the project")
+        if db.exists() and not _unfinished_creation(db):
+            raise ProjectError(db, "a project already exists here; open it instead")
+        ensure_dir(folder)
+        lock = WriterLock(db)
+        if not lock.acquire(0.0):
+            raise ProjectLockedError(db, lock.problem or f"{lock.holder()} is using this folder; try again later")
+        try:
+            for stale in folder.glob(f".{DB_NAME}.creating-*"):      # left by a killed creation
+                stale.unlink(missing_ok=True)
+            tmp = folder / f".{DB_NAME}.creating-{os.getpid()}"
+            try:
+                conn = sqlite3.connect(tmp, isolation_level=None)
+                try:
+                    from metst_engine.project import schema
+
+                    conn.execute("PRAGMA synchronous = FULL")
+                    schema.migrate(conn)
+                finally:
+                    conn.close()
+                if db.exists():                     # an empty database of an interrupted creation
+                    os.replace(tmp, db)
+                else:
+                    os.link(tmp, db)                # fails if another process created it meanwhile
+            except FileExistsError:
+                raise ProjectError(db, "a project already exists here; open it instead") from None
+            except OSError as exc:
+                raise ProjectError(folder, output_problem(exc)) from None
+            except sqlite3.Error as exc:
+                raise ProjectError(folder, f"cannot create the project database ({exc}); is the disk full?") from None
+            finally:
+                tmp.unlink(missing_ok=True)
+        finally:
+            lock.release()
+        ensure_dir(folder / CACHE_DIR)
+        return cls._open(folder, read_only=False, wait=0.0, annotator=annotator, network_fs=network_fs, create=False)
+
+    @classmethod
+    def restore_backup(cls, folder: str | Path, backup: str | Path | None = None) -> tuple[Path, Path | None]:
+        """Replace a damaged database by an automatic backup (default: the newest); returns (backup
+        used, damaged file kept aside). Needs the editing lock: close the project elsewhere first."""
+        from metst_engine.project.recovery import restore
+
+        db = _db_path(folder)
+        lock = WriterLock(db)
+        if not lock.acquire(0.0):
+            raise ProjectLockedError(db, lock.problem or f"{lock.holder()} has this project open; close it there first")
+        try:
+            return restore(db, None if backup is None else Path(backup))
+        finally:
+            lock.release()
 
     @classmethod
     def open(cls, folder: str | Path, *, read_only: bool | None = None, wait: float = 0.0,
@@ -164,11 +218,12 @@ class Project:
                     raise ProjectLockedError(db, f"cannot edit: {problem}; close it there or open read-only")
                 reason = f"opened read-only: {problem}"
         try:
-            conn = connect(db, writable=lock is not None)
+            conn = connect(db, writable=lock is not None, notes=notes)
             try:
                 notes += prepare_schema(conn, db, writable=lock is not None, create=create)
                 if lock is not None:
                     set_journal_mode(conn, db, network=net is not None)
+                    daily_backup(conn, db)          # checked intact above: one copy per day of work
             except BaseException:
                 conn.close()
                 raise
@@ -232,6 +287,12 @@ class Project:
                 raise
         except sqlite3.OperationalError as exc:     # disk full, I/O error, a lock held too long
             raise ProjectError(self.db_path, f"could not save ({exc}); nothing of this edit was written") from None
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:   # integrity / programming errors are bugs
+                raise
+            from metst_engine.project.recovery import damaged
+
+            raise damaged(self.db_path, str(exc)) from None
 
     def _log(self, conn: sqlite3.Connection, action: str, changes: Sequence[Change]) -> Edit:
         payload = json.dumps([{"table": c.table, "row_id": c.row_id, "before": c.before, "after": c.after}
@@ -287,7 +348,8 @@ class Project:
         col = "v.id" if isinstance(video, int) else "v.name"
         row = self._db().execute(f"{_VIDEO_SELECT} WHERE {col} = ?", (video,)).fetchone()
         if row is None:
-            raise ProjectError(self.db_path, f"no video {video!r} in the project")
+            raise ProjectError(self.db_path, f"no video {video!r} in the project ('metst project stats' lists "
+                                             "its videos)")
         return self._video_record(row)
 
     def timestamps(self, video: int | str) -> np.ndarray:
@@ -568,11 +630,15 @@ class Project:
         dataset's name (or ``annotator``); an interval already imported identically is
         skipped. Videos not yet in the project are added from the dataset's paths.
         """
+        from metst_engine.safe_paths import check_id
+
         self._check_writable()
         who = annotator or dataset.name
         known = {v.name: v for v in self.videos()}
         probes = {}
         for entry in dataset.videos:
+            check_id(entry.video, "video id", entry.path)
+            check_id(entry.subject, "subject", entry.path)
             if entry.video not in known:
                 if not add_missing_videos:
                     raise ProjectError(self.db_path, f"video {entry.video!r} of {dataset.name} is not in the project")
@@ -884,13 +950,34 @@ def _probe_video(path: Path, subject: str, video_id: str | None, fps: float | No
     from metst_engine.cache import video_fingerprint
     from metst_engine.video import open_video
 
+    from metst_engine.safe_paths import check_id, utf8_path
+
     if not subject:
-        raise InputError(path, "a video needs a subject")
+        raise InputError(path, "a video needs a subject; give one with --subject NAME")
     name = video_id or (path.name if path.is_dir() else path.stem)
+    utf8_path(os.path.abspath(path), "video's path")
+    check_id(name, "video id", path, fix="pass another one with --video-id")
+    check_id(subject, "subject", path, fix="give another subject name")
     with open_video(path, fps=fps, fill_gaps=fill_gaps) as v:
         n_frames, video_fps = v.n_frames, float(v.fps)
         stamps = np.ascontiguousarray(v.timestamps, dtype="<f8")
     return _VideoProbe(path, name, subject, video_fps, n_frames, stamps, video_fingerprint(path))
+
+
+def _unfinished_creation(db: Path) -> bool:
+    """``db`` is an empty SQLite file left by an interrupted creation (of an older metst)."""
+    from metst_engine.project import schema
+
+    try:
+        if db.stat().st_size == 0:
+            return True
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    except (OSError, sqlite3.Error):
+        return False
+    try:
+        return schema.is_unfinished(conn)
+    finally:
+        conn.close()
 
 
 def _as_interval(r: IntervalRecord) -> Interval:

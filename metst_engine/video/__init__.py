@@ -83,5 +83,7 @@ def open_video(path: str | os.PathLike[str], *, fps: float | None = None,
     if p.is_dir():
         return FrameFolderVideo(p, fps=fps, fill_gaps=fill_gaps, cache_size=cache_size)
     if not p.exists():
-        raise VideoError(p, "file or folder does not exist")
+        raise VideoError(p, "file or folder does not exist; check the path")
+    if not p.is_file():     # a FIFO or device would block the decoder forever
+        raise VideoError(p, "not a regular file (a pipe, socket or device); save the video to a file first")
     return ContainerVideo(p, fps=fps, partial=partial, cache_size=cache_size)

@@ -34,7 +34,7 @@ class ContainerVideo(VideoSource):
     def __init__(self, path: str | os.PathLike[str], *, fps: float | None = None,
                  partial: bool = False, cache_size: int = 8, threads: bool = True) -> None:
         super().__init__(Path(path), cache_size)
-        caller_fps = _check_fps(fps)
+        caller_fps = _check_fps(fps, path)
         self._threads = threads
         self._container: av.container.InputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -113,7 +113,8 @@ class ContainerVideo(VideoSource):
         try:
             container = av.open(str(self.path), mode="r")
         except Exception as e:  # PyAV raises many types (InvalidDataError, OSError, ...)
-            raise VideoError(self.path, f"cannot be opened as a video: {_av_problem(e)}",
+            raise VideoError(self.path, f"cannot be opened as a video: {_av_problem(e)}; is it a video file "
+                                        "(mp4, avi, mov, mkv) that plays in a media player?",
                              usable_frames=0) from e
         pic = int(getattr(av.stream.Disposition, "attached_pic", 0))
         videos = [k for k, s in enumerate(container.streams.video)

@@ -47,7 +47,7 @@ class FrameFolderVideo(VideoSource):
     def __init__(self, path: str | os.PathLike[str], *, fps: float | None = None,
                  fill_gaps: bool = False, cache_size: int = 8) -> None:
         super().__init__(Path(path), cache_size)
-        caller_fps = _check_fps(fps)
+        caller_fps = _check_fps(fps, path)
         if not self.path.is_dir():
             raise VideoError(self.path, "folder does not exist" if not self.path.exists()
                              else "not a folder")

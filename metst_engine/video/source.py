@@ -23,12 +23,14 @@ Mode = Literal["bgr", "gray"]
 FpsSource = Literal["caller", "container", "measured", "default"]
 
 
-def _check_fps(fps: float | None) -> float | None:
+def _check_fps(fps: float | None, path: object = None) -> float | None:
     if fps is None:
         return None
     fps = float(fps)
-    if not math.isfinite(fps) or fps <= 0:
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if not math.isfinite(fps) or not 0 < fps <= 100_000:
+        from metst_engine.errors import VideoError
+
+        raise VideoError(path, f"fps must be a positive number, got {fps!r}; give the capture rate, e.g. --fps 30")
     return fps
 
 
