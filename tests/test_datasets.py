@@ -75,7 +75,7 @@ def test_rules_for_mode():
     assert LabelRules.for_mode("megc") == LabelRules(True, False)
     assert (LabelRules().frame_numbers, LabelRules().apex) == ("nearest", "repair")
     ref = LabelRules.for_mode("metst_code")
-    assert ref.drop_onset_zero and ref.frame_numbers == "floor" and ref.apex == "keep"
+    assert ref.drop_onset_zero and ref.frame_numbers == "floor" and ref.apex == "repair"
     with pytest.raises(ValueError):
         LabelRules.for_mode("other")
     with pytest.raises(ValueError, match="frame_numbers"):
@@ -278,7 +278,7 @@ def test_samm_lv_dirty_rows_repaired_or_skipped(tmp_path):
         (14, "repaired", "onset 0"), (15, "repaired", "apex outside the interval")]
     assert "column H (Type)" in ds.row_issues[1].message()
     ref = load_samm_lv(root, rules=LabelRules.for_mode("metst_code"))
-    assert [(i.onset, i.apex, i.offset) for i in ref.video("006_1").intervals] == [(9, 11, 14), (69, 89, 79)]
+    assert [(i.onset, i.apex, i.offset) for i in ref.video("006_1").intervals] == [(9, 11, 14), (69, None, 79)]   # apex dropped in every mode
     assert ("skipped", "onset 0 (reference rules drop it)") in [(i.action, i.reason) for i in ref.row_issues]
 
 
@@ -483,6 +483,7 @@ def test_manifest_verb_writes_a_public_dataset_with_its_sheet(tmp_path, capsys):
     assert main(["-q", "manifest", "samm_lv", str(root), "-o", str(out), "--sheet", str(sheet),
                  "--reference-rules"]) == 0
     capsys.readouterr()
-    assert [(i.onset, i.apex) for i in load_manifest(out).video("006_1").intervals] == [(29, 49), (7283, 7289)]
+    # the public code's frame flooring; the apex outside its interval is dropped in every mode
+    assert [(i.onset, i.apex) for i in load_manifest(out).video("006_1").intervals] == [(29, None), (7283, 7289)]
     assert main(["-q", "manifest", "samm_lv", str(root), "-o", str(out)]) == 1   # default sheet absent
     assert "--sheet" in capsys.readouterr().err

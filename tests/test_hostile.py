@@ -216,9 +216,11 @@ def test_4_prediction_reader_names_the_file_for_inf_and_bad_bytes(tmp_path, caps
 # --------------------------------------------------------------------------- 5. label sheets
 @pytest.mark.parametrize("cell", ["nan", "inf", "-inf", "NaN"])
 def test_5_label_sheet_nan_or_inf_frame_is_a_clear_error(tmp_path, cell):
+    """The row is refused with a message naming sheet, row and column (the loaders report it
+    as a skipped row: one bad row never aborts an import)."""
     from openpyxl import Workbook
 
-    from metst_engine.datasets._sheets import read_sheet
+    from metst_engine.datasets._sheets import BadRow, read_sheet
 
     wb = Workbook()
     ws = wb.active
@@ -227,8 +229,9 @@ def test_5_label_sheet_nan_or_inf_frame_is_a_clear_error(tmp_path, cell):
     wb.save(tmp_path / "labels.xlsx")
     sheet = read_sheet(tmp_path / "labels.xlsx", ["subject", "onset"])
     row, cells = sheet.rows[0]
-    with pytest.raises(DatasetError, match=r"labels.xlsx: sheet .*row 2, column B \(Onset\): not a frame number"):
-        sheet.number(row, cells, "onset")
+    with pytest.raises(BadRow, match="not a frame number") as bad:
+        sheet.number(cells, "onset")
+    assert sheet.where(row, bad.value.col) == "sheet 'Sheet', row 2, column B (Onset)"
 
 
 # --------------------------------------------------------------------------- 6. damaged database

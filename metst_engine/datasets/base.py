@@ -152,10 +152,12 @@ class LabelRules:
     they stand for (a value within 1e-6 of a whole number, silently), and a number that
     really is fractional is rounded half up and reported. "floor": as the public code
     (``int(x - 1)``), which puts 7284.999999999999 one frame early.
-    apex: "repair" (default) turns an apex of 0 or outside [onset, offset] into "no apex"
-    and reports the row; "keep" keeps it as annotated, as the public code does (an apex
-    of 0 still becomes "no apex": it is not a frame). A project refuses an apex outside
-    its interval, so "keep" is for manifests that must reproduce the public code.
+    apex: "repair" (every mode's default) turns an apex of 0 or outside [onset, offset] into
+    "no apex" and reports the row; "keep" keeps it as annotated, as the public code does
+    (an apex of 0 still becomes "no apex": it is not a frame). No metric and no training
+    label uses the apex, and manifests and projects refuse one outside its interval, so the
+    public code's way of loading repairs it too; "keep" is for callers that hold the rows
+    in memory only.
 
     Rows that cannot be used (a frame number that is not a number, an offset before the
     onset, an offset of 0 without apex, an unknown type) are skipped and reported under
@@ -178,7 +180,7 @@ class LabelRules:
         """Rules of an evaluation mode: "megc" (metst's, the default) or the public code's
         ("metst_code" 2025, "metst_code_2024": the same way of loading rows)."""
         if mode in ("metst_code", "metst_code_2024"):
-            return cls(drop_onset_zero=True, frame_numbers="floor", apex="keep")
+            return cls(drop_onset_zero=True, frame_numbers="floor")
         if mode == "megc":
             return cls()
         raise ValueError(f"unknown mode {mode!r}")
