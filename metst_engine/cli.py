@@ -478,8 +478,10 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="video file or frame folder")
     p.add_argument("-o", "--output", required=True, help="intervals CSV: subject,video,onset,apex,offset,emotion,score "
                                                         "(0-based inclusive source frames)")
-    p.add_argument("--model", default=None, help="checkpoint (.safetensors); its ROI set, window and skip are used. "
-                                                 "Without it the model-free spotter runs (--rois/--window/--skip)")
+    p.add_argument("--model", default=None, help="checkpoint (.safetensors), or one of the authors' published weight "
+                                                 "files (weights/CASME_3_4emo/subject_<id>.pkl; give --k-prime); its "
+                                                 "ROI set, window and skip are used. Without it the model-free "
+                                                 "spotter runs (--rois/--window/--skip)")
     p.add_argument("--curves", default=None, help="also write per-frame curves (.npz, arrays of length n_frames, "
                                                   "NaN where no window covers a frame)")
     p.add_argument("--video-id", default=None, help="id written in the video column (default: the input's name)")

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -143,3 +144,23 @@ def test_training_panel_shows_the_imported_run_and_offers_its_model(qtbot, impor
     with qtbot.waitSignal(panel.use_model_requested) as sig:
         panel.use_button.click()
     assert sig.args == [str(run / "final" / "model.safetensors"), str(run)]
+
+
+def test_predict_reads_a_published_file_as_its_fold_does(imported, tmp_path: Path):
+    """`metst predict --model subject_2.pkl` (with the fold's k') gives the fold's predictions."""
+    run, synth = imported["run"], imported["synth"]
+    k_prime = json.loads((run / "folds" / "s02" / "metrics.json").read_text())["k_prime"]
+    with open(synth / "manifest.csv", newline="") as fh:
+        entry = next(r for r in csv.DictReader(fh) if r["subject"] == "s02")
+    video = synth / entry["path"]
+    out = tmp_path / "pred.csv"
+    env_cache = {"METST_CACHE_DIR": str(imported["base"] / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "metst_engine.cli", "predict", str(video), "-o", str(out),
+                           "--model", str(imported["weights"] / "subject_2.pkl"), "--k-prime", str(k_prime),
+                           "--strategy", "spotting_mainly", "--subject", "s02", "--video-id", entry["video"]],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={**os.environ, **env_cache,
+                               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == (run / "folds" / "s02" / "predictions.csv").read_text()
+    assert out.read_text().count("\n") > 1
