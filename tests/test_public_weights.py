@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from metst_engine.errors import CheckpointError, InputError
-from metst_engine.models import import_public_metst, load_checkpoint, save_checkpoint
+from metst_engine.models import import_public_metst, load_checkpoint
 from metst_engine.models.mamba import Mamba
 
 ROOT = Path(__file__).resolve().parent.parent
