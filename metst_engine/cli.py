@@ -343,8 +343,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rois", default=None, help="ROI set (default: the model's own: metst or metst_plus)")
     p.add_argument("--window", "-k", type=int, default=50, help="k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)")
     p.add_argument("--skip", "-s", type=int, default=None, help="frame skip (default: round(fps / 30))")
-    p.add_argument("--epochs", type=int, default=None, help="default 30 (metst) / 50 (metst_plus)")
-    p.add_argument("--lr", type=float, default=None, help="one-cycle max lr, default 1e-4 (metst) / 3e-4 (metst_plus)")
+    p.add_argument("--epochs", type=int, default=None, help="default 50 (the 2025 code, both models)")
+    p.add_argument("--lr", type=float, default=None, help="one-cycle max lr, default 3e-4 (the 2025 code; the "
+                   "2024 ME-TST code used 30 epochs at 1e-4)")
     p.add_argument("--batch", type=int, default=256, help="batch size (CAS(ME)^3 256, SAMM-LV 32)")
     p.add_argument("--ratio", type=float, default=4.0,
                    help="ME-free windows kept per ME window, redrawn each epoch (CAS(ME)^3 4, SAMM-LV 0.5)")
