@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .errors import CheckpointError
 from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn
 from .intervals import Interval
 
@@ -106,21 +107,30 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
                          "threshold": float(curves.threshold)})
 
     from .inference import InferenceOptions, extract_params_for, predict_features
-    from .models import load_checkpoint, read_checkpoint_meta
+    from .models import import_public_metst, load_checkpoint, read_checkpoint_meta
     from .video import open_video
 
     from .models.checkpoint import check_weights_fit
 
     opts = options or InferenceOptions()
-    meta = read_checkpoint_meta(checkpoint)
-    check_weights_fit(meta, Path(checkpoint))       # a file that cannot load fails before the extraction
+    published = Path(checkpoint).suffix.lower() == ".pkl"   # the authors' weight file (never unpickled)
+    if published:
+        model, meta = import_public_metst(checkpoint)
+        if meta.window is None:
+            raise CheckpointError(checkpoint, "its folder name does not say which dataset the weights are for (window, "
+                                              "skip): convert it with `metst import-weights FILE -o FILE.safetensors "
+                                              "--authors-dataset casme3|samm_lv` and use that")
+    else:
+        meta = read_checkpoint_meta(checkpoint)
+        check_weights_fit(meta, Path(checkpoint))       # a file that cannot load fails before the extraction
     with open_video(path, fps=fps, fill_gaps=fill_gaps) as v:
         video_fps = v.fps
     params = extract_params_for(meta, video_fps, checkpoint, force_fps=opts.force_fps)
     if alignment is not None:
         params = replace(params, alignment=alignment)
     feats = extract(params)
-    model, meta = load_checkpoint(checkpoint, channels=feats.channel_names, window=feats.k, device=opts.device)
+    if not published:
+        model, meta = load_checkpoint(checkpoint, channels=feats.channel_names, window=feats.k, device=opts.device)
     pred = predict_features(model, meta, feats, opts, checkpoint)
     arrays = {"spot_prob": pred.spot, "spot_threshold": np.float32(pred.threshold), "recog_prob": pred.recog,
               "class_names": np.array([*pred.class_names, "neutral"], dtype=np.str_),

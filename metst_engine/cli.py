@@ -343,8 +343,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rois", default=None, help="ROI set (default: the model's own: metst or metst_plus)")
     p.add_argument("--window", "-k", type=int, default=50, help="k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)")
     p.add_argument("--skip", "-s", type=int, default=None, help="frame skip (default: round(fps / 30))")
-    p.add_argument("--epochs", type=int, default=None, help="default 30 (metst) / 50 (metst_plus)")
-    p.add_argument("--lr", type=float, default=None, help="one-cycle max lr, default 1e-4 (metst) / 3e-4 (metst_plus)")
+    p.add_argument("--epochs", type=int, default=None, help="default 50 (the 2025 code, both models)")
+    p.add_argument("--lr", type=float, default=None, help="one-cycle max lr, default 3e-4 (the 2025 code; the "
+                   "2024 ME-TST code used 30 epochs at 1e-4)")
     p.add_argument("--batch", type=int, default=256, help="batch size (CAS(ME)^3 256, SAMM-LV 32)")
     p.add_argument("--ratio", type=float, default=4.0,
                    help="ME-free windows kept per ME window, redrawn each epoch (CAS(ME)^3 4, SAMM-LV 0.5)")
@@ -428,13 +429,78 @@ def _train(a: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- import-weights
+def _import_weights_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("weights", help="a published weight file (subject_<id>.pkl), or the folder of one dataset's "
+                                   "files (ME-TST/weights/CASME_3_4emo)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="file: the checkpoint to write (.safetensors); folder: the run folder to write")
+    p.add_argument("--dataset", default=None, help="folder import: manifest CSV (or a folder holding manifest.csv) "
+                                                   "of the dataset the weights were trained on; required")
+    p.add_argument("--authors-dataset", choices=["casme3", "samm_lv"], default=None,
+                   help="which dataset the weights are for (the authors' window and skip: casme3 k 50 skip 1, "
+                        "samm_lv k 30 skip 7); default: from the folder name (CASME_3_4emo, SAMMLV_4emo)")
+    p.add_argument("--k-prime", type=int, default=None,
+                   help="file import: k' to store (frames after the skip; a folder import computes it per fold)")
+    p.add_argument("--final", default="first", metavar="SUBJECT",
+                   help="folder import: the fold model that stands in for final/ (\"Use this model\"; the authors "
+                        "publish no all-subject model): first (default: the first subject), a subject, or none")
+    p.add_argument("--strategy", choices=["none", "spotting_mainly", "result_synergy"], default="spotting_mainly",
+                   help="folder import: inference strategy of the fold predictions (default: the authors' strategy 2)")
+    p.add_argument("--recog-classes", nargs="+", default=None, help="folder import: classes scored")
+    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--cache-dir", default=None, help="feature cache folder (default: metst's cache)")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--resume", action="store_true", help="folder import: finish a stopped import into OUT")
+
+
+@verb("import-weights", "import the authors' published ME-TST / ME-TST+ weights (all three layouts), never "
+                        "unpickling code", """examples:
+  metst import-weights ME-TST/weights/CASME_3_4emo/subject_1.pkl -o casme3_s1.safetensors
+  metst import-weights ME-TST/weights/CASME_3_4emo --dataset casme3.csv -o runs/authors_casme3
+  metst evaluate --gt casme3.csv --pred runs/authors_casme3/folds/*/predictions.csv --mode reference
+""")(_import_weights_args)
+def _import_weights(a: argparse.Namespace) -> int:
+    from .models import import_public_metst, save_checkpoint
+
+    src = Path(a.weights)
+    if src.is_dir():
+        from .public_import import FIRST, import_public_run
+
+        if not a.dataset:
+            raise UsageError("a folder of weights imports as a run: give --dataset (the manifest of its videos)")
+        final = None if a.final == "none" else FIRST if a.final == "first" else a.final
+        with cancel_on_signals() as stop:
+            try:
+                out = import_public_run(src, a.output, a.dataset, authors_dataset=a.authors_dataset, final=final,
+                                        strategy=a.strategy, recog_classes=a.recog_classes, device=a.device,
+                                        threads=a.threads, use_cache=not a.no_cache, cache_dir=a.cache_dir,
+                                        resume=a.resume, cancel=stop.is_set)
+            except Cancelled:
+                raise Cancelled(f"{a.output}: import cancelled; finished folds are kept, continue with --resume") \
+                    from None
+        json.dump({k: v for k, v in out.items() if k != "per_subject"} | {"run_dir": str(a.output)}, sys.stdout)
+    else:
+        if a.dataset:
+            raise UsageError("--dataset is for a folder of weights; a single file imports as one checkpoint")
+        model, meta = import_public_metst(src, dataset=a.authors_dataset, k_prime=a.k_prime)
+        save_checkpoint(a.output, model, meta)
+        json.dump({"output": a.output, "model": meta.model, "config": meta.config, "roi_set": meta.roi_set,
+                   "window": meta.window, "skip": meta.frame_skip, "k_prime": meta.k_prime}, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
 # ----------------------------------------------------------------------------- predict
 def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="video file or frame folder")
     p.add_argument("-o", "--output", required=True, help="intervals CSV: subject,video,onset,apex,offset,emotion,score "
                                                         "(0-based inclusive source frames)")
-    p.add_argument("--model", default=None, help="checkpoint (.safetensors); its ROI set, window and skip are used. "
-                                                 "Without it the model-free spotter runs (--rois/--window/--skip)")
+    p.add_argument("--model", default=None, help="checkpoint (.safetensors), or one of the authors' published weight "
+                                                 "files (weights/CASME_3_4emo/subject_<id>.pkl; give --k-prime); its "
+                                                 "ROI set, window and skip are used. Without it the model-free "
+                                                 "spotter runs (--rois/--window/--skip)")
     p.add_argument("--curves", default=None, help="also write per-frame curves (.npz, arrays of length n_frames, "
                                                   "NaN where no window covers a frame)")
     p.add_argument("--video-id", default=None, help="id written in the video column (default: the input's name)")

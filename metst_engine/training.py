@@ -81,7 +81,7 @@ RECOG_LOSSES = ("batch_mean", "weight_mean")
 
 #: Defaults that follow from the model name (public code / paper).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "metst": {"epochs": 30, "lr": 1e-4, "rois": "metst"},
+    "metst": {"epochs": 50, "lr": 3e-4, "rois": "metst"},     # the 2025 main.py trains both at 50 / 3e-4
     "metst_plus": {"epochs": 50, "lr": 3e-4, "rois": "metst_plus"},
 }
 
@@ -98,7 +98,7 @@ class TrainConfig:
     rois: str | None = None                     #: ROI set (default: the model's own)
     window: int = 50                            #: k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)
     skip: int | None = None                     #: frame skip (default: round(fps / 30), SAMM-LV 200 fps -> 7)
-    epochs: int | None = None                   #: default 30 (metst) / 50 (metst_plus)
+    epochs: int | None = None                   #: default 50 (MODEL_DEFAULTS)
     lr: float | None = None                     #: max lr of the one-cycle schedule: 1e-4 / 3e-4
     batch: int = 256                            #: CAS(ME)^3 256, SAMM-LV 32
     ratio: float = 4.0                          #: kept ME-free windows per ME window (CAS 4, SAMM-LV 0.5)
@@ -378,19 +378,25 @@ def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = N
 
 def build_fold_data(videos: Sequence[VideoData], train_subjects: Sequence[str]) -> FoldData:
     """Windows and labels of the training subjects, and k' from their MEs only."""
-    from .datasets import k_prime
-
     chosen = [v for v in videos if v.entry.subject in set(train_subjects)]
     if not chosen:
         raise InputError(None, "no training videos in this fold")
+    k_p = fold_k_prime(chosen, train_subjects)
     x = np.concatenate([v.feats.features for v in chosen]).astype(np.float32, copy=False)
     spot = np.concatenate([v.spot for v in chosen])
     recog = np.concatenate([v.recog for v in chosen])
-    skip = chosen[0].feats.skip
+    return FoldData(x, spot, recog, spot.max(axis=1) > 0, sorted(set(train_subjects)), k_p)
+
+
+def fold_k_prime(videos: Sequence[VideoData], train_subjects: Sequence[str]) -> int:
+    """k' of a fold: from the training subjects' micro-expressions, after the skip."""
+    from .datasets import k_prime
+
+    chosen = [v for v in videos if v.entry.subject in set(train_subjects)]
     mes = [iv for v in chosen for iv in v.entry.intervals if iv.type == "micro"]
     if not mes:
         raise InputError(None, f"the training subjects {list(train_subjects)} have no micro-expressions")
-    return FoldData(x, spot, recog, spot.max(axis=1) > 0, sorted(set(train_subjects)), k_prime(mes, skip))
+    return k_prime(mes, chosen[0].feats.skip)
 
 
 # ------------------------------------------------------------------------------- training
@@ -518,8 +524,6 @@ def compute_fold(config: TrainConfig, subject: str, videos: Sequence[VideoData],
     A pure function of (config, videos, subject), so folds can run in any order, on other
     workers, and give the same tensors (on CPU with the same thread count).
     """
-    from .evaluation import cases_from_videos, evaluate
-    from .inference import InferenceOptions, predict_features
     from .models import checkpoint_bytes
 
     cfg = config.resolved()
@@ -533,13 +537,7 @@ def compute_fold(config: TrainConfig, subject: str, videos: Sequence[VideoData],
     model, info = train_fold(cfg, data, subject, n_channels=int(feats0.features.shape[1]), progress=emit,
                              cancel=cancel)
     meta = _checkpoint_meta(cfg, data, feats0, dataset_name)
-    opts = InferenceOptions(strategy=cfg.strategy, device=str(resolve_device(cfg.device)))
-    test = [v for v in videos if v.entry.subject == subject]
-    preds = {v.entry.video: predict_features(model, meta, v.feats, opts).intervals for v in test}
-    res = evaluate(cases_from_videos([v.entry for v in test], preds, skip=1,
-                                     n_frames={v.entry.video: v.feats.n_frames for v in test}),
-                   mode="megc", classes=tuple(cfg.recog_classes))
-    row = res.summary()
+    preds, row = predict_fold(cfg, subject, videos, model, meta)
     numeric = {k: float(v) for k, v in row.items() if isinstance(v, (int, float))}
     blob, _ = checkpoint_bytes(model, _checkpoint_meta(cfg, data, feats0, dataset_name, numeric))
     fold_metrics = {**row, "subject": subject, "k_prime": data.k_prime, "train_subjects": data.subjects,
@@ -547,6 +545,23 @@ def compute_fold(config: TrainConfig, subject: str, videos: Sequence[VideoData],
                     "final_losses": info["history"][-1] if info["history"] else None}
     rows = [(subject, vid, iv) for vid, ivs in preds.items() for iv in ivs]
     return FoldOutput(subject, blob, fold_metrics, rows, row, events)
+
+
+def predict_fold(config: TrainConfig, subject: str, videos: Sequence[VideoData], model: torch.nn.Module,
+                 meta: Any) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """Predict the held-out ``subject``'s videos with its fold model and score them (MEGC):
+    (intervals per video in source frames, summary row)."""
+    from .evaluation import cases_from_videos, evaluate
+    from .inference import InferenceOptions, predict_features
+
+    cfg = config.resolved()
+    opts = InferenceOptions(strategy=cfg.strategy, device=str(resolve_device(cfg.device)))
+    test = [v for v in videos if v.entry.subject == subject]
+    preds = {v.entry.video: predict_features(model, meta, v.feats, opts).intervals for v in test}
+    res = evaluate(cases_from_videos([v.entry for v in test], preds, skip=1,
+                                     n_frames={v.entry.video: v.feats.n_frames for v in test}),
+                   mode="megc", classes=tuple(cfg.recog_classes))
+    return preds, res.summary()
 
 
 def write_fold(run_dir: str | Path, out: FoldOutput) -> Path:
@@ -667,9 +682,14 @@ def _gpus_per_task(cfg: TrainConfig, executor: Executor) -> float:
     return 1.0 if cluster_gpus is not None and cluster_gpus() > 0 else 0.0
 
 
+FoldTask = Callable[..., FoldOutput]   #: (config, subject, videos, dataset_name, progress=, cancel=) -> FoldOutput
+FinalTask = Callable[..., FoldOutput]  #: (config, videos, dataset_name, progress=, cancel=) -> FoldOutput
+
+
 def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | None = None,
              cancel: CancelFn | None = None, resume: bool = False,
-             executor: Executor | None = None) -> dict[str, Any]:
+             executor: Executor | None = None, *, fold_task: FoldTask = compute_fold,
+             final_task: FinalTask | None = compute_final, record: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Leave-one-subject-out training and evaluation, then the final model; returns the run metrics.
 
     ``progress(event)`` gets every event that is appended to ``progress.jsonl``; ``cancel()``
@@ -680,6 +700,11 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
     the other). Whatever runs them, this process writes the run folder. A fold that fails
     is logged (``fold_failed``) and the others go on; at the end :class:`FoldsFailed` names
     every failed one, and a resumed run redoes only those.
+
+    ``fold_task`` / ``final_task`` compute a fold / the final model (default: train them);
+    ``record`` adds keys to config.json. Published weights imported as a run
+    (``metst_engine.public_import``) use these and record ``"imported"``: such a run is
+    only resumed by the import, never by training, and the reverse.
     """
     cfg = config.resolved()
     try:
@@ -699,9 +724,15 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
                                        "run again in a new folder") from None
         if not isinstance(old, dict):
             raise InputError(cfg_path, "not a run's settings (not a JSON object); start the run in a new folder")
+        imported = bool((record or {}).get("imported"))
+        if bool(old.get("imported")) != imported:
+            raise InputError(run, "cannot resume: this folder holds " + (
+                "published weights imported as a run; continue it with `metst import-weights ... --resume`"
+                if not imported else "a training run, not imported weights"))
         diff = [k for k in _RESUME_KEYS if old.get("config", {}).get(k) != cfg.to_dict().get(k)]
         if diff:
             raise InputError(cfg_path, f"cannot resume: the settings differ in {', '.join(diff)}")
+        _check_resumed_models(cfg, run)
     device = resolve_device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available() and isinstance(executor, LocalExecutor):
         raise InputError(None, f"device {cfg.device!r}: no CUDA device available (use --device cpu or auto)")
@@ -717,7 +748,7 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
     if not cfg_path.exists():
         _atomic_json(cfg_path, {"config": cfg.to_dict(), "threads": cfg.threads, "subjects": subjects,
                                 "dataset_name": dataset.name, "version": __version__,
-                                "device": str(device), "created": time.time()})
+                                "device": str(device), "created": time.time(), **dict(record or {})})
     log_fh = open(run / "progress.jsonl", "a", encoding="utf-8")
 
     def emit(event: dict[str, Any]) -> None:
@@ -734,7 +765,7 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
     try:
         emit({"event": "run_start", "subjects": subjects, "resume": resume})
         videos = prepare_videos(cfg, dataset, emit, cancel, executor)
-        tasks = _loso_tasks(cfg, run, subjects, videos, dataset.name, executor, emit, cancel)
+        tasks = _loso_tasks(cfg, run, subjects, videos, dataset.name, executor, emit, cancel, fold_task, final_task)
         failures: dict[str, str] = {}
         for outcome in executor.run(tasks, cancel):
             name = outcome.name
@@ -769,8 +800,33 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
 _FINAL_TASK = "final model"
 
 
+def _check_resumed_models(cfg: TrainConfig, run: Path) -> None:
+    """Refuse to resume when this version would build other networks than the finished folds
+    hold (a default changed since the run started): the run would mix two architectures."""
+    from .models import read_checkpoint_meta
+    from .models.registry import make_config, stored_config
+
+    done = sorted((run / "folds").glob("*/model.safetensors"))
+    if not done:
+        return
+    meta = read_checkpoint_meta(done[0])
+    try:
+        built = dataclasses.asdict(stored_config(meta.model, dict(meta.config)))
+        now = dataclasses.asdict(make_config(cfg.model, in_channels=built["in_channels"], n_classes=built["n_classes"],
+                                    **cfg.model_overrides))
+    except (ValueError, TypeError) as exc:
+        raise InputError(done[0], f"cannot resume: {exc}") from None
+    diff = {k: (built.get(k), v) for k, v in now.items() if built.get(k) != v}
+    if diff:
+        listed = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items())
+        raise InputError(run, f"cannot resume: the finished folds' networks differ from what this version builds "
+                              f"({listed}; the network defaults changed since the run started). Its finished folds "
+                              f"stay valid; train the rest in a new run folder")
+
+
 def _loso_tasks(cfg: TrainConfig, run: Path, subjects: Sequence[str], videos: list[VideoData], dataset_name: str,
-                executor: Executor, emit: ProgressFn, cancel: CancelFn | None) -> list[Task]:
+                executor: Executor, emit: ProgressFn, cancel: CancelFn | None,
+                fold_task: FoldTask = compute_fold, final_task: FinalTask | None = compute_final) -> list[Task]:
     """One task per fold without metrics.json (the others are logged as skipped), then the final model.
 
     In-process tasks get the live progress and cancel; remote ones get the videos through
@@ -784,9 +840,9 @@ def _loso_tasks(cfg: TrainConfig, run: Path, subjects: Sequence[str], videos: li
         if (id_path(run / "folds", subject, what="subject") / "metrics.json").is_file():
             emit({"event": "fold_skipped", "fold": subject})
             continue
-        tasks.append(Task(subject, compute_fold, (cfg, subject, shared, dataset_name), dict(live), cpus, gpus))
-    if cfg.final and not (run / "final" / "model.safetensors").is_file():
-        tasks.append(Task(_FINAL_TASK, compute_final, (cfg, shared, dataset_name), dict(live), cpus, gpus))
+        tasks.append(Task(subject, fold_task, (cfg, subject, shared, dataset_name), dict(live), cpus, gpus))
+    if cfg.final and final_task is not None and not (run / "final" / "model.safetensors").is_file():
+        tasks.append(Task(_FINAL_TASK, final_task, (cfg, shared, dataset_name), dict(live), cpus, gpus))
     return tasks
 
 
@@ -803,10 +859,12 @@ __all__ = [
     "compute_final",
     "compute_fold",
     "downsample",
+    "fold_k_prime",
     "fold_seed",
     "frame_labels",
     "load_dataset",
     "pool_metrics",
+    "predict_fold",
     "prepare_videos",
     "run_fold",
     "run_loso",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 import re
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from safetensors.torch import save_file
 from metst_engine.errors import CheckpointError, InputError
 from metst_engine.models import (
     build_model,
-    import_public_metst,
     load_checkpoint,
     read_checkpoint_meta,
     save_checkpoint,
@@ -126,7 +124,7 @@ def test_bad_files(tmp_path: Path, small_metst):
     _expect_error(junk, "not a safetensors")
     pkl = tmp_path / "weights.pkl"
     torch.save(small_metst.state_dict(), pkl)
-    _expect_error(pkl, "import_public_metst")
+    _expect_error(pkl, "import_public_metst")   # the hint names the reader of published weights
     bare = tmp_path / "bare.safetensors"
     save_file({"w": torch.zeros(2)}, bare)
     _expect_error(bare, "without the 'metst' metadata")
@@ -170,76 +168,28 @@ def test_inconsistent_weights_or_config(tmp_path: Path, small_metst):
     _expect_error(out, "unknown metadata field")
 
 
-# ---- public ME-TST weights ---------------------------------------------------------------
+# ---- configs stored before a default changed (public weights: tests/test_public_weights.py) ----
 
-def _to_public(key: str) -> str:
-    """This package's ME-TST key -> the public code's name (written independently of the
-    importer's map, from the public module layout)."""
-    key = key.replace("stem.", "Stem.", 1) if key.startswith("stem.") else key
-    key = key.replace("spot_head.", "fc_spot.").replace("recog_head.", "fc_recog.")
-    m = re.match(r"spot_branch\.(\d+)\.(norm|mamba|post_norm)\.(.+)", key)
-    if m:
-        idx, part, rest = m.groups()
-        part = {"norm": "attn.norm", "mamba": "attn.mamba", "post_norm": "norm1"}[part]
-        key = f"spot_pathway.block.{idx}.{part}.{rest}"
-    return "module." + key
-
-
-def _public_state(model) -> dict[str, torch.Tensor]:
-    state = {_to_public(k): v.clone() for k, v in model.state_dict().items()}
-    for k in list(state):
-        m = re.match(r"module\.spot_pathway\.block\.(\d+)\.norm1\.(weight|bias)", k)
-        if m:  # the public blocks carry an unused norm2, and an unused recognition pathway
-            state[f"module.spot_pathway.block.{m[1]}.norm2.{m[2]}"] = torch.ones(4)
-            state[k.replace("spot_pathway", "recog_pathway")] = torch.randn(4)
-    return state
-
-
-def test_import_public_metst_weights(tmp_path: Path):
-    ref = _trained_bn(build_model("metst", seed=5, in_channels=10, dim=24, depth=3, d_state=8, share_branches=True))
-    path = tmp_path / "subject_1.pkl"
-    torch.save(_public_state(ref), path)  # the public layout: a DataParallel state dict
-    model, meta = import_public_metst(path)
-    cfg = model.config
-    assert (cfg.in_channels, cfg.dim, cfg.depth, cfg.d_state, cfg.n_classes, cfg.share_branches) == (10, 24, 3, 8, 4, True)
-    x = torch.randn(2, 10, 30)
+def test_stored_config_without_a_field_loads_with_the_behaviour_it_was_trained_with(tmp_path: Path):
+    """A checkpoint whose config lacks a field whose default changed (ME-TST's share_branches,
+    dim; ME-TST+'s lateral_after_last) is rebuilt as it was trained: separate branches, three laterals."""
+    old = _trained_bn(build_model("metst", seed=0, depth=2, dim=64, d_state=4, share_branches=False))
+    path = tmp_path / "old.safetensors"
+    save_checkpoint(path, old, _meta())
+    stripped = tmp_path / "stripped.safetensors"
+    _resave(path, stripped, meta_edit=lambda m: [m["config"].pop(k) for k in ("share_branches", "dim")])
+    assert "share_branches" not in read_checkpoint_meta(stripped).config
+    model, meta = load_checkpoint(stripped)
+    assert model.recog_branch is not None and meta.config["share_branches"] is False and meta.config["dim"] == 64
+    x = torch.randn(2, 10, 12)
     with torch.no_grad():
-        a, b = ref(x), model(x)
-    assert torch.equal(a.spot, b.spot) and torch.equal(a.recog, b.recog)
-    assert meta.model == "metst" and "subject_1.pkl" in meta.provenance.dataset
-    # and it can be re-saved as a safe checkpoint
-    save_checkpoint(tmp_path / "imported.safetensors", model, meta)
-    again, _ = load_checkpoint(tmp_path / "imported.safetensors")
-    with torch.no_grad():
-        assert torch.equal(again(x).recog, a.recog)
-
-
-class _Evil:
-    def __reduce__(self):
-        return (print, ("pwned",))
-
-
-def test_import_refuses_anything_else(tmp_path: Path):
-    ref = build_model("metst", seed=5, dim=16, depth=1, d_state=4, share_branches=True)
-    public = _public_state(ref)
-    cases = {
-        "noprefix.pkl": {k[len("module."):]: v for k, v in public.items()},
-        "unknown.pkl": {**public, "module.classifier.weight": torch.zeros(2)},
-        "list.pkl": [torch.zeros(2)],
-        "nested.pkl": {"state_dict": public},
-        "partial.pkl": {k: v for k, v in public.items() if "Stem" not in k},
-    }
-    for name, obj in cases.items():
-        torch.save(obj, tmp_path / name)
-        with pytest.raises(CheckpointError, match="refused"):
-            import_public_metst(tmp_path / name)
-    evil = tmp_path / "evil.pkl"
-    with open(evil, "wb") as fh:
-        pickle.dump({"module.x": _Evil()}, fh, protocol=2)
-    with pytest.raises(CheckpointError, match="refused"):
-        import_public_metst(evil)
-    with pytest.raises(CheckpointError, match="no such"):
-        import_public_metst(tmp_path / "absent.pkl")
+        assert torch.equal(model(x).recog, old(x).recog)
+    plus = build_model("metst_plus", seed=0, dim=8, d_state=4, layers_per_block=1, lateral_after_last=True)
+    save_checkpoint(tmp_path / "plus.safetensors", plus, _meta(channel_names=[f"c{i}" for i in range(36)]))
+    _resave(tmp_path / "plus.safetensors", tmp_path / "plus_old.safetensors",
+            meta_edit=lambda m: m["config"].pop("lateral_after_last"))
+    model, meta = load_checkpoint(tmp_path / "plus_old.safetensors")
+    assert len(model.spot_trunk.laterals) == 3 and meta.config["lateral_after_last"] is True
 
 
 def test_check_compatible_accepts_matching_data():

@@ -64,12 +64,28 @@ def test_metst_plus_architecture_follows_the_paper(metst_plus):
         assert trunk.slow_blocks[0][0].mamba.d_model == 256
         lat = trunk.laterals[0][0]
         assert (lat.in_channels, lat.out_channels, lat.stride) == (128, 256, (2,))
-        assert len(trunk.laterals) == 3
+        assert len(trunk.laterals) == 2          # METST_SF: fuse_1, fuse_2; none after the last block
+        for blocks in (trunk.fast_blocks, trunk.slow_blocks):   # per block of 4: 0, 0, 0.067, 0.133
+            for block in blocks:
+                rates = [layer.drop_path.rate for layer in block]
+                assert rates == pytest.approx([0.0, 0.0, 0.2 / 3, 0.4 / 3], abs=1e-6)
     assert metst_plus.spot_head.in_features == 384 and metst_plus.recog_head.in_features == 384
     # per-task trunks have their own weights
     a = metst_plus.spot_trunk.fast_blocks[0][0].mamba.in_proj.weight
     b = metst_plus.recog_trunk.fast_blocks[0][0].mamba.in_proj.weight
     assert a.data_ptr() != b.data_ptr() and not torch.equal(a, b)
+
+
+def test_metst_plus_paper_variant_adds_a_lateral_after_the_last_block():
+    public = build_model("metst_plus", seed=0, **SMALL_PLUS).eval()
+    paper = build_model("metst_plus", seed=0, lateral_after_last=True, **SMALL_PLUS).eval()
+    assert len(public.spot_trunk.laterals) == 2 and len(paper.spot_trunk.laterals) == 3
+    x = torch.randn(1, 36, 10)
+    with torch.no_grad():
+        last = paper.spot_trunk.laterals[2]
+        base = paper(x).spot
+        last[1].bias.fill_(5.0)              # the third lateral is on the spotting output's path
+        assert not torch.allclose(base, paper(x).spot)
 
 
 def test_slow_path_sees_the_fast_path_through_laterals():
@@ -122,12 +138,18 @@ def test_bad_options_are_rejected():
         build_model("metst", depth=1, init="xavier")
 
 
-def test_metst_separate_branches_by_default_and_shared_option():
-    sep = build_model("metst", seed=0, depth=2)
-    assert isinstance(sep, METST) and sep.recog_branch is not None
+def test_metst_public_forward_by_default_and_the_papers_branches_as_option():
+    shared = build_model("metst", seed=0, depth=2).eval()      # public forward: one stack, both heads
+    assert isinstance(shared, METST) and shared.recog_branch is None and shared.config.dim == 128
+    x = torch.randn(2, 10, 9)
+    with torch.no_grad():
+        before = shared(x)
+        shared.recog_head.weight.add_(0.5)
+        after = shared(x)
+    assert torch.equal(before.spot, after.spot) and not torch.equal(before.recog, after.recog)
+    sep = build_model("metst", seed=0, depth=2, share_branches=False)     # the paper's two branches
+    assert sep.recog_branch is not None
     assert not torch.equal(sep.spot_branch[0].mamba.in_proj.weight, sep.recog_branch[0].mamba.in_proj.weight)
-    shared = build_model("metst", seed=0, depth=2, share_branches=True).eval()
-    assert shared.recog_branch is None
     assert not any(k.startswith("recog_branch") for k in shared.state_dict())
     x = torch.randn(2, 10, 9)
     spot, recog = shared(x)

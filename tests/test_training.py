@@ -312,3 +312,21 @@ def test_train_fold_is_deterministic_and_learns_shapes(model, overrides, channel
     assert info["class_weights"][3] == 0                              # "others" absent
     expected_lr = 1e-4 if model == "metst" else 3e-4
     assert cfg.resolved().lr == expected_lr
+
+
+def test_resume_refuses_a_run_whose_folds_were_built_under_other_network_defaults(tmp_path: Path):
+    """A run started before ME-TST's defaults became the public code's (dim 64, separate branches)
+    must not be finished with networks of another architecture."""
+    from metst_engine.errors import InputError
+    from metst_engine.models import CheckpointMeta, build_model, save_checkpoint
+    from metst_engine.training import TrainConfig, run_loso
+
+    run = tmp_path / "old_run"
+    cfg = TrainConfig(dataset=str(tmp_path / "absent.csv"), model="metst", window=30, epochs=1,
+                      model_overrides={"depth": 1})
+    (run / "folds" / "s01").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config": cfg.resolved().to_dict(), "subjects": ["s01", "s02"]}))
+    old = build_model("metst", depth=1, dim=64, share_branches=False)
+    save_checkpoint(run / "folds" / "s01" / "model.safetensors", old, CheckpointMeta())
+    with pytest.raises(InputError, match=r"dim 64 -> 128.*share_branches False -> True"):
+        run_loso(cfg, run, resume=True)

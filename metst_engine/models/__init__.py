@@ -5,7 +5,7 @@ Public API::
     build_model(name, *, seed=None, backend=None, **overrides) -> nn.Module
     model(x: (B, C, T)) -> ModelOutput(spot (B, T), recog (B, T, classes + 1))
     save_checkpoint(path, model, meta) / load_checkpoint(path, ...) -> (model, meta)
-    import_public_metst(path) -> (model, meta)   (public ME-TST .pkl state dicts)
+    import_public_metst(path) -> (model, meta)   (the authors' published .pkl files, all three layouts)
 """
 
 from metst_engine.models.checkpoint import (

@@ -1,15 +1,14 @@
 """Safe checkpoints: safetensors weights plus one JSON metadata block.
 
-Loading never unpickles. The only pickle-based format read is the public ME-TST weight
+Loading never unpickles. The only pickle-based format read is the authors' published weight
 files (``torch.save`` of a DataParallel state dict), and those go through
-``torch.load(weights_only=True)`` and a strict key map; anything else is refused.
+``torch.load(weights_only=True)`` and a strict key map (``public_weights``); anything else is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +19,8 @@ from torch import nn
 
 from metst_engine.atomic import atomic_path
 from metst_engine.errors import CheckpointError
-from metst_engine.models.registry import build_model, make_config, model_name_of
 from metst_engine.models.meta_schema import check_meta, weight_problems
+from metst_engine.models.registry import build_model, model_name_of, stored_config
 
 FORMAT = "metst-checkpoint"
 FORMAT_VERSION = 1
@@ -237,10 +236,11 @@ def load_checkpoint(
     check_compatible(meta, path, channels=channels, classes=classes, window=window)
     check_weights_fit(meta, path)
     try:
-        make_config(meta.model, **meta.config)
-        model = build_model(meta.model, backend=backend, **meta.config)
+        config = dataclasses.asdict(stored_config(meta.model, dict(meta.config)))
+        model = build_model(meta.model, backend=backend, **config)
     except (ValueError, TypeError) as exc:
         raise CheckpointError(path, f"cannot rebuild model: {exc}") from None
+    meta = dataclasses.replace(meta, config=config)   # missing fields filled in: what was built
     try:
         state = load_file(str(path), device="cpu")
     except Exception as exc:
@@ -289,84 +289,51 @@ def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path
 
 
 # --------------------------------------------------------------------------------------
-# Public ME-TST weights
+# Public ME-TST weights (layouts and tensor checks: models/public_weights.py)
 # --------------------------------------------------------------------------------------
-
-_PUBLIC_BLOCK = re.compile(r"spot_pathway\.block\.(\d+)\.(.+)")
-_PUBLIC_DROPPED = re.compile(r"(recog_pathway\..+|spot_pathway\.block\.\d+\.norm2\.(weight|bias))")
-
-
-def _map_public_key(key: str) -> str | None:
-    """Public ME-TST name -> this package's name; None for weights the public forward never
-    uses (the recognition pathway, norm2); ValueError for anything unknown."""
-    if _PUBLIC_DROPPED.fullmatch(key):
-        return None
-    if key.startswith("Stem."):
-        return "stem." + key[len("Stem."):]
-    for old, new in (("fc_spot.", "spot_head."), ("fc_recog.", "recog_head.")):
-        if key.startswith(old):
-            return new + key[len(old):]
-    m = _PUBLIC_BLOCK.fullmatch(key)
-    if m:
-        idx, rest = m.groups()
-        for old, new in (("attn.norm.", "norm."), ("attn.mamba.", "mamba."), ("norm1.", "post_norm.")):
-            if rest.startswith(old):
-                return f"spot_branch.{idx}.{new}{rest[len(old):]}"
-    raise ValueError(key)
 
 
 def import_public_metst(
-    path: str | Path, *, backend: str | None = None
+    path: str | Path, *, backend: str | None = None, dataset: str | None = None, k_prime: int | None = None,
 ) -> tuple[nn.Module, CheckpointMeta]:
-    """Read a public ME-TST weight file (DataParallel state dict saved with torch.save).
+    """Read one of the authors' published weight files (any of their three layouts).
 
-    Read with ``weights_only=True``; every key must start with ``module.`` and map onto the
-    ME-TST layout, otherwise the file is refused. The public forward runs the spotting blocks
-    for both heads, so the model is built with ``share_branches=True``; sizes (channels,
-    width, depth, classes, state size) are read from the tensor shapes.
+    Read with ``torch.load(weights_only=True)``, never unpickling code; the layout
+    (2024 ``Net_Mamba``, 2025 ``METST``, 2025 ``METST_SF``) and every size come from the
+    tensors, and anything that is not exactly such a file is refused (``CheckpointError``).
+    The model computes the public forward (ME-TST: ``share_branches=True``; ME-TST+: laterals
+    after blocks 1 and 2). ``dataset`` (casme3, samm_lv, or a weights folder name; default:
+    the file's folder, e.g. ``CASME_3_4emo``) fills in the authors' window, skip and fps;
+    ``k_prime`` the k' the weights are used with (the authors compute it from the dataset's
+    labels). Save the result with ``save_checkpoint`` to get a safe checkpoint.
     """
+    from metst_engine.intervals import EMOTIONS
+    from metst_engine.models.public_weights import authors_run, read_public_weights
+    from metst_engine.rois import load_roi_set
+    from metst_engine.training import THRESHOLD_P   # the authors' spotting threshold p
+
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(path, "no such weight file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(path, f"refused: not a plain tensor state dict ({type(exc).__name__}: {exc})") from None
-    if not isinstance(obj, Mapping) or not obj or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
-    ):
-        raise CheckpointError(path, "refused: expected a non-empty mapping of names to tensors")
-    bad_prefix = [k for k in obj if not k.startswith("module.")]
-    if bad_prefix:
-        raise CheckpointError(path, f"refused: keys without the DataParallel 'module.' prefix: {bad_prefix[:5]}")
-    state: dict[str, torch.Tensor] = {}
-    unknown: list[str] = []
-    for key, value in obj.items():
-        try:
-            new = _map_public_key(key[len("module."):])
-        except ValueError:
-            unknown.append(key)
-            continue
-        if new is not None:
-            state[new] = value.float() if value.is_floating_point() else value
-    if unknown:
-        raise CheckpointError(path, f"refused: keys that are not ME-TST weights: {unknown[:5]}")
-    try:
-        stem_w = state["stem.0.weight"]
-        a_log = state["spot_branch.0.mamba.A_log"]
-        conv_w = state["spot_branch.0.mamba.conv1d.weight"]
-        recog_w = state["recog_head.weight"]
-        depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("spot_branch."))
-    except (KeyError, ValueError):
-        raise CheckpointError(path, "refused: the ME-TST stem, blocks or heads are missing") from None
-    dim = int(stem_w.shape[0])
-    overrides = dict(
-        in_channels=int(stem_w.shape[1]), dim=dim, depth=depth, n_classes=int(recog_w.shape[0]) - 1,
-        d_state=int(a_log.shape[1]), d_conv=int(conv_w.shape[2]), expand=int(a_log.shape[0]) // dim,
-        share_branches=True,
-    )
-    model = build_model("metst", backend=backend, **overrides)
-    _load_strict(model, state, path)
-    model.eval()
-    meta = _meta_for(model, CheckpointMeta(provenance=Provenance(dataset=f"public ME-TST weights {path.name}")))
-    return model, meta
+    run = authors_run(dataset) if dataset else authors_run(path.parent.name)
+    if dataset and run is None:
+        raise CheckpointError(path, f"unknown dataset {dataset!r} for published weights; give casme3 or samm_lv")
+    pub = read_public_weights(path, backend=backend)
+    cfg = pub.model.config  # type: ignore[attr-defined]
+    roi_set = pub.layout.model   # the ROI set of the same name: metst (5 ROIs) / metst_plus (18 ROIs)
+    channels = load_roi_set(roi_set).channel_names
+    if len(channels) != cfg.in_channels:
+        raise CheckpointError(path, f"refused: the network reads {cfg.in_channels} input channels, the "
+                                    f"'{roi_set}' ROI set gives {len(channels)}")
+    fps = None
+    if run is not None:
+        from metst_engine.datasets.public import CASME3_FPS, SAMMLV_FPS
+
+        fps = {"CASME_3": CASME3_FPS, "SAMMLV": SAMMLV_FPS}[run.key]
+    meta = CheckpointMeta(
+        roi_set=roi_set, alignment="public", channel_names=channels, window=run.window if run else None,
+        frame_skip=run.skip if run else 1, fps=fps, class_names=list(EMOTIONS[:cfg.n_classes]), k_prime=k_prime,
+        threshold_p=THRESHOLD_P,
+        provenance=Provenance(
+            dataset=run.dataset if run else None, epochs=pub.layout.epochs,
+            code_version=f"zizheng-guo/ME-TST {pub.layout.release} {pub.layout.authors_class}: "
+                         f"{path.parent.name}/{path.name}"))
+    return pub.model, _meta_for(pub.model, meta)

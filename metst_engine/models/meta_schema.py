@@ -198,10 +198,10 @@ def weight_problems(model: str, config: Mapping[str, Any], shapes: Mapping[str, 
     """
     import torch
 
-    from metst_engine.models.registry import build_model
+    from metst_engine.models.registry import build_model, stored_config
 
-    with torch.device("meta"):
-        model_nn = build_model(model, **config)
+    with torch.device("meta"):   # a field the stored config lacks: what such a model was built with
+        model_nn = build_model(model, **dataclasses.asdict(stored_config(model, dict(config))))
     own = {k: tuple(v.shape) for k, v in model_nn.state_dict().items()}
     expected = sum(math.prod(s) for s in own.values())
     present = sum(math.prod(s) for s in shapes.values())

@@ -1,8 +1,14 @@
-"""ME-TST: stem + a spotting and a recognition branch of residual Mamba blocks."""
+"""ME-TST: stem + residual Mamba blocks read by a spotting and a recognition head.
+
+Defaults are the authors' public code (2025 ``METST``, ``network.py`` of commit 2704e0c): width
+128, one stack of 12 blocks whose output feeds both heads. The paper's two branches with
+separate weights are the option ``share_branches=False``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -18,27 +24,32 @@ from metst_engine.models.layers import (
 
 @dataclass(frozen=True)
 class METSTConfig:
-    """ME-TST hyper-parameters (defaults: the public code on 5 ROIs x (x, y))."""
+    """ME-TST hyper-parameters (defaults: the authors' 2025 ``METST`` on 5 ROIs x (x, y))."""
+
+    #: Values of fields missing from a stored config (checkpoint metadata written before the
+    #: field existed or before its default changed): the behaviour such a model was trained with.
+    STORED_DEFAULTS: ClassVar[dict[str, Any]] = {"dim": 64, "share_branches": False}
 
     in_channels: int = 10
     n_classes: int = 4  # emotions; the network adds one neutral class
-    dim: int = 64
+    dim: int = 128  # 2025 METST; the 2024 Net_Mamba (and its published weights) use 64
     depth: int = 12  # residual Mamba blocks per branch
     d_state: int = 64
     d_conv: int = 4
     expand: int = 2
     drop_path: float = 0.2  # top of the linear schedule
     drop_path_shifted: bool = True  # public schedule: starts one block late, tops at ~0.18
-    share_branches: bool = False  # True: the public forward (recognition reads spotting blocks)
+    share_branches: bool = True  # public forward: both heads read the spotting blocks; False: paper
     init: str = "public"  # public | mamba
 
 
 class METST(nn.Module):
     """Windows (B, C, T) -> spotting probabilities (B, T), recognition logits (B, T, K+1).
 
-    The paper gives the two branches separate weights; ``share_branches=True`` reproduces the
-    public code, whose recognition head reads the spotting blocks (it then has no
-    recognition blocks at all, so no dead parameters end up in checkpoints).
+    ``share_branches=True`` (default) is the public code's forward: the recognition head reads
+    the spotting blocks (the public classes also build recognition blocks that the forward
+    never runs; here there are none, so no dead parameters end up in checkpoints).
+    ``share_branches=False`` is the paper: two branches with separate weights.
     """
 
     config_class = METSTConfig

@@ -1,13 +1,16 @@
 """ME-TST+: shared stem, then per task a slow-fast network of Mamba blocks.
 
-Choices the paper leaves open are fields of ``METSTPlusConfig`` (documented in
-docs/models.md): how the slow input is made, the lateral kernel, whether a lateral follows
-the last block, how T/2 returns to T, and whether the two tasks share one trunk.
+Defaults are the authors' ``METST_SF`` (``network_sf.py`` of commit 2704e0c): laterals after
+blocks 1 and 2 only, per-task pathways, nearest up-sampling, the public initialisation.
+Choices where the paper differs or leaves room are fields of ``METSTPlusConfig`` (documented
+in docs/models.md): how the slow input is made, the lateral kernel, whether a lateral follows
+the last block (the paper's text), how T/2 returns to T, and whether the two tasks share one trunk.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +32,11 @@ UPSAMPLES = ("nearest", "linear")
 
 @dataclass(frozen=True)
 class METSTPlusConfig:
-    """ME-TST+ hyper-parameters; the defaults are this project's reading of the paper."""
+    """ME-TST+ hyper-parameters; the defaults are the authors' public ``METST_SF``."""
+
+    #: Values of fields missing from a stored config (checkpoint metadata written before the
+    #: field existed or before its default changed): the behaviour such a model was trained with.
+    STORED_DEFAULTS: ClassVar[dict[str, Any]] = {"lateral_after_last": True}
 
     in_channels: int = 36  # 18 ROIs x (x, y)
     n_classes: int = 4
@@ -39,11 +46,11 @@ class METSTPlusConfig:
     d_state: int = 64
     d_conv: int = 4
     expand: int = 2
-    drop_path: float = 0.2  # per block, linear, shifted as in the public code
+    drop_path: float = 0.2  # per block of 4 layers, linear, shifted as in the public code: 0, 0, .067, .133
     drop_path_shifted: bool = True
     slow_input: str = "conv"  # conv: Conv1d(C->2C, k3, stride 2)+BN+ReLU; avgpool: pool 2 + 1x1 conv
     lateral_kernel: int = 3  # X_slow += ReLU(BN(Conv1d(C->2C, k, stride 2)(X_fast)))
-    lateral_after_last: bool = True  # paper: after each block; False: only between blocks
+    lateral_after_last: bool = False  # public code: after blocks 1..n-1 only; True: paper (after each block)
     upsample: str = "nearest"  # T/2 -> T: nearest (repeat each step, crop) or linear
     shared_trunk: bool = False  # False: each task has its own slow-fast network
     init: str = "public"  # public | mamba

@@ -62,6 +62,17 @@ def make_config(name: str, **overrides: Any) -> Any:
     return spec.config_class(**overrides)
 
 
+def stored_config(name: str, stored: dict[str, Any]) -> Any:
+    """Config of a model read back from storage (checkpoint metadata).
+
+    A field the stored config lacks takes the config class's ``STORED_DEFAULTS`` value when it
+    has one: the behaviour a model saved before the field existed (or before its default
+    changed) was trained with; otherwise the current default. Unknown keys are an error.
+    """
+    legacy = getattr(_spec(name).config_class, "STORED_DEFAULTS", {})
+    return make_config(name, **{**{k: v for k, v in legacy.items() if k not in stored}, **stored})
+
+
 def set_backend(model: nn.Module, backend: str | None) -> None:
     """Force every Mamba layer of ``model`` onto a backend (None: automatic)."""
     for module in model.modules():
