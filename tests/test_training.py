@@ -168,7 +168,7 @@ def test_run_folder_layout_and_contents(run, synth_set):
     subjects = ds.subjects()
     assert subjects == ["s01", "s02", "s03"]
     cfg = json.loads((rd / "config.json").read_text())
-    assert cfg["threads"] == 1 and cfg["config"]["epochs"] == 2 and cfg["config"]["lr"] == 1e-4
+    assert cfg["threads"] == 1 and cfg["config"]["epochs"] == 2 and cfg["config"]["lr"] == 3e-4
     assert cfg["subjects"] == subjects
     for s in subjects:
         for name in ("model.safetensors", "metrics.json", "predictions.csv"):
@@ -310,7 +310,7 @@ def test_train_fold_is_deterministic_and_learns_shapes(model, overrides, channel
     assert not all(torch.equal(s1[key], s3[key]) for key in s1)      # another subject, another seed
     assert info["n_sampled"] == 3 + 6 and len(events) == 2
     assert info["class_weights"][3] == 0                              # "others" absent
-    expected_lr = 1e-4 if model == "metst" else 3e-4
+    expected_lr = 3e-4                          # the 2025 code trains both models at 3e-4
     assert cfg.resolved().lr == expected_lr
 
 
