@@ -6,12 +6,11 @@ is asserted is what is on disk, not what the review object remembers.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from project_support import tiny_video
+from project_support import project_with, two_clips
 
 from metst_engine.project import Project, Review, ReviewError
 from metst_engine.project.review import MANUAL_SECONDS, History, edges_keeping_apex, interval_at, manual_span
@@ -19,19 +18,12 @@ from metst_engine.project.review import MANUAL_SECONDS, History, edges_keeping_a
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("clips")
-    return {"a": tiny_video(root / "a.mp4", n_frames=60), "b": tiny_video(root / "b.mp4", n_frames=50)}
+    return two_clips(tmp_path_factory.mktemp("clips"))
 
 
 @pytest.fixture
 def project(tmp_path, clips) -> Project:
-    folder = tmp_path / "proj"
-    p = Project.create(folder, annotator="alice")
-    for name, src in clips.items():
-        dst = folder / "videos" / src.name
-        dst.parent.mkdir(exist_ok=True)
-        shutil.copy(src, dst)
-        p.add_video(dst, "S1", name)
+    p = project_with(tmp_path / "proj", {name: (src, "S1") for name, src in clips.items()})
     csv = tmp_path / "pred.csv"
     csv.write_text("subject,video,onset,apex,offset,emotion,score\n"
                    "S1,a,5,8,12,,0.9\nS1,a,20,24,30,,0.8\nS1,a,40,,45,,0.7\nS1,b,10,,15,,0.6\n", encoding="utf-8")
