@@ -98,7 +98,7 @@ def write_eaf(path: str | Path, rows: Sequence[ExportRow], media: Path | None, t
     An interval starts at the time of its onset frame and ends when the frame after its
     offset is shown (the video's own timestamps; one frame period past the last frame).
     """
-    from pympi.Elan import Eaf
+    from pympi.Elan import Eaf  # only ELAN exports need it; keeps `metst` start fast
 
     eaf = Eaf(author="metst")
     eaf.remove_tier("default")
