@@ -25,6 +25,7 @@ from typing import Any
 from . import __version__
 from .alignment import DEFAULT_ALIGNMENT
 from .errors import Cancelled, MetstError
+from .model_catalog import DEFAULT_MODEL, MODEL_NAMES, model_info, per_model
 
 log = logging.getLogger("metst")
 
@@ -336,16 +337,17 @@ def _demo(a: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- train
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="manifest CSV, or a folder holding manifest.csv")
-    p.add_argument("--model", choices=["metst", "metst_plus"], default="metst")
+    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL)
     p.add_argument("--loso", action="store_true", help="leave-one-subject-out (the only protocol; required)")
     p.add_argument("-o", "--output", required=True, metavar="RUN_DIR",
                    help="run folder: config.json, progress.jsonl, folds/<subject>/, metrics.json, final/")
     p.add_argument("--rois", default=None, help="ROI set (default: the model's own: metst or metst_plus)")
-    p.add_argument("--window", "-k", type=int, default=50, help="k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)")
+    p.add_argument("--window", "-k", type=int, default=model_info(DEFAULT_MODEL).window,
+                   help="k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)")
     p.add_argument("--skip", "-s", type=int, default=None, help="frame skip (default: round(fps / 30))")
-    p.add_argument("--epochs", type=int, default=None, help="default 50 (the 2025 code, both models)")
-    p.add_argument("--lr", type=float, default=None, help="one-cycle max lr, default 3e-4 (the 2025 code; the "
-                   "2024 ME-TST code used 30 epochs at 1e-4)")
+    p.add_argument("--epochs", type=int, default=None, help=f"default {per_model('epochs')} (the 2025 code)")
+    p.add_argument("--lr", type=float, default=None, help=f"one-cycle max lr, default {per_model('lr')} (the 2025 "
+                   "code; the 2024 ME-TST code used 30 epochs at 1e-4)")
     p.add_argument("--batch", type=int, default=256, help="batch size (CAS(ME)^3 256, SAMM-LV 32)")
     p.add_argument("--ratio", type=float, default=4.0,
                    help="ME-free windows kept per ME window, redrawn each epoch (CAS(ME)^3 4, SAMM-LV 0.5)")

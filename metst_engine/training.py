@@ -63,6 +63,7 @@ from .datasets.base import natural_key
 from .errors import Cancelled, InputError, MetstError
 from .executors import Executor, LocalExecutor, Task
 from .intervals import EMOTIONS, HEAD_CLASSES, PAPER_CLASSES
+from .model_catalog import CATALOG, DEFAULT_MODEL, MODEL_DEFAULTS, model_info
 from .safe_paths import check_id, id_path
 
 NEUTRAL_INDEX = len(EMOTIONS)          #: recognition target of non-ME frames
@@ -79,11 +80,6 @@ VIDEO_SELECTIONS = ("with_me", "all")
 #: "weight_mean" over the sum of the frames' weights (PyTorch's with class-index targets).
 RECOG_LOSSES = ("batch_mean", "weight_mean")
 
-#: Defaults that follow from the model name (public code / paper).
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "metst": {"epochs": 50, "lr": 3e-4, "rois": "metst"},     # the 2025 main.py trains both at 50 / 3e-4
-    "metst_plus": {"epochs": 50, "lr": 3e-4, "rois": "metst_plus"},
-}
 
 ProgressFn = Callable[[dict[str, Any]], None]
 CancelFn = Callable[[], bool]
@@ -94,9 +90,9 @@ class TrainConfig:
     """Everything that determines a training run; None fields are resolved by ``resolved()``."""
 
     dataset: str                                #: manifest CSV, or a folder holding manifest.csv
-    model: str = "metst"                        #: metst | metst_plus
+    model: str = DEFAULT_MODEL                  #: a name of model_catalog.MODEL_NAMES
     rois: str | None = None                     #: ROI set (default: the model's own)
-    window: int = 50                            #: k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)
+    window: int = CATALOG[DEFAULT_MODEL].window  #: k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)
     skip: int | None = None                     #: frame skip (default: round(fps / 30), SAMM-LV 200 fps -> 7)
     epochs: int | None = None                   #: default 50 (MODEL_DEFAULTS)
     lr: float | None = None                     #: max lr of the one-cycle schedule: 1e-4 / 3e-4
@@ -119,14 +115,12 @@ class TrainConfig:
     extract_workers: int | None = None
 
     def resolved(self) -> TrainConfig:
-        if self.model not in MODEL_DEFAULTS:
-            raise ValueError(f"unknown model {self.model!r}; known: {', '.join(sorted(MODEL_DEFAULTS))}")
-        d = MODEL_DEFAULTS[self.model]
+        d = model_info(self.model)
         return dataclasses.replace(
             self, dataset=str(self.dataset),
-            rois=self.rois or d["rois"],
-            epochs=self.epochs if self.epochs is not None else d["epochs"],
-            lr=self.lr if self.lr is not None else d["lr"],
+            rois=self.rois or d.rois,
+            epochs=self.epochs if self.epochs is not None else d.epochs,
+            lr=self.lr if self.lr is not None else d.lr,
             recog_classes=list(self.recog_classes), model_overrides=dict(self.model_overrides))
 
     def validate(self) -> None:

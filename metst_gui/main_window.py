@@ -2,9 +2,10 @@
 
 Assembly only: the browser, :class:`~metst_gui.player.Player`, :class:`~metst_gui.timeline.Timeline`
 and :class:`~metst_gui.interval_table.IntervalTable` show what the store holds for the
-current video; :class:`~metst_gui.review_session.ReviewSession` turns keys into undoable
-store edits; Analyze runs in :class:`~metst_gui.analyze_worker.AnalyzeWorker`. Window
-geometry and dock layout are restored from QSettings.
+current video; :class:`~metst_gui.review_session.ReviewSession` dispatches keys to the
+engine's review model (:mod:`metst_engine.project.review`: the rules and undo histories);
+Analyze runs in :class:`~metst_gui.analyze_worker.AnalyzeWorker`. Window geometry and dock
+layout are restored from QSettings.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from metst_engine.errors import MetstError
 from metst_engine.intervals import EMOTIONS
 from metst_engine.project import Edit, IntervalRecord, Project
+from metst_engine.project.review import interval_at
 from metst_engine.video import VideoSource, open_video
 from metst_gui.analyze_worker import AnalyzeJob, AnalyzeOutcome, AnalyzeWorker
 from metst_gui.curves_data import CurveData
@@ -66,7 +68,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session.changed.connect(self._after_edit)
         self.session.message.connect(self.say)
         self.session.selectionChanged.connect(self._select_interval)
-        self.session.stacks.failed.connect(lambda _msg: QtCore.QTimer.singleShot(0, self._redraw_selection))
+        self.session.refused.connect(lambda _msg: QtCore.QTimer.singleShot(0, self._redraw_selection))
 
         self.timeline = Timeline()
         self.timeline.seekRequested.connect(self._seek_from_plot)
@@ -289,10 +291,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def refresh_intervals(self) -> None:
         """Re-read the current video's intervals into the table, the plots and the player."""
-        records = self.session.intervals()
-        ids = {r.id for r in records}
-        if self.session.selected not in ids:
-            self.session.select(None)
+        records = self.session.intervals()          # drops a selection that is gone
         stamps = self.project.timestamps(self.session.video.id) if self.session.video else []
         self.table.set_intervals(records, stamps, keep_selection=self.session.selected)
         self.timeline.set_intervals([mark_of(r) for r in records])
@@ -314,9 +313,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """Seek there; a click inside an interval also selects it (the shortest one containing the frame)."""
         if self.player is not None:
             self.player.seek(frame)
-        inside = [r for r in self.table.interval_model.records if r.onset <= frame <= r.offset]
-        if inside:
-            self._select_interval(min(inside, key=lambda r: r.offset - r.onset).id, seek=False)
+        hit = interval_at(self.table.interval_model.records, frame)
+        if hit is not None:
+            self._select_interval(hit.id, seek=False)
 
     def _table_selected(self, interval_id: int) -> None:
         self._select_interval(interval_id if interval_id >= 0 else None)
@@ -340,10 +339,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_selection_on_plots()
 
     def next_pending(self) -> None:
-        other = self.session.next_pending()
-        if other is not None:
-            self.browser.select_video(other)
-            self.session.next_pending()
+        shown = None if self.session.video is None else self.session.video.id
+        target = self.session.next_pending()
+        if target is not None and target.video_id != shown:
+            self.browser.select_video(target.video_id)     # opens it (and its undo stack)
+            self._select_interval(target.id)
 
     # ================================================================== after edits
     def _after_edit(self, edit: Edit) -> None:

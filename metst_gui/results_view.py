@@ -15,7 +15,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.errors import MetstError
-from metst_engine.report_csv import write_report_csv
+from metst_engine.tables import write_report_csv
 from metst_engine.run_report import METRIC_KEYS, RunReport, report_for_mode
 
 MODE_LABELS = {"megc": "MEGC (one-to-one matching)", "reference": "Reference (public ME-TST code's counting)"}

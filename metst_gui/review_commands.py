@@ -1,8 +1,10 @@
-"""Review actions as undo commands: the store does the edit, the command holds the returned ``Edit``.
+"""Qt's undo stacks over the review model's histories: each command delegates to the model.
 
-The edit is written to the project when the action happens (before the command is pushed,
-so a refused edit never reaches the stack); undo is ``Project.undo(edit)``, redo
-``Project.redo(edit)``, each durable on return. One stack per video lives in a QUndoGroup.
+The edit is made by :class:`~metst_engine.project.review.Review` when the action happens
+(before the command is pushed, so a refused edit never reaches the stack); a command's
+undo / redo call ``Review.undo`` / ``Review.redo`` for its video, which keep the video's
+:class:`~metst_engine.project.review.History` and the store in step. One QUndoStack per
+video lives in a QUndoGroup, so the Edit menu's Undo / Redo follow the current video.
 """
 
 from __future__ import annotations
@@ -11,55 +13,55 @@ from collections.abc import Callable
 
 from PySide6 import QtCore, QtGui
 
-from metst_engine.errors import MetstError
-from metst_engine.project import Edit, Project
+from metst_engine.project import Edit, Review, ReviewError, Step
 
 
-class StoreEditCommand(QtGui.QUndoCommand):
-    """An edit already applied to the store; undo / redo replay it there."""
+class ReviewCommand(QtGui.QUndoCommand):
+    """A step the model has already made; undo / redo ask the model to replay its video's history."""
 
-    def __init__(self, project: Project, edit: Edit, text: str, on_change: Callable[[Edit], None],
+    def __init__(self, review: Review, video_id: int, step: Step, on_change: Callable[[Edit], None],
                  on_error: Callable[[str], None]) -> None:
-        super().__init__(text)
-        self.project = project
-        self.edit = edit
+        super().__init__(step.text)
+        self.review = review
+        self.video_id = video_id
+        self.edit = step.edit
         self._on_change = on_change
         self._on_error = on_error
-        self._applied = True           # the first redo (from push) finds the edit already made
+        self._pushed = False           # the first redo (from push) finds the step already made
 
     def redo(self) -> None:
-        if self._applied:
+        if not self._pushed:
+            self._pushed = True
             self._on_change(self.edit)
             return
-        self._replay(self.project.redo, "redo")
+        self._replay(self.review.redo)
 
     def undo(self) -> None:
-        self._replay(self.project.undo, "undo")
+        self._replay(self.review.undo)
 
-    def _replay(self, apply: Callable[[Edit], Edit], what: str) -> None:
+    def _replay(self, apply: Callable[[int], Step]) -> None:
         try:
-            apply(self.edit)
-        except MetstError as exc:      # e.g. the interval changed elsewhere since: keep the store as it is
+            apply(self.video_id)
+        except ReviewError as exc:     # the model dropped the step; the stack drops the command
             self.setObsolete(True)
-            self._on_error(f"{what} of '{self.text()}' not applied: {exc}")
+            self._on_error(str(exc))
             return
-        self._applied = what == "redo"
         self._on_change(self.edit)
 
 
 class ReviewStacks(QtCore.QObject):
-    """One QUndoStack per video in a QUndoGroup; ``perform`` runs a store edit and pushes it.
+    """One QUndoStack per video in a QUndoGroup, mirroring the model's per-video histories.
 
-    Signals: ``edited(Edit)`` after every edit, undo and redo; ``failed(str)`` when the
-    store refuses one (nothing is pushed or changed then).
+    Signals: ``edited(Edit)`` after every step, undo and redo; ``failed(str)`` when an undo
+    or redo is refused (the command is dropped, as the model dropped the step).
     """
 
     edited = QtCore.Signal(object)
     failed = QtCore.Signal(str)
 
-    def __init__(self, project: Project, parent: QtCore.QObject | None = None) -> None:
+    def __init__(self, review: Review, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
-        self.project = project
+        self.review = review
         self.group = QtGui.QUndoGroup(self)
         self._stacks: dict[int, QtGui.QUndoStack] = {}
 
@@ -71,12 +73,6 @@ class ReviewStacks(QtCore.QObject):
     def activate(self, video_id: int) -> None:
         self.group.setActiveStack(self.stack(video_id))
 
-    def perform(self, video_id: int, text: str, action: Callable[[], Edit]) -> Edit | None:
-        """Apply ``action`` to the store now; on success push it on the video's stack and return its Edit."""
-        try:
-            edit = action()
-        except MetstError as exc:
-            self.failed.emit(f"{text}: {exc}")
-            return None
-        self.stack(video_id).push(StoreEditCommand(self.project, edit, text, self.edited.emit, self.failed.emit))
-        return edit
+    def push(self, video_id: int, step: Step) -> None:
+        """Put a step the model has just made on the video's stack (its redo only reports the change)."""
+        self.stack(video_id).push(ReviewCommand(self.review, video_id, step, self.edited.emit, self.failed.emit))

@@ -26,6 +26,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from metst_engine.model_catalog import CATALOG, DEFAULT_MODEL, model_info, per_model
 from metst_engine.rois import available_roi_sets
 from metst_engine.run_report import is_run_folder
 
@@ -34,7 +35,6 @@ from .run_monitor import RunMonitor, format_seconds
 from .train_process import LaunchSettings, launch, train_command
 
 MANIFEST_FILE = "Manifest file…"
-MODELS = {"metst": "ME-TST", "metst_plus": "ME-TST+"}
 STRATEGIES = {"spotting_mainly": "spotting mainly (the authors' default)",
               "result_synergy": "result synergy (drop neutral-majority spots)", "none": "none (spotting only)"}
 CLOSE_STOP, CLOSE_LEAVE, CLOSE_CANCEL = "stop", "leave", "cancel"
@@ -80,17 +80,17 @@ class TrainingPanel(QtWidgets.QWidget):
         manifest_browse.setFixedWidth(28)
         manifest_browse.clicked.connect(self._browse_manifest)
         self.model_combo = QtWidgets.QComboBox()
-        for key, label in MODELS.items():
-            self.model_combo.addItem(label, key)
+        for model in CATALOG.values():
+            self.model_combo.addItem(model.label, model.name)
         self.rois_combo = QtWidgets.QComboBox()
         self.rois_combo.addItem("the model's own", None)
         for name in available_roi_sets():
             self.rois_combo.addItem(name, name)
-        self.window_spin = self._spin(4, 1000, 50, step=2)
+        self.window_spin = self._spin(4, 1000, model_info(DEFAULT_MODEL).window, step=2)
         self.skip_spin = self._spin(0, 100, 0, special="auto (fps / 30)")
-        self.epochs_spin = self._spin(0, 10000, 0, special="model default (30 / 50)")
+        self.epochs_spin = self._spin(0, 10000, 0, special=f"model default ({per_model('epochs')})")
         self.lr_edit = QtWidgets.QLineEdit()
-        self.lr_edit.setPlaceholderText("model default (1e-4 / 3e-4)")
+        self.lr_edit.setPlaceholderText(f"model default ({per_model('lr')})")
         self.batch_spin = self._spin(1, 100000, 256)
         self.ratio_spin = QtWidgets.QDoubleSpinBox()
         self.ratio_spin.setRange(0.01, 1000)

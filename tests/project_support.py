@@ -28,3 +28,23 @@ def tiny_video(path: Path, n_frames: int = 40, fps: float = 25.0, size: int = 32
         for p in s.encode():
             c.mux(p)
     return path
+
+
+def project_with(folder: Path, videos: dict[str, tuple[Path, str]], annotator: str = "alice"):
+    """A new project at ``folder`` holding copies of ``videos`` (name -> (file, subject)) under ``videos/``."""
+    import shutil
+
+    from metst_engine.project import Project
+
+    p = Project.create(folder, annotator=annotator)
+    for name, (src, subject) in videos.items():
+        dst = folder / "videos" / src.name
+        dst.parent.mkdir(exist_ok=True)
+        shutil.copy(src, dst)
+        p.add_video(dst, subject, name)
+    return p
+
+
+def two_clips(root: Path) -> dict[str, Path]:
+    """Videos "a" (60 frames) and "b" (50 frames) at 25 fps, files a.mp4 and bb.mp4."""
+    return {"a": tiny_video(root / "a.mp4", n_frames=60), "b": tiny_video(root / "bb.mp4", n_frames=50)}

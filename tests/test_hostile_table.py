@@ -414,7 +414,7 @@ def test_any_checkpoint_metadata_value_is_accepted_only_in_range(field, value, c
 
 @given(text=st.text(max_size=30))
 def test_the_one_cell_rule_makes_text_inert_and_round_trips(text):
-    from metst_engine.report_csv import FORMULA_STARTS, escape_cell, unescape_cell
+    from metst_engine.tables import FORMULA_STARTS, escape_cell, unescape_cell
 
     cell = escape_cell(text)
     assert not cell.startswith(FORMULA_STARTS) and unescape_cell(cell) == text

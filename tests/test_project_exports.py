@@ -16,13 +16,12 @@ from metst_engine.errors import InputError
 from metst_engine.project import Project
 from metst_engine.project.exports import (
     ExportRow,
-    escape_cell,
     read_csv,
     read_xlsx,
-    unescape_cell,
     write_csv,
     write_xlsx,
 )
+from metst_engine.tables import escape_cell, unescape_cell
 
 HOSTILE = ["=1+1", "+SUM(A1)", "-2", "@cmd", "=HYPERLINK(\"http://x\",\"y\")", "'=already quoted", "'", "\t=tab",
            "\r=cr", "=cmd|' /C calc'!A0", "a,b;\"c\"\nd", "  padded  ", "ünïcødé 表情 😀", "<xml>&amp;</xml>"]

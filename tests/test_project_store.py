@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from project_support import tiny_video
+from project_support import project_with, tiny_video, two_clips
 
 from metst_engine.datasets import load_manifest
 from metst_engine.errors import EditConflictError, InputError, ProjectError, ReadOnlyError
@@ -17,19 +17,13 @@ from metst_engine.project import Project
 
 @pytest.fixture(scope="module")
 def video_files(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("videos")
-    return {"a": tiny_video(root / "a.mp4", n_frames=60), "b": tiny_video(root / "bb.mp4", n_frames=50)}
+    return two_clips(tmp_path_factory.mktemp("videos"))
 
 
 @pytest.fixture
 def project(tmp_path, video_files) -> Project:
-    folder = tmp_path / "proj"
-    p = Project.create(folder, annotator="alice")
-    for name, src in video_files.items():
-        dst = folder / "videos" / src.name
-        dst.parent.mkdir(exist_ok=True)
-        shutil.copy(src, dst)
-        p.add_video(dst, "S1" if name == "a" else "S2", name)
+    p = project_with(tmp_path / "proj", {name: (src, "S1" if name == "a" else "S2")
+                                         for name, src in video_files.items()})
     yield p
     p.close()
 

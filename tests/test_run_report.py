@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from metst_engine.report_csv import safe_cell, write_report_csv
+from metst_engine.tables import safe_cell, write_report_csv
 from metst_engine.run_report import METRIC_KEYS, read_run, reference_report
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,6 +25,7 @@ from metst_engine.project.records import (
     VideoProgress,
     VideoRecord,
 )
+from metst_engine.project.review import History, Review, ReviewError, Step
 from metst_engine.project.schema import SCHEMA_VERSION
 from metst_engine.project.store import DB_NAME, Project
 
@@ -39,10 +40,14 @@ __all__ = [
     "CurvesRecord",
     "Edit",
     "ExportRow",
+    "History",
     "ImportResult",
     "IntervalRecord",
     "Project",
+    "Review",
+    "ReviewError",
     "RunRecord",
+    "Step",
     "SubjectProgress",
     "SubjectRecord",
     "VideoProblem",

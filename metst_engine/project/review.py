@@ -1,0 +1,270 @@
+"""Reviewing a project video by video: the review rules and each video's undo history, without Qt.
+
+A :class:`Review` over an open :class:`~metst_engine.project.Project` holds the current
+video and the selected interval. Each action (accept, reject, emotion, onset / apex /
+offset, move edges, add, delete, mark complete) is written to the store at once, so it is
+on disk when it returns, and recorded as a :class:`Step` in the video's :class:`History`;
+undo and redo replay the store's edit (``Project.undo`` / ``Project.redo``). A refused
+action raises :class:`ReviewError` with a message for the user and changes nothing.
+
+The GUI's undo stack only mirrors these histories; scripts and tests review through this
+module alone::
+
+    review = Review(project)
+    review.open(project.video("s01_v01").id)
+    review.next_pending(frame=0)
+    review.accept()
+    review.undo()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from metst_engine.errors import MetstError
+from metst_engine.intervals import EMOTIONS
+from metst_engine.project.records import Edit, IntervalRecord, VideoRecord
+from metst_engine.project.store import Project
+
+#: Length of a manual interval added at the playhead (seconds); its edges are then set or dragged.
+MANUAL_SECONDS = 0.3
+#: The edges and the apex, each settable to a frame.
+BOUNDS: tuple[str, ...] = ("onset", "apex", "offset")
+
+
+class ReviewError(MetstError):
+    """A review action that cannot be done as asked (nothing was changed); the text says why."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One review action as made: its description (``"Set onset to 12"``) and the store's edit."""
+
+    text: str
+    edit: Edit
+
+
+class History:
+    """One video's undo history: the steps done (oldest first), then those undone (to redo).
+
+    A step whose undo or redo the store refuses (its rows changed since) is dropped from
+    the history, as a Qt undo stack drops an obsolete command.
+    """
+
+    def __init__(self) -> None:
+        self._steps: list[Step] = []
+        self._done = 0
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    @property
+    def index(self) -> int:
+        """How many steps are done (the rest can be redone)."""
+        return self._done
+
+    def can_undo(self) -> bool:
+        return self._done > 0
+
+    def can_redo(self) -> bool:
+        return self._done < len(self._steps)
+
+    def record(self, step: Step) -> None:
+        """A new step: what was undone can no longer be redone."""
+        del self._steps[self._done:]
+        self._steps.append(step)
+        self._done += 1
+
+    def undo(self, project: Project) -> Step:
+        if not self.can_undo():
+            raise ReviewError("Undo: nothing to undo in this video")
+        at = self._done - 1
+        self._replay(project.undo, at, "undo")
+        self._done = at
+        return self._steps[at]
+
+    def redo(self, project: Project) -> Step:
+        if not self.can_redo():
+            raise ReviewError("Redo: nothing to redo in this video")
+        at = self._done
+        self._replay(project.redo, at, "redo")
+        self._done = at + 1
+        return self._steps[at]
+
+    def _replay(self, apply: Callable[[Edit], Edit], at: int, what: str) -> None:
+        step = self._steps[at]
+        try:
+            apply(step.edit)
+        except MetstError as exc:     # e.g. the interval changed elsewhere since: keep the store as it is
+            del self._steps[at]
+            self._done = min(self._done, at)
+            raise ReviewError(f"{what} of '{step.text}' not applied: {exc}") from exc
+
+
+def interval_at(records: Sequence[IntervalRecord], frame: int) -> IntervalRecord | None:
+    """The shortest of ``records`` containing ``frame`` (the first such in order), or None."""
+    inside = [r for r in records if r.onset <= frame <= r.offset]
+    return min(inside, key=lambda r: r.offset - r.onset) if inside else None
+
+
+def edges_keeping_apex(current: IntervalRecord, onset: int, offset: int) -> int | None:
+    """The apex after moving the edges to (onset, offset): kept inside them, dropped when an edge passes it."""
+    apex = current.apex
+    return apex if apex is not None and onset <= apex <= offset else None
+
+
+def manual_span(video: VideoRecord, frame: int) -> tuple[int, int]:
+    """(onset, offset) of a manual interval from ``frame``: MANUAL_SECONDS long, clipped to the video."""
+    last = video.n_frames - 1
+    onset = min(frame, last)
+    return onset, min(onset + max(1, round(MANUAL_SECONDS * video.fps)) - 1, last)
+
+
+class Review:
+    """The review of one project: current video, selected interval, and one :class:`History` per video."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.video: VideoRecord | None = None
+        self.selected: int | None = None
+        self._histories: dict[int, History] = {}
+
+    # -- state -----------------------------------------------------------------------------
+    def open(self, video: int | str) -> VideoRecord:
+        """Make ``video`` (id or name) the current one; nothing is selected."""
+        self.video = self.project.video(video)
+        self.selected = None
+        return self.video
+
+    def history(self, video_id: int | None = None) -> History:
+        """The undo history of ``video_id`` (default: the current video)."""
+        vid = self._current().id if video_id is None else video_id
+        return self._histories.setdefault(vid, History())
+
+    def intervals(self) -> list[IntervalRecord]:
+        """The current video's intervals in time order; a selection no longer among them is dropped."""
+        if self.video is None:
+            return []
+        records = self.project.intervals(self.video.id)
+        if self.selected not in {r.id for r in records}:
+            self.selected = None
+        return records
+
+    def select(self, interval_id: int | None) -> None:
+        self.selected = interval_id
+
+    def interval_at(self, frame: int) -> IntervalRecord | None:
+        """The shortest interval of the current video containing ``frame`` (what a click there picks)."""
+        return interval_at(self.intervals(), frame)
+
+    def next_pending(self, frame: int) -> IntervalRecord | None:
+        """Select the next pending interval after ``frame`` in this video (wrapping round); when
+        none is left here, open the first video with one pending and select that. None: nothing
+        pending in the project (the selection is kept)."""
+        video = self._current()
+        here = self.project.review_queue("time", video=video.id)
+        if here:
+            after = [r for r in here if r.onset > frame and r.id != self.selected]
+            target = (after or here)[0]
+        else:
+            elsewhere = self.project.review_queue("time")
+            if not elsewhere:
+                return None
+            target = elsewhere[0]
+            self.open(target.video_id)
+        self.selected = target.id
+        return target
+
+    # -- actions -----------------------------------------------------------------------------
+    def accept(self) -> Step:
+        iid = self._selected("Accept")
+        return self._do("Accept", lambda: self.project.accept(iid))
+
+    def reject(self) -> Step:
+        iid = self._selected("Reject")
+        return self._do("Reject", lambda: self.project.reject(iid))
+
+    def set_emotion(self, emotion: str) -> Step:
+        """One of the engine's emotion classes (``EMOTIONS``)."""
+        if emotion not in EMOTIONS:
+            raise ReviewError(f"Emotion {emotion}: not one of {', '.join(EMOTIONS)}")
+        iid = self._selected(f"Emotion {emotion}")
+        return self._do(f"Emotion {emotion}", lambda: self.project.correct(iid, emotion=emotion))
+
+    def set_bound(self, which: str, frame: int) -> Step:
+        """``which`` (onset, apex or offset) of the selected interval to ``frame``."""
+        if which not in BOUNDS:
+            raise ReviewError(f"Set {which}: not one of {', '.join(BOUNDS)}")
+        iid = self._selected(f"Set {which}")
+        kwargs = {which: frame}
+        return self._do(f"Set {which} to {frame}", lambda: self.project.correct(iid, **kwargs))
+
+    def move_edges(self, onset: int, offset: int) -> Step:
+        """The selected interval's edges to (onset, offset); its apex is dropped when an edge passes it."""
+        iid = self._selected("Move edges")
+        apex = edges_keeping_apex(self.project.interval(iid), onset, offset)
+        return self._do(f"Move edges to {onset}-{offset}",
+                        lambda: self.project.correct(iid, onset=onset, offset=offset, apex=apex))
+
+    def add(self, frame: int) -> Step:
+        """A manual interval from ``frame`` (MANUAL_SECONDS long, clipped to the video); it is selected."""
+        video = self._current()
+        onset, offset = manual_span(video, frame)
+        step = self._do(f"Add {onset}-{offset}", lambda: self.project.add_interval(video.id, onset, offset))
+        if step.edit.interval_id is not None:
+            self.selected = step.edit.interval_id
+        return step
+
+    def delete(self) -> Step:
+        """Remove the selected interval (undo restores it)."""
+        iid = self._selected("Delete")
+        step = self._do("Delete", lambda: self.project.delete_interval(iid))
+        self.selected = None
+        return step
+
+    def set_complete(self, complete: bool) -> Step:
+        """Mark the current video's review complete (or reopen it)."""
+        video = self._current()
+        return self._do("Mark complete" if complete else "Reopen",
+                        lambda: self.project.set_complete(video.id, complete))
+
+    def undo(self, video_id: int | None = None) -> Step:
+        """Undo the last done step of ``video_id`` (default: the current video)."""
+        step = self.history(video_id).undo(self.project)
+        self._refresh()
+        return step
+
+    def redo(self, video_id: int | None = None) -> Step:
+        step = self.history(video_id).redo(self.project)
+        self._refresh()
+        return step
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _current(self) -> VideoRecord:
+        if self.video is None:
+            raise ReviewError("open a video first")
+        return self.video
+
+    def _selected(self, what: str) -> int:
+        if self.video is None or self.selected is None:
+            raise ReviewError(f"{what}: select an interval first")
+        return self.selected
+
+    def _do(self, text: str, action: Callable[[], Edit]) -> Step:
+        video = self._current()
+        if self.project.read_only:
+            raise ReviewError(f"{text}: {self.project.read_only_reason}")
+        try:
+            step = Step(text, action())
+        except MetstError as exc:
+            raise ReviewError(f"{text}: {exc}") from exc
+        self.history(video.id).record(step)
+        self._refresh()
+        return step
+
+    def _refresh(self) -> None:
+        """Re-read the current video (its completion may have changed) and drop a selection that is gone."""
+        if self.video is not None:
+            self.video = self.project.video(self.video.id)
+            self.intervals()
