@@ -21,7 +21,7 @@ def test_the_catalog_lists_exactly_the_registered_networks():
 def test_training_defaults_follow_the_catalog():
     from metst_engine.training import TrainConfig
 
-    assert MODEL_DEFAULTS == {"metst": {"epochs": 30, "lr": 1e-4, "rois": "metst"},
+    assert MODEL_DEFAULTS == {"metst": {"epochs": 50, "lr": 3e-4, "rois": "metst"},
                               "metst_plus": {"epochs": 50, "lr": 3e-4, "rois": "metst_plus"}}
     for name, info in CATALOG.items():
         cfg = TrainConfig(dataset="x", model=name).resolved()
