@@ -31,7 +31,7 @@ def test_training_defaults_follow_the_catalog():
         TrainConfig(dataset="x", model="nope").resolved()
     with pytest.raises(ValueError, match="even window"):
         ModelInfo("x", "X", "metst", epochs=1, lr=1.0, window=31)
-    assert per_model("epochs") == "metst 30, metst_plus 50" and model_info("metst_plus").label == "ME-TST+"
+    assert per_model("epochs") == "metst 50, metst_plus 50" and model_info("metst_plus").label == "ME-TST+"
 
 
 def test_the_cli_offers_the_catalog_without_importing_torch():
