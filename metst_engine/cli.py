@@ -25,7 +25,8 @@ from typing import Any
 from . import __version__
 from .alignment import DEFAULT_ALIGNMENT
 from .errors import Cancelled, MetstError
-from .model_catalog import DEFAULT_MODEL, MODEL_NAMES, model_info, per_model
+from .runs import EXIT_CANCELLED, TrainConfig
+from .runs import add_arguments as add_train_config_arguments
 
 log = logging.getLogger("metst")
 
@@ -75,10 +76,6 @@ def _executor(a: argparse.Namespace, workers: int | None) -> Iterator[Any]:
             yield executor
         finally:
             executor.close()
-
-
-#: Exit code of a verb stopped on request (SIGTERM / SIGINT) at a safe point.
-EXIT_CANCELLED = 4
 
 
 @contextmanager
@@ -336,42 +333,11 @@ def _demo(a: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- train
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, help="manifest CSV, or a folder holding manifest.csv")
-    p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL)
+    add_train_config_arguments(p)
     p.add_argument("--loso", action="store_true", help="leave-one-subject-out (the only protocol; required)")
     p.add_argument("-o", "--output", required=True, metavar="RUN_DIR",
                    help="run folder: config.json, progress.jsonl, folds/<subject>/, metrics.json, final/")
-    p.add_argument("--rois", default=None, help="ROI set (default: the model's own: metst or metst_plus)")
-    p.add_argument("--window", "-k", type=int, default=model_info(DEFAULT_MODEL).window,
-                   help="k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)")
-    p.add_argument("--skip", "-s", type=int, default=None, help="frame skip (default: round(fps / 30))")
-    p.add_argument("--epochs", type=int, default=None, help=f"default {per_model('epochs')} (the 2025 code)")
-    p.add_argument("--lr", type=float, default=None, help=f"one-cycle max lr, default {per_model('lr')} (the 2025 "
-                   "code; the 2024 ME-TST code used 30 epochs at 1e-4)")
-    p.add_argument("--batch", type=int, default=256, help="batch size (CAS(ME)^3 256, SAMM-LV 32)")
-    p.add_argument("--ratio", type=float, default=4.0,
-                   help="ME-free windows kept per ME window, redrawn each epoch (CAS(ME)^3 4, SAMM-LV 0.5)")
-    p.add_argument("--redraw", choices=["epoch", "once"], default="epoch", help="when the down-sampling is drawn")
-    p.add_argument("--strategy", choices=["none", "spotting_mainly", "result_synergy"], default="spotting_mainly",
-                   help="inference strategy for the fold predictions")
-    p.add_argument("--synergy", action=argparse.BooleanOptionalAction, default=True,
-                   help="feature-level synergy: the neutral class in the recognition loss (weight x6)")
-    p.add_argument("--recog-classes", nargs="+", default=["negative", "positive", "surprise"])
-    _alignment_arg(p, DEFAULT_ALIGNMENT)
-    p.add_argument("--videos", choices=["with_me", "all"], default="with_me",
-                   help="with_me: only videos with at least one labelled micro-expression (public code); all: every "
-                        "video (a project's own data, where a video without MEs is evidence too)")
-    p.add_argument("--recog-loss", choices=["batch_mean", "weight_mean"], default="batch_mean",
-                   help="weighted recognition CE divided by the frames (public code) or by the sum of their weights")
-    p.add_argument("--seed", type=int, default=0, help="each fold is seeded from (seed, held-out subject)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed, for reproducible tensors)")
-    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda, cuda:N")
-    p.add_argument("--no-final", action="store_true", help="skip the final model trained on all subjects")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR at the first fold without metrics.json")
-    p.add_argument("--model-overrides", default=None, metavar="JSON",
-                   help='network hyper-parameters, e.g. \'{"depth": 2}\'')
-    p.add_argument("--cache-dir", default=None, help="feature cache folder (default: metst's cache)")
-    p.add_argument("--no-cache", action="store_true")
     p.add_argument("--workers", type=int, default=1,
                    help="local: folds run at once, each in its own process (default 1: one after the other in "
                         "this process, with live progress)")
@@ -386,23 +352,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
   metst train --dataset /shared/synth_set --model metst --loso -o runs/synth --executor ray --ray-address auto
 """)(_train_args)
 def _train(a: argparse.Namespace) -> int:
-    from .training import TrainConfig, run_loso
+    from .training import run_loso   # heavy (torch): only the train verb needs it
 
     if not a.loso:
         raise UsageError("give --loso: leave-one-subject-out is the only training protocol")
     try:
-        overrides = json.loads(a.model_overrides) if a.model_overrides else {}
-        if not isinstance(overrides, dict):
-            raise ValueError("must be a JSON object")
-    except ValueError as exc:
-        raise UsageError(f"--model-overrides: {exc}") from None
-    cfg = TrainConfig(dataset=a.dataset, model=a.model, rois=a.rois, window=a.window, skip=a.skip, epochs=a.epochs,
-                      lr=a.lr, batch=a.batch, ratio=a.ratio, redraw=a.redraw, synergy=a.synergy, strategy=a.strategy,
-                      recog_classes=list(a.recog_classes), seed=a.seed, threads=a.threads, device=a.device,
-                      alignment=a.alignment, videos=a.videos, recog_loss=a.recog_loss,
-                      final=not a.no_final, model_overrides=overrides, use_cache=not a.no_cache,
-                      cache_dir=a.cache_dir)
-    try:
+        cfg = TrainConfig.from_args(a)
         cfg.resolved().validate()
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .runs.folder import RunFolder
 from .training import (
     CancelFn,
     FoldOutput,
@@ -221,16 +222,11 @@ def import_public_run(weights_dir: str | Path, run_dir: str | Path, dataset: str
         "files": {s: {"file": Path(f).name, "sha256": _sha256(Path(f))} for s, f in files.items()},
         "unused_files": [folder.files[f].name for f in unused],
     }}
-    old_cfg = Path(run_dir) / "config.json"
-    if resume and old_cfg.is_file():
-        import json
-
-        try:
-            before = json.loads(old_cfg.read_text(encoding="utf-8")).get("imported") or {}
-        except (OSError, ValueError) as exc:
-            raise InputError(old_cfg, f"cannot read: {exc}") from None
+    old = RunFolder(run_dir)
+    if resume and old.is_run():
+        before = old.read_settings().get("imported") or {}
         if before and before.get("files") != record["imported"]["files"]:
-            raise InputError(old_cfg, f"cannot resume: the run was imported from other weight files "
+            raise InputError(old.config_file, f"cannot resume: the run was imported from other weight files "
                                       f"({before.get('source')}); import into a new folder")
     fold_task = partial(imported_fold, files=files, dataset=run.key)
     final_task = None if final is None else partial(imported_final, file=files[final], subject=final, dataset=run.key)

@@ -9,12 +9,12 @@ frames after the run's frame skip, exactly as ``metst evaluate --mode reference`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .runs.folder import RunFolder
 
 #: Report modes: MEGC (what the run scored) and the public code's counting.
 REPORT_MODES: tuple[str, ...] = ("megc", "reference")
@@ -42,42 +42,28 @@ class RunReport:
         return self.pooled is not None
 
     def fold_checkpoint(self, subject: str) -> Path:
-        from .safe_paths import id_path
-
-        return id_path(self.run_dir / "folds", subject, what="subject") / "model.safetensors"
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"cannot read: {exc}") from None
+        return RunFolder(self.run_dir).fold_checkpoint(subject)
 
 
 def is_run_folder(path: str | Path) -> bool:
     """A folder ``metst train`` has started (it writes config.json first)."""
-    return (Path(path) / "config.json").is_file()
+    return RunFolder(path).is_run()
 
 
 def read_run(run_dir: str | Path) -> RunReport:
     """The run's settings, finished folds and MEGC metrics, as far as the run got."""
-    run = Path(run_dir)
-    if not is_run_folder(run):
-        raise InputError(run, "not a training run folder (no config.json)")
-    cfg_file = _read_json(run / "config.json")
+    folder = RunFolder(run_dir)
+    if not folder.is_run():
+        raise InputError(folder.path, "not a training run folder (no config.json)")
+    cfg_file = folder.read_settings()
     subjects = list(cfg_file.get("subjects", []))
-    per_subject = {}
-    for s in subjects:
-        fold_metrics = run / "folds" / s / "metrics.json"
-        if fold_metrics.is_file():
-            per_subject[s] = _read_json(fold_metrics)
-    report = RunReport(run_dir=run, config=dict(cfg_file.get("config", {})), subjects=subjects,
+    per_subject = {s: folder.read_fold_metrics(s) for s in subjects if folder.fold_done(s)}
+    report = RunReport(run_dir=folder.path, config=dict(cfg_file.get("config", {})), subjects=subjects,
                        done_folds=[s for s in subjects if s in per_subject], per_subject=per_subject,
                        extra={k: v for k, v in cfg_file.items() if k != "config"})
-    final = run / "final" / "model.safetensors"
-    report.final_checkpoint = final if final.is_file() else None
-    if (run / "metrics.json").is_file():
-        pooled = _read_json(run / "metrics.json")
+    report.final_checkpoint = folder.final_checkpoint()
+    if folder.finished():
+        pooled = folder.read_metrics()
         report.per_subject = {**per_subject, **pooled.pop("per_subject", {})}
         report.confusion = pooled.pop("confusion", None)
         report.pooled = pooled
@@ -108,7 +94,8 @@ def reference_report(report: RunReport, manifest: str | Path | None = None) -> R
     gt = load_manifest(manifest or manifest_of(report))
     skip = read_checkpoint_meta(report.fold_checkpoint(report.done_folds[0])).frame_skip
     classes = tuple(report.config.get("recog_classes") or ("negative", "positive", "surprise"))
-    preds = read_predictions([report.run_dir / "folds" / s / "predictions.csv" for s in report.done_folds])
+    folder = RunFolder(report.run_dir)
+    preds = read_predictions([folder.fold_predictions(s) for s in report.done_folds])
     preds = {v: [Interval(onset=i.onset // skip, offset=i.offset // skip,
                           apex=None if i.apex is None else i.apex // skip, emotion=i.emotion, score=i.score)
                  for i in ivs] for v, ivs in preds.items()}

@@ -25,13 +25,9 @@ Generator (down-sampling); ``torch.set_num_threads(config.threads)`` is set for 
 A fold therefore gives the same tensors whether it runs after other folds, alone after a
 resume, or on another worker (on CPU; CUDA kernels are not guaranteed bit-identical).
 
-Run folder::
-
-    RUN_DIR/config.json            resolved TrainConfig + threads, subjects, version
-    RUN_DIR/progress.jsonl         one JSON event per line (event, fold, epoch, losses, metrics, time)
-    RUN_DIR/folds/<subject>/model.safetensors, predictions.csv, metrics.json (written last)
-    RUN_DIR/final/model.safetensors   trained on all subjects ("use this model"), unless final=False
-    RUN_DIR/metrics.json           pooled MEGC metrics of all folds + per-subject rows (written last)
+Run folder: config.json, progress.jsonl, folds/<subject>/{model.safetensors, predictions.csv,
+metrics.json (written last)}, final/model.safetensors, metrics.json (written last); its layout
+and every read and write of it are ``metst_engine.runs.RunFolder``'s.
 
 A resumed run skips every fold whose ``metrics.json`` exists and retrains the others from scratch.
 
@@ -45,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -57,125 +52,25 @@ import numpy as np
 import torch
 
 from . import __version__
-from .alignment import ALIGNMENTS, DEFAULT_ALIGNMENT
-from .atomic import atomic_path, ensure_dir
+from .atomic import ensure_dir
 from .datasets.base import natural_key
 from .errors import Cancelled, InputError, MetstError
 from .executors import Executor, LocalExecutor, Task
-from .intervals import EMOTIONS, HEAD_CLASSES, PAPER_CLASSES
-from .model_catalog import CATALOG, DEFAULT_MODEL, MODEL_DEFAULTS, model_info
-from .safe_paths import check_id, id_path
+from .intervals import EMOTIONS, HEAD_CLASSES
+from .model_catalog import MODEL_DEFAULTS
+from .runs.config import TrainConfig
+from .runs.folder import RunFolder
+from .safe_paths import check_id
 
 NEUTRAL_INDEX = len(EMOTIONS)          #: recognition target of non-ME frames
 IGNORE_INDEX = -100                    #: recognition target of ME frames with an unknown emotion
 NEUTRAL_FACTOR = 6.0                   #: neutral class weight multiplier (feature-level synergy)
 SPOT_WEIGHT, RECOG_WEIGHT = 0.9, 0.1
 THRESHOLD_P = 0.55
-#: Which videos a run trains on and scores: "with_me" only those with at least one labelled
-#: micro-expression (what the public code loads), "all" every video (a project's own data,
-#: where a video without MEs is real evidence).
-VIDEO_SELECTIONS = ("with_me", "all")
-#: How the class-weighted recognition CE is averaged: "batch_mean" over the frames, as
-#: PyTorch's weighted cross-entropy with one-hot float targets (the public code);
-#: "weight_mean" over the sum of the frames' weights (PyTorch's with class-index targets).
-RECOG_LOSSES = ("batch_mean", "weight_mean")
 
 
 ProgressFn = Callable[[dict[str, Any]], None]
 CancelFn = Callable[[], bool]
-
-
-@dataclass
-class TrainConfig:
-    """Everything that determines a training run; None fields are resolved by ``resolved()``."""
-
-    dataset: str                                #: manifest CSV, or a folder holding manifest.csv
-    model: str = DEFAULT_MODEL                  #: a name of model_catalog.MODEL_NAMES
-    rois: str | None = None                     #: ROI set (default: the model's own)
-    window: int = CATALOG[DEFAULT_MODEL].window  #: k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)
-    skip: int | None = None                     #: frame skip (default: round(fps / 30), SAMM-LV 200 fps -> 7)
-    epochs: int | None = None                   #: default 50 (MODEL_DEFAULTS)
-    lr: float | None = None                     #: max lr of the one-cycle schedule: 1e-4 / 3e-4
-    batch: int = 256                            #: CAS(ME)^3 256, SAMM-LV 32
-    ratio: float = 4.0                          #: kept ME-free windows per ME window (CAS 4, SAMM-LV 0.5)
-    redraw: str = "epoch"                       #: down-sampling redrawn each "epoch" or "once" per fold
-    synergy: bool = True                        #: feature-level synergy (neutral class in the CE loss)
-    strategy: str = "spotting_mainly"           #: inference strategy for the fold predictions (2025 code: 2)
-    alignment: str = DEFAULT_ALIGNMENT          #: feature alignment (metst_engine.alignment)
-    videos: str = "with_me"                     #: with_me: only videos with a labelled ME (public code) | all
-    recog_loss: str = "batch_mean"              #: batch_mean: weighted CE / frames (PyTorch, public code) | weight_mean
-    recog_classes: list[str] = field(default_factory=lambda: list(PAPER_CLASSES))
-    seed: int = 0
-    threads: int = 1                            #: torch intra-op threads (fixed: part of reproducibility)
-    device: str = "auto"                        #: auto (cuda when present) | cpu | cuda[:n]
-    final: bool = True                          #: after the folds, train on all subjects
-    model_overrides: dict[str, Any] = field(default_factory=dict)  #: e.g. {"depth": 2}
-    use_cache: bool = True
-    cache_dir: str | None = None                #: feature cache (None: metst's default cache)
-    extract_workers: int | None = None
-
-    def resolved(self) -> TrainConfig:
-        d = model_info(self.model)
-        return dataclasses.replace(
-            self, dataset=str(self.dataset),
-            rois=self.rois or d.rois,
-            epochs=self.epochs if self.epochs is not None else d.epochs,
-            lr=self.lr if self.lr is not None else d.lr,
-            recog_classes=list(self.recog_classes), model_overrides=dict(self.model_overrides))
-
-    def validate(self) -> None:
-        if self.window < 4 or self.window % 2:
-            raise ValueError(f"window must be an even number >= 4, got {self.window}")
-        if self.skip is not None and self.skip < 1:
-            raise ValueError(f"skip must be >= 1, got {self.skip}")
-        if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.lr is not None and not 0 < self.lr < math.inf:
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
-        if self.batch < 1:
-            raise ValueError(f"batch must be >= 1, got {self.batch}")
-        if not 0 < self.ratio < math.inf:
-            raise ValueError(f"ratio must be a finite number > 0, got {self.ratio}")
-        try:
-            resolve_device(self.device)
-        except (RuntimeError, ValueError):
-            raise ValueError(f"device {self.device!r} is not a torch device; use auto, cpu, cuda or cuda:N") from None
-        if self.redraw not in ("epoch", "once"):
-            raise ValueError(f"redraw must be 'epoch' or 'once', got {self.redraw!r}")
-        if self.strategy not in ("none", "spotting_mainly", "result_synergy"):
-            raise ValueError(f"strategy must be none, spotting_mainly or result_synergy, got {self.strategy!r}")
-        if self.alignment not in ALIGNMENTS:
-            raise ValueError(f"alignment must be one of {', '.join(ALIGNMENTS)}, got {self.alignment!r}")
-        if self.videos not in VIDEO_SELECTIONS:
-            raise ValueError(f"videos must be one of {', '.join(VIDEO_SELECTIONS)}, got {self.videos!r}")
-        if self.recog_loss not in RECOG_LOSSES:
-            raise ValueError(f"recog_loss must be one of {', '.join(RECOG_LOSSES)}, got {self.recog_loss!r}")
-        if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
-        unknown = sorted(set(self.recog_classes) - set(EMOTIONS))
-        if unknown:
-            raise ValueError(f"unknown recognition class(es) {unknown}; classes: {list(EMOTIONS)}")
-        from .models import default_config, model_names
-
-        if self.model not in model_names():
-            raise ValueError(f"unknown model {self.model!r}; models: {', '.join(model_names())}")
-        options = default_config(self.model)
-        bad = sorted(set(self.model_overrides) - set(options))
-        if bad:
-            raise ValueError(f"model {self.model!r} has no option(s) {bad}; options: {', '.join(options)}")
-        from .models.meta_schema import config_problems
-
-        problems = config_problems(self.model, self.model_overrides)   # the checkpoint schema's ranges
-        if problems:
-            raise ValueError("model overrides: " + "; ".join(problems))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 # ------------------------------------------------------------------------------- labels
@@ -470,12 +365,6 @@ def train_fold(config: TrainConfig, data: FoldData, name: str, *, n_channels: in
 
 
 # ------------------------------------------------------------------------------- run folder
-def _atomic_json(path: Path, obj: Any) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-
-
 def _checkpoint_meta(cfg: TrainConfig, data: FoldData, feats, dataset_name: str, metrics: dict[str, float] | None = None):
     from .models import CheckpointMeta, Provenance
 
@@ -560,15 +449,8 @@ def predict_fold(config: TrainConfig, subject: str, videos: Sequence[VideoData],
 
 def write_fold(run_dir: str | Path, out: FoldOutput) -> Path:
     """Write a computed fold into ``folds/<subject>/``; ``metrics.json`` last (it marks the fold complete)."""
-    from .intervals_io import write_predictions
-    from .models import write_checkpoint_bytes
-
     assert out.metrics is not None
-    fold_dir = id_path(Path(run_dir) / "folds", out.name, what="subject")
-    write_checkpoint_bytes(fold_dir / "model.safetensors", out.checkpoint)
-    write_predictions(fold_dir / "predictions.csv", out.predictions)
-    _atomic_json(fold_dir / "metrics.json", out.metrics)
-    return fold_dir
+    return RunFolder(run_dir).write_fold(out.name, out.checkpoint, out.predictions, out.metrics)
 
 
 def _fold_end(out: FoldOutput) -> dict[str, Any]:
@@ -606,9 +488,7 @@ def compute_final(config: TrainConfig, videos: Sequence[VideoData], dataset_name
 
 def write_final(run_dir: str | Path, out: FoldOutput) -> Path:
     """Write the final model to ``final/model.safetensors``."""
-    from .models import write_checkpoint_bytes
-
-    return write_checkpoint_bytes(Path(run_dir) / "final" / "model.safetensors", out.checkpoint)
+    return RunFolder(run_dir).write_final(out.checkpoint)
 
 
 def train_final(config: TrainConfig, run_dir: str | Path, videos: Sequence[VideoData], dataset_name: str,
@@ -629,9 +509,9 @@ def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[Vide
     from .intervals_io import read_predictions
 
     cfg = config.resolved()
-    run = Path(run_dir)
+    run = RunFolder(run_dir)
     subjects = _subjects(videos)
-    all_preds = read_predictions([id_path(run / "folds", s, what="subject") / "predictions.csv" for s in subjects])
+    all_preds = read_predictions([run.fold_predictions(s) for s in subjects])
     n_frames = {v.entry.video: v.feats.n_frames for v in videos}
     entries = [v.entry for v in videos]
     classes = tuple(cfg.recog_classes)
@@ -643,12 +523,11 @@ def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[Vide
         ids = {e.video for e in sub}
         per_subject[s] = evaluate(cases_from_videos(sub, {k: v for k, v in all_preds.items() if k in ids},
                                                     skip=1, n_frames=n_frames), mode="megc", classes=classes).summary()
-        per_subject[s]["k_prime"] = json.loads((id_path(run / "folds", s, what="subject") / "metrics.json")
-                                               .read_text())["k_prime"]
-    final_path = run / "final" / "model.safetensors"
+        per_subject[s]["k_prime"] = run.read_fold_metrics(s)["k_prime"]
+    final_path = run.final_checkpoint()
     out.update({"per_subject": per_subject, "recog_classes": list(classes),
                 "confusion": res.recognition.to_dict()["confusion"],
-                "final": str(final_path.relative_to(run)) if final_path.is_file() else None})
+                "final": None if final_path is None else str(final_path.relative_to(run.path))})
     return out
 
 
@@ -706,27 +585,12 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
     except ValueError as exc:
         raise InputError(None, str(exc)) from None
     executor = executor or LocalExecutor(1)
-    run = Path(run_dir)
-    cfg_path = run / "config.json"
-    if cfg_path.exists():
+    run = RunFolder(run_dir)
+    old = None
+    if run.config_file.exists():
         if not resume:
-            raise InputError(run, "already holds a run (config.json); resume it or choose another folder")
-        try:
-            old = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(cfg_path, f"cannot read the run's settings ({exc}); it cannot be resumed: start the "
-                                       "run again in a new folder") from None
-        if not isinstance(old, dict):
-            raise InputError(cfg_path, "not a run's settings (not a JSON object); start the run in a new folder")
-        imported = bool((record or {}).get("imported"))
-        if bool(old.get("imported")) != imported:
-            raise InputError(run, "cannot resume: this folder holds " + (
-                "published weights imported as a run; continue it with `metst import-weights ... --resume`"
-                if not imported else "a training run, not imported weights"))
-        diff = [k for k in _RESUME_KEYS if old.get("config", {}).get(k) != cfg.to_dict().get(k)]
-        if diff:
-            raise InputError(cfg_path, f"cannot resume: the settings differ in {', '.join(diff)}")
-        _check_resumed_models(cfg, run)
+            raise InputError(run.path, "already holds a run (config.json); resume it or choose another folder")
+        old = _resumable(cfg, run, record)
     device = resolve_device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available() and isinstance(executor, LocalExecutor):
         raise InputError(None, f"device {cfg.device!r}: no CUDA device available (use --device cpu or auto)")
@@ -736,14 +600,14 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
         check_id(subject, "subject", cfg.dataset)
     if len(subjects) < 2:
         raise InputError(cfg.dataset, f"leave-one-subject-out needs at least 2 subjects, found {len(subjects)}")
-    if cfg_path.exists() and json.loads(cfg_path.read_text(encoding="utf-8")).get("subjects") != subjects:
-        raise InputError(cfg_path, "cannot resume: the dataset's subjects differ from the run's")
-    ensure_dir(run)
-    if not cfg_path.exists():
-        _atomic_json(cfg_path, {"config": cfg.to_dict(), "threads": cfg.threads, "subjects": subjects,
+    if old is not None and old.get("subjects") != subjects:
+        raise InputError(run.config_file, "cannot resume: the dataset's subjects differ from the run's")
+    ensure_dir(run.path)
+    if old is None:
+        run.write_settings({"config": cfg.to_dict(), "threads": cfg.threads, "subjects": subjects,
                                 "dataset_name": dataset.name, "version": __version__,
                                 "device": str(device), "created": time.time(), **dict(record or {})})
-    log_fh = open(run / "progress.jsonl", "a", encoding="utf-8")
+    log_fh = run.open_progress()
 
     def emit(event: dict[str, Any]) -> None:
         row = {"event": event.get("event"), "fold": event.get("fold"), "epoch": event.get("epoch"),
@@ -773,16 +637,16 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
                 for event in out.events:
                     emit(event)
             if name == _FINAL_TASK:
-                write_final(run, out)
+                write_final(run.path, out)
                 emit({"event": "final_end", "fold": "final", "seconds": (out.metrics or {}).get("seconds")})
             else:
-                write_fold(run, out)
+                write_fold(run.path, out)
                 emit(_fold_end(out))
         if failures:
             emit({"event": "run_failed", "failed": sorted(failures)})
-            raise FoldsFailed(failures, run)
-        out_metrics = pool_metrics(cfg, run, videos)
-        _atomic_json(run / "metrics.json", out_metrics)
+            raise FoldsFailed(failures, run.path)
+        out_metrics = pool_metrics(cfg, run.path, videos)
+        run.write_metrics(out_metrics)
         emit({"event": "run_end", "metrics": {k: v for k, v in out_metrics.items() if k != "per_subject"}})
         return out_metrics
     finally:
@@ -794,13 +658,34 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
 _FINAL_TASK = "final model"
 
 
-def _check_resumed_models(cfg: TrainConfig, run: Path) -> None:
+def _resumable(cfg: TrainConfig, run: RunFolder, record: Mapping[str, Any] | None) -> dict[str, Any]:
+    """config.json of the run in ``run`` when ``cfg`` (and ``record``) may continue it; InputError why not."""
+    try:
+        old = json.loads(run.config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(run.config_file, f"cannot read the run's settings ({exc}); it cannot be resumed: start the "
+                                          "run again in a new folder") from None
+    if not isinstance(old, dict):
+        raise InputError(run.config_file, "not a run's settings (not a JSON object); start the run in a new folder")
+    imported = bool((record or {}).get("imported"))
+    if bool(old.get("imported")) != imported:
+        raise InputError(run.path, "cannot resume: this folder holds " + (
+            "published weights imported as a run; continue it with `metst import-weights ... --resume`"
+            if not imported else "a training run, not imported weights"))
+    diff = [k for k in _RESUME_KEYS if old.get("config", {}).get(k) != cfg.to_dict().get(k)]
+    if diff:
+        raise InputError(run.config_file, f"cannot resume: the settings differ in {', '.join(diff)}")
+    _check_resumed_models(cfg, run)
+    return old
+
+
+def _check_resumed_models(cfg: TrainConfig, run: RunFolder) -> None:
     """Refuse to resume when this version would build other networks than the finished folds
     hold (a default changed since the run started): the run would mix two architectures."""
     from .models import read_checkpoint_meta
     from .models.registry import make_config, stored_config
 
-    done = sorted((run / "folds").glob("*/model.safetensors"))
+    done = run.fold_checkpoints()
     if not done:
         return
     meta = read_checkpoint_meta(done[0])
@@ -813,12 +698,12 @@ def _check_resumed_models(cfg: TrainConfig, run: Path) -> None:
     diff = {k: (built.get(k), v) for k, v in now.items() if built.get(k) != v}
     if diff:
         listed = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items())
-        raise InputError(run, f"cannot resume: the finished folds' networks differ from what this version builds "
+        raise InputError(run.path, f"cannot resume: the finished folds' networks differ from what this version builds "
                               f"({listed}; the network defaults changed since the run started). Its finished folds "
                               f"stay valid; train the rest in a new run folder")
 
 
-def _loso_tasks(cfg: TrainConfig, run: Path, subjects: Sequence[str], videos: list[VideoData], dataset_name: str,
+def _loso_tasks(cfg: TrainConfig, run: RunFolder, subjects: Sequence[str], videos: list[VideoData], dataset_name: str,
                 executor: Executor, emit: ProgressFn, cancel: CancelFn | None,
                 fold_task: FoldTask = compute_fold, final_task: FinalTask | None = compute_final) -> list[Task]:
     """One task per fold without metrics.json (the others are logged as skipped), then the final model.
@@ -831,11 +716,11 @@ def _loso_tasks(cfg: TrainConfig, run: Path, subjects: Sequence[str], videos: li
     cpus, gpus = cfg.threads, _gpus_per_task(cfg, executor)
     tasks = []
     for subject in subjects:
-        if (id_path(run / "folds", subject, what="subject") / "metrics.json").is_file():
+        if run.fold_done(subject):
             emit({"event": "fold_skipped", "fold": subject})
             continue
         tasks.append(Task(subject, fold_task, (cfg, subject, shared, dataset_name), dict(live), cpus, gpus))
-    if cfg.final and final_task is not None and not (run / "final" / "model.safetensors").is_file():
+    if cfg.final and final_task is not None and run.final_checkpoint() is None:
         tasks.append(Task(_FINAL_TASK, final_task, (cfg, shared, dataset_name), dict(live), cpus, gpus))
     return tasks
 

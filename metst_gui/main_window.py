@@ -10,7 +10,6 @@ layout are restored from QSettings.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -19,6 +18,7 @@ from metst_engine.errors import MetstError
 from metst_engine.intervals import EMOTIONS
 from metst_engine.project import Edit, IntervalRecord, Project
 from metst_engine.project.review import interval_at
+from metst_engine.runs import RunFolder
 from metst_engine.video import VideoSource, open_video
 from metst_gui.analyze_worker import AnalyzeJob, AnalyzeOutcome, AnalyzeWorker
 from metst_gui.curves_data import CurveData
@@ -470,15 +470,14 @@ class MainWindow(QtWidgets.QMainWindow):
         """Keep the finished run's checkpoint and parameters in the project (a run without intervals)."""
         if self.project.read_only:
             return
-        run = Path(run_dir)
-        checkpoint = run / "final" / "model.safetensors"
+        folder = RunFolder(run_dir)
+        run = folder.path
+        checkpoint = folder.final_checkpoint()
         params: dict = {"kind": "training", "outcome": outcome, "run_dir": str(run),
-                        "checkpoint": str(checkpoint) if checkpoint.is_file() else None}
-        for name in ("config.json", "metrics.json"):
-            try:
-                params[name.removesuffix(".json")] = json.loads((run / name).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                pass
+                        "checkpoint": None if checkpoint is None else str(checkpoint)}
+        for key, value in (("config", folder.settings_or_none()), ("metrics", folder.metrics_or_none())):
+            if value is not None:
+                params[key] = value
         try:
             record = self.project.record_run(f"trained model {run.name}", params, run)
         except MetstError as exc:

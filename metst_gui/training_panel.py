@@ -1,7 +1,7 @@
 """The training & evaluation panel: configure a LOSO run, follow it, cancel / resume it, show results.
 
 A self-contained widget the review main window docks or tabs. It starts ``metst train`` as
-a separate process (``train_process``), follows it only through the run folder
+a separate process (``metst_engine.runs``), follows it only through the run folder
 (``run_monitor``; the same path re-attaches to a run that outlived the app) and shows
 results through ``results_view``. No training code runs in the GUI process.
 
@@ -28,11 +28,10 @@ from PySide6 import QtCore, QtWidgets
 
 from metst_engine.model_catalog import CATALOG, DEFAULT_MODEL, model_info, per_model
 from metst_engine.rois import available_roi_sets
-from metst_engine.run_report import is_run_folder
+from metst_engine.runs import RunFolder, TrainConfig, TrainLaunch, request_stop
 
 from .results_view import ResultsView
 from .run_monitor import RunMonitor, format_seconds
-from .train_process import LaunchSettings, launch, train_command
 
 MANIFEST_FILE = "Manifest file…"
 STRATEGIES = {"spotting_mainly": "spotting mainly (the authors' default)",
@@ -242,8 +241,8 @@ class TrainingPanel(QtWidgets.QWidget):
         self.source_combo.blockSignals(False)
         self._source_changed()
 
-    def settings(self) -> LaunchSettings:
-        """The form as launch settings; ValueError names the field that is wrong."""
+    def settings(self) -> TrainLaunch:
+        """The form as a launch; ValueError names the field that is wrong (``TrainConfig.validate``)."""
         manifest = self.manifest_edit.text().strip()
         if not manifest or not Path(manifest).exists():
             raise ValueError(f"labels: manifest {manifest!r} not found")
@@ -255,8 +254,6 @@ class TrainingPanel(QtWidgets.QWidget):
             lr = float(lr_text) if lr_text else None
         except ValueError:
             raise ValueError(f"learning rate: {lr_text!r} is not a number") from None
-        if lr is not None and not lr > 0:
-            raise ValueError("learning rate: must be > 0")
         text = self.overrides_edit.text().strip()
         try:
             overrides = json.loads(text) if text else {}
@@ -264,24 +261,25 @@ class TrainingPanel(QtWidgets.QWidget):
             raise ValueError(f"network options: not JSON ({exc})") from None
         if not isinstance(overrides, dict):
             raise ValueError("network options: must be a JSON object")
-        if self.window_spin.value() % 2:
-            raise ValueError("window k: must be even")
         where = self._where()
         address = self.ray_edit.text().strip() or None
         if where == "ray" and not address:
             raise ValueError("Ray cluster: give the cluster address")
-        return LaunchSettings(
-            dataset=str(Path(manifest).resolve()), run_dir=str(Path(run_dir).resolve()),
-            model=str(self.model_combo.currentData()), rois=self.rois_combo.currentData(),
-            window=self.window_spin.value(), skip=self.skip_spin.value() or None,
+        config = TrainConfig(
+            dataset=str(Path(manifest).resolve()), model=str(self.model_combo.currentData()),
+            rois=self.rois_combo.currentData(), window=self.window_spin.value(), skip=self.skip_spin.value() or None,
             epochs=self.epochs_spin.value() or None, lr=lr, batch=self.batch_spin.value(),
             ratio=self.ratio_spin.value(), synergy=self.synergy_check.isChecked(),
             strategy=str(self.strategy_combo.currentData()), seed=self.seed_spin.value(),
-            final=self.final_check.isChecked(), model_overrides=overrides, executor=where,
-            ray_address=address if where == "ray" else None)
+            videos="all",                       # a project's own data: videos without MEs are evidence too
+            final=self.final_check.isChecked(), model_overrides=overrides)
+        config.resolved().validate()
+        return TrainLaunch(config, str(Path(run_dir).resolve()), executor=where,
+                           ray_address=address if where == "ray" else None)
 
-    def apply_settings(self, s: LaunchSettings) -> None:
-        """Show ``s`` in the form (e.g. the settings of a run folder that was opened)."""
+    def apply_settings(self, launch: TrainLaunch) -> None:
+        """Show ``launch`` in the form (e.g. the settings of a run folder that was opened)."""
+        s = launch.config
         self.source_combo.setCurrentIndex(self.source_combo.findData(None))
         self.manifest_edit.setText(s.dataset)
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(s.model)))
@@ -298,7 +296,7 @@ class TrainingPanel(QtWidgets.QWidget):
         self.seed_spin.setValue(s.seed)
         self.final_check.setChecked(s.final)
         self.overrides_edit.setText(json.dumps(s.model_overrides) if s.model_overrides else "")
-        self.run_dir_edit.setText(s.run_dir)
+        self.run_dir_edit.setText(launch.run_dir)
 
     def is_running(self) -> bool:
         """A run this panel follows is (or may be) still going."""
@@ -312,7 +310,7 @@ class TrainingPanel(QtWidgets.QWidget):
             settings = self.settings()
         except ValueError as exc:
             return self._say(str(exc), error=True)
-        if is_run_folder(settings.run_dir):
+        if RunFolder(settings.run_dir).is_run():
             return self._say(f"{settings.run_dir} already holds a run: open it to resume it, or choose a new folder.",
                              error=True)
         return self._launch(settings, resume=False)
@@ -321,13 +319,11 @@ class TrainingPanel(QtWidgets.QWidget):
         """Continue the shown run from its first unfinished fold, with the settings it was made with."""
         if self.is_running():
             return self._say("The run is still going.", error=True)
-        if self.run_dir is None or not is_run_folder(self.run_dir):
+        if self.run_dir is None or not RunFolder(self.run_dir).is_run():
             return self._say("Open a run folder to resume first.", error=True)
-        config = json.loads((self.run_dir / "config.json").read_text(encoding="utf-8")).get("config", {})
-        settings = LaunchSettings.from_run_config(self.run_dir, config)
-        settings.executor = self._where()
-        settings.ray_address = (self.ray_edit.text().strip() or None) if settings.executor == "ray" else None
-        return self._launch(settings, resume=True)
+        where = self._where()
+        address = (self.ray_edit.text().strip() or None) if where == "ray" else None
+        return self._launch(TrainLaunch.of_run(self.run_dir, executor=where, ray_address=address), resume=True)
 
     def cancel(self) -> None:
         """Ask the run to stop at its next safe point (finished folds are kept; Resume continues)."""
@@ -337,8 +333,6 @@ class TrainingPanel(QtWidgets.QWidget):
         if pid is None:
             self._say("This run was not started from metst-gui; stop it where it was started.", error=True)
             return
-        from .train_process import request_stop
-
         request_stop(pid)
         self._say("Cancelling: the run stops at its next batch.")
         self.cancel_button.setEnabled(False)
@@ -346,12 +340,11 @@ class TrainingPanel(QtWidgets.QWidget):
     def attach(self, run_dir: str | Path) -> bool:
         """Show a run folder: follow it if it is running (also one this app did not start), else its results."""
         run = Path(run_dir)
-        if not is_run_folder(run):
+        if not RunFolder(run).is_run():
             return self._say(f"{run}: not a training run folder (no config.json)", error=True)
         if self.is_running():
             return self._say("A run is going in this panel; cancel it or wait first.", error=True)
-        config = json.loads((run / "config.json").read_text(encoding="utf-8")).get("config", {})
-        self.apply_settings(LaunchSettings.from_run_config(run.resolve(), config))
+        self.apply_settings(TrainLaunch.of_run(run.resolve()))
         self._follow(run, process=None)
         self._say(f"Opened {run}.")
         return True
@@ -388,10 +381,9 @@ class TrainingPanel(QtWidgets.QWidget):
             self.monitor.stop()
             self.monitor = None
 
-    def _launch(self, settings: LaunchSettings, resume: bool) -> bool:
-        command = train_command(settings, resume=resume)
+    def _launch(self, settings: TrainLaunch, resume: bool) -> bool:
         try:
-            process = launch(command, settings.run_dir)
+            process = settings.start(resume=resume)
         except OSError as exc:
             return self._say(f"could not start metst train: {exc}", error=True)
         run = Path(settings.run_dir)
@@ -481,8 +473,8 @@ class TrainingPanel(QtWidgets.QWidget):
 
     def _refresh_buttons(self) -> None:
         running = self.is_running()
-        has_run = self.run_dir is not None and is_run_folder(self.run_dir)
-        finished = has_run and (self.run_dir / "metrics.json").is_file()    # type: ignore[operator]
+        has_run = self.run_dir is not None and RunFolder(self.run_dir).is_run()
+        finished = has_run and RunFolder(self.run_dir).finished()    # type: ignore[arg-type]
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running and self.monitor is not None and self.monitor.pid() is not None)
         self.resume_button.setEnabled(not running and has_run and not finished)
@@ -490,10 +482,7 @@ class TrainingPanel(QtWidgets.QWidget):
         self.use_button.setEnabled(finished and self._checkpoint() is not None)
 
     def _checkpoint(self) -> Path | None:
-        if self.run_dir is None:
-            return None
-        final = self.run_dir / "final" / "model.safetensors"
-        return final if final.is_file() else None
+        return None if self.run_dir is None else RunFolder(self.run_dir).final_checkpoint()
 
     def _use_model(self) -> None:
         checkpoint = self._checkpoint()

@@ -148,7 +148,7 @@ def test_the_training_panel_runs_the_cli_of_the_packaged_folder_when_frozen(monk
     """In dist/metst/, sys.executable is metst-gui: `-m metst_engine.cli` would reach the GUI's argparse."""
     import sys
 
-    from metst_gui.train_process import metst_command
+    from metst_engine.runs import metst_command
 
     assert metst_command() == [sys.executable, "-m", "metst_engine.cli"]
     monkeypatch.setattr(sys, "frozen", True, raising=False)

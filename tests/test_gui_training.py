@@ -169,7 +169,7 @@ def test_panel_runs_a_loso_run_and_shows_its_metrics(qtbot, synth, feature_cache
 def test_cancel_reattach_and_resume_give_the_uninterrupted_checkpoints(qtbot, synth, feature_cache, uninterrupted,
                                                                       tmp_path, monkeypatch):
     from metst_gui import training_panel
-    from metst_gui.train_process import EXIT_CANCELLED
+    from metst_engine.runs import EXIT_CANCELLED
 
     run = tmp_path / "run"
     first = _panel(qtbot, synth, run, epochs=CANCEL_EPOCHS, seed=CANCEL_SEED, batch=BATCH)
@@ -235,29 +235,36 @@ def test_attach_to_a_finished_run_shows_it_and_refuses_to_start_over_it(qtbot, s
 
 
 def test_ray_settings_reach_the_command_line_and_a_refused_run_shows_the_error(qtbot, synth, tmp_path):
-    from metst_gui.train_process import train_command
-
     panel = _panel(qtbot, synth, tmp_path / "run", epochs=1, seed=0, batch=32)
     panel.where_combo.setCurrentIndex(panel.where_combo.findData("ray"))
     with pytest.raises(ValueError, match="address"):
         panel.settings()
     panel.ray_edit.setText("ray://head:10001")
-    cmd = train_command(panel.settings())
+    cmd = panel.settings().command()
     assert cmd[cmd.index("--executor") + 1] == "ray" and cmd[cmd.index("--ray-address") + 1] == "ray://head:10001"
     assert cmd[1:4] == ["-m", "metst_engine.cli", "train"]
-    # whatever metst train refuses, its one error line ends up in the panel (here: an unknown network option)
+    # the form is checked by TrainConfig.validate before anything starts (here: an unknown network option)
     panel.where_combo.setCurrentIndex(panel.where_combo.findData("local"))
     panel.overrides_edit.setText('{"no_such_option": 1}')
+    assert not panel.start()
+    assert panel.monitor is None and "no_such_option" in panel.message.text()
+    # whatever metst train refuses, its one error line ends up in the panel (here: a manifest that is no CSV)
+    panel.overrides_edit.setText("")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not,a,manifest\n")
+    panel.source_combo.setCurrentIndex(panel.source_combo.findData(None))
+    panel.manifest_edit.setText(str(bad))
     assert panel.start()
     qtbot.waitUntil(lambda: panel.outcome is not None, timeout=RUN_TIMEOUT_MS)
     assert panel.outcome == "failed"
-    assert "error: " in panel.message.text() and "no_such_option" in panel.message.text()
-    assert "no_such_option" in panel.log_view.toPlainText()
+    assert "error: " in panel.message.text() and "bad.csv" in panel.message.text()
+    assert "bad.csv" in panel.log_view.toPlainText()
     assert not (tmp_path / "run" / "config.json").exists() and not panel.resume_button.isEnabled()
 
 
 def test_progress_state_counts_trainings_and_estimates_time_left():
-    from metst_gui.run_monitor import ProgressState, format_seconds
+    from metst_engine.runs import ProgressState
+    from metst_gui.run_monitor import format_seconds
 
     state = ProgressState(final=True)
     state.apply({"event": "run_start", "subjects": ["s01", "s02", "s03"]})

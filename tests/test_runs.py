@@ -1,0 +1,85 @@
+"""metst_engine.runs (issue 18 step 1): one home for the run folder, the settings' command line,
+and the metst train process — torch-free, no Qt."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from metst_engine.runs import RunFolder, RunFollower, TrainConfig, TrainLaunch
+from metst_engine.runs.config import add_arguments
+
+
+def test_to_argv_and_from_argv_round_trip_every_cli_setting():
+    cfg = TrainConfig(dataset="d.csv", model="metst_plus", rois="metst", window=30, skip=7, epochs=3, lr=3e-4,
+                      batch=32, ratio=0.5, redraw="once", synergy=False, strategy="result_synergy",
+                      alignment="improved", videos="all", recog_loss="weight_mean", recog_classes=["negative"],
+                      seed=5, threads=2, device="cpu", final=False, model_overrides={"depth": 2}, use_cache=False,
+                      cache_dir="/tmp/c")
+    assert TrainConfig.from_argv(cfg.to_argv()) == cfg
+    assert TrainConfig.from_argv(TrainConfig(dataset="d.csv").to_argv()) == TrainConfig(dataset="d.csv")
+
+
+def test_the_cli_defaults_are_the_config_defaults():
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert TrainConfig.from_args(p.parse_args(["--dataset", "d.csv"])) == TrainConfig(dataset="d.csv")
+    with pytest.raises(ValueError, match="--model-overrides"):
+        TrainConfig.from_argv(["--dataset", "d", "--model-overrides", "[1]"])
+
+
+def test_one_validate_names_the_wrong_setting():
+    with pytest.raises(ValueError, match="window must be an even number"):
+        TrainConfig(dataset="d", window=31).validate()
+    with pytest.raises(ValueError, match="lr must be"):
+        TrainConfig(dataset="d", lr=0.0).validate()
+    with pytest.raises(ValueError, match="no option"):
+        TrainConfig(dataset="d", model_overrides={"nope": 1}).validate()
+
+
+def test_launch_command_and_resume(tmp_path):
+    launch = TrainLaunch(TrainConfig(dataset="d.csv"), str(tmp_path / "run"), executor="ray", ray_address="auto")
+    cmd = launch.command(resume=True)
+    assert cmd[1:6] == ["-m", "metst_engine.cli", "train", "--loso", "-o"]
+    assert cmd[-5:] == ["--executor", "ray", "--ray-address", "auto", "--resume"]
+    with pytest.raises(ValueError, match="executor"):
+        TrainLaunch(TrainConfig(dataset="d"), "r", executor="slurm")
+
+
+def test_run_folder_paths_and_state(tmp_path):
+    from metst_engine.errors import InputError
+
+    run = RunFolder(tmp_path / "run")
+    assert not run.is_run() and run.final_checkpoint() is None and run.settings_or_none() is None
+    run.path.mkdir()
+    cfg = TrainConfig(dataset="d.csv", epochs=2)
+    run.write_settings({"config": cfg.to_dict(), "subjects": ["s1", "s2"]})
+    assert run.is_run() and run.train_config() == cfg and not run.finished()
+    assert run.fold_checkpoint("s1") == run.path / "folds" / "s1" / "model.safetensors"
+    with pytest.raises(InputError):
+        run.fold_dir("../x")
+    run.write_metrics({"f1": 0.5})
+    assert run.finished() and run.read_metrics() == {"f1": 0.5}
+    assert TrainLaunch.of_run(run.path).config == cfg
+
+
+def test_follower_reports_a_process_that_failed(tmp_path):
+    from metst_engine.runs import launch
+
+    proc = launch([sys.executable, "-c", "import sys; print('error: broken'); sys.exit(1)"], tmp_path)
+    proc.wait(timeout=30)
+    follower = RunFollower(tmp_path, proc)
+    update = follower.poll()
+    assert update.ended == ("failed", "error: broken") and follower.outcome == "failed"
+    assert update.log_lines[0].startswith("$ ") and RunFolder(tmp_path).launched_pid() == proc.pid
+    assert follower.poll().ended is None
+
+
+def test_runs_imports_neither_torch_nor_qt():
+    code = "import sys, metst_engine.runs; sys.exit('torch' in sys.modules or 'PySide6' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent).returncode == 0
