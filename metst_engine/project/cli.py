@@ -123,9 +123,9 @@ def run(a: argparse.Namespace) -> int:
         if type(exc) is not sqlite3.DatabaseError:      # integrity / programming errors are bugs
             raise
         from metst_engine.project.recovery import damaged
-        from metst_engine.project.store import _db_path
+        from metst_engine.project.core import db_path
 
-        raise damaged(_db_path(a.project), str(exc)) from None
+        raise damaged(db_path(a.project), str(exc)) from None
 
 
 def _run(a: argparse.Namespace) -> int:
