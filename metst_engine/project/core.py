@@ -66,13 +66,8 @@ def db_path(folder: str | Path) -> Path:
 
 
 class ProjectCore:
-    """An open project database: the connection, the editing lock, transactions and the edit log.
-
-    ``read_only`` is True when the project was opened read-only, and ``read_only_reason``
-    then says why (e.g. another process has it open for editing) for the GUI to show.
-    ``notes`` lists other facts worth telling the user (network file system, migration).
-    ``annotator`` is the name recorded on every edit made through this object.
-    """
+    """An open project database: the connection, the editing lock, transactions and the edit log
+    that every part builds on (the attributes are described on :class:`~metst_engine.project.store.Project`)."""
 
     def __init__(self, folder: Path, conn: sqlite3.Connection, lock: WriterLock | None,
                  annotator: str, read_only_reason: str | None, notes: list[str]) -> None:
