@@ -358,7 +358,7 @@ def test_8_an_output_that_is_a_folder_or_unwritable_is_exit_1(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- 9. non-UTF-8 file names
 def test_9_file_names_with_non_utf8_bytes(tmp_path, capsys):
-    from metst_engine.cache import video_fingerprint
+    from metst_engine.video import video_fingerprint
 
     raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.mp4")
     tiny_video(Path(os.fsdecode(raw)))

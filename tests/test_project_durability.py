@@ -235,7 +235,7 @@ def test_network_file_systems_are_recognised(tmp_path):
 
 
 def test_a_project_on_a_network_disk_uses_exclusive_locking_or_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr("metst_engine.project.store.network_fs_type", lambda path: "nfs4")
+    monkeypatch.setattr("metst_engine.project.core.network_fs_type", lambda path: "nfs4")
     with pytest.raises(ProjectError, match=r"network file system \(nfs4\).*WAL"):
         Project.create(tmp_path / "refused", network_fs="refuse")
     with Project.create(tmp_path / "p") as p:

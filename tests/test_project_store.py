@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -405,3 +407,13 @@ def test_ground_truth_only_labels_need_no_review(project, tmp_path):
     with pytest.raises(ProjectError, match="review complete"):
         project.training_manifest(tmp_path / "m.csv")
     assert project.training_manifest(tmp_path / "gt.csv", reviewed=False).is_file()
+
+
+def test_the_store_and_the_fingerprint_do_not_load_the_feature_extractor():
+    """Opening the project package loads no decoder; fingerprinting a video (video/) loads neither
+    features.py (OpenCV, dlib) nor cache.py, so video/ does not loop back through them."""
+    for code, banned in (("import metst_engine.project", "'cv2', 'av', 'dlib', 'metst_engine.features'"),
+                         ("from metst_engine.video import video_fingerprint as f; f(f.__code__.co_filename)",
+                          "'dlib', 'metst_engine.features', 'metst_engine.cache'")):
+        check = f"import sys; {code}; sys.exit(bool({{{banned}}} & set(sys.modules)))"
+        assert subprocess.run([sys.executable, "-c", check]).returncode == 0, code

@@ -3,6 +3,7 @@
 Per-frame labels are "none" or the interval's emotion ("unspecified" when it has none);
 where one annotator's intervals overlap, the later onset wins. Events are matched one to
 one with the MEGC matching of :mod:`metst_engine.evaluation`, so F1 = 2 matches / (n_a + n_b).
+:class:`AgreementPart` compares two annotators of a project.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from metst_engine.intervals import Interval
+from metst_engine.project.edits import ReviewPart
+from metst_engine.project.records import IntervalRecord
 
 NONE_LABEL = "none"
 UNSPECIFIED = "unspecified"
@@ -68,3 +71,25 @@ def agreement(per_video: Sequence[tuple[int, Sequence[Interval], Sequence[Interv
         kappa = float(cohen_kappa_score(frames_a.astype(str), frames_b.astype(str)))
     f1 = 2 * matched / (n_a + n_b) if n_a + n_b else math.nan
     return Agreement(kappa, f1, matched, n_a, n_b, int(frames_a.size), len(per_video))
+
+
+class AgreementPart(ReviewPart):
+    """Agreement between two annotators of a project."""
+
+    def agreement(self, annotator_a: str, annotator_b: str, video: int | str | None = None) -> Agreement:
+        """Cohen's kappa on per-frame labels and event F1 at IoU >= 0.5 between two annotators.
+
+        Counts the intervals each annotator decided on and did not reject, over the videos
+        where at least one of them has such an interval (or the one video asked for).
+        """
+        per_video = []
+        for v in ([self.video(video)] if video is not None else self.videos()):
+            a = [r for r in self.intervals(v.id, annotator=annotator_a) if r.state != "rejected"]
+            b = [r for r in self.intervals(v.id, annotator=annotator_b) if r.state != "rejected"]
+            if a or b or video is not None:
+                per_video.append((v.n_frames, [_as_interval(r) for r in a], [_as_interval(r) for r in b]))
+        return agreement(per_video)
+
+
+def _as_interval(r: IntervalRecord) -> Interval:
+    return Interval(r.onset, r.offset, apex=r.apex, emotion=r.emotion, type=r.type)

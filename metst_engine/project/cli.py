@@ -14,8 +14,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS
+from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS, load_dataset
 from metst_engine.errors import InputError
+from metst_engine.project.core import db_path
+from metst_engine.project.recovery import damaged
+from metst_engine.project.store import Project
 
 EPILOG = """examples:
   metst project create interviews
@@ -105,13 +108,11 @@ def _print(obj: Any) -> None:
 
 
 def _load_ground_truth(a: argparse.Namespace) -> Any:
-    from metst_engine import datasets
-
     fmt, path = a.ground_truth
     try:
-        return datasets.load_dataset(fmt, path, sheet=a.sheet, emotion_sheet=a.emotion_sheet)
+        return load_dataset(fmt, path, sheet=a.sheet, emotion_sheet=a.emotion_sheet)
     except ValueError as exc:
-        from metst_engine.cli import UsageError
+        from metst_engine.cli import UsageError  # metst_engine.cli imports this module
 
         raise UsageError(str(exc)) from None
 
@@ -122,15 +123,10 @@ def run(a: argparse.Namespace) -> int:
     except sqlite3.DatabaseError as exc:
         if type(exc) is not sqlite3.DatabaseError:      # integrity / programming errors are bugs
             raise
-        from metst_engine.project.recovery import damaged
-        from metst_engine.project.store import _db_path
-
-        raise damaged(_db_path(a.project), str(exc)) from None
+        raise damaged(db_path(a.project), str(exc)) from None
 
 
 def _run(a: argparse.Namespace) -> int:
-    from metst_engine.project.store import Project
-
     if a.action == "create":
         with Project.create(a.project, annotator=a.annotator) as p:
             _print({"project": str(p.folder), "database": str(p.db_path)})
@@ -171,7 +167,7 @@ def _run(a: argparse.Namespace) -> int:
 
 def _import(p: Any, a: argparse.Namespace) -> Any:
     if (a.sheet or a.emotion_sheet) and not a.ground_truth:
-        from metst_engine.cli import UsageError
+        from metst_engine.cli import UsageError  # metst_engine.cli imports this module
 
         raise UsageError("--sheet and --emotion-sheet go with --ground-truth")
     if a.predictions:

@@ -1,4 +1,5 @@
-"""Exports of reviewed intervals: CSV (MEGC style), XLSX and ELAN ``.eaf``, and reading the CSV back.
+"""Exports of reviewed intervals: CSV (MEGC style), XLSX and ELAN ``.eaf``, and reading the CSV back;
+:class:`ExportsPart` gives a project's intervals as :class:`ExportRow` and writes them.
 
 The CSV and XLSX are the interval table :data:`EXPORT` (:mod:`metst_engine.tables`): text
 cells made inert for spreadsheets and read back exactly (no spaces stripped), numbers as
@@ -17,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from metst_engine.atomic import atomic_path
+from metst_engine.project.edits import ReviewPart
 from metst_engine.project.records import SOURCES, STATES, TYPES
 from metst_engine.tables import Column, Row, Schema, xml_safe
 
@@ -123,3 +125,34 @@ def write_eaf(path: str | Path, rows: Sequence[ExportRow], media: Path | None, t
     with atomic_path(path) as tmp:
         eaf.to_file(str(tmp))
     return path
+
+
+class ExportsPart(ReviewPart):
+    """A project's intervals as export rows, written as CSV, XLSX or ELAN."""
+
+    def export_rows(self, video: int | str | None = None, states: Iterable[str] | None = None) -> list[ExportRow]:
+        """Intervals with subject, video and times from the video's own timestamps (see :class:`ExportRow`)."""
+        def time_of(ts: np.ndarray, i: int | None) -> float | None:
+            return None if i is None or i >= len(ts) else float(ts[i])
+
+        vids = {v.id: v for v in self.videos()}
+        stamps: dict[int, np.ndarray] = {}
+        out = []
+        for r in self.intervals(video, states=states):
+            v = vids[r.video_id]
+            ts = stamps.setdefault(v.id, self.timestamps(v.id))
+            out.append(ExportRow(v.subject, v.name, r.onset, r.apex, r.offset, r.type, r.emotion, r.state, r.source,
+                                 r.annotator, r.score, r.note, time_of(ts, r.onset), time_of(ts, r.apex),
+                                 time_of(ts, r.offset)))
+        return out
+
+    def export_csv(self, path: str | Path, video: int | str | None = None) -> Path:
+        return write_csv(path, self.export_rows(video))
+
+    def export_xlsx(self, path: str | Path, video: int | str | None = None) -> Path:
+        return write_xlsx(path, self.export_rows(video))
+
+    def export_eaf(self, path: str | Path, video: int | str, tiers: Literal["annotator", "state"] = "annotator") -> Path:
+        """ELAN file of one video, one tier per annotator (or per state), linked to the video file."""
+        v = self.video(video)
+        return write_eaf(path, self.export_rows(v.id), v.path, self.timestamps(v.id), v.fps, tiers)

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from metst_engine.errors import VideoError
 from metst_engine.video.container import ContainerVideo
+from metst_engine.video.fingerprint import video_fingerprint
 from metst_engine.video.folder import FrameFolderVideo
 from metst_engine.video.source import (
     DEFAULT_FPS,
@@ -65,6 +66,7 @@ __all__ = [
     "Mode",
     "VideoSource",
     "open_video",
+    "video_fingerprint",
 ]
 
 

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from metst_engine.atomic import atomic_path
+from metst_engine.video.fingerprint import video_fingerprint
 from metst_engine.video.source import VideoSource
 
 PROXY_MAX_SIDE = 960
@@ -42,8 +43,6 @@ def default_proxy_dir() -> Path:
 
 def proxy_path(video_path: str | os.PathLike[str], proxy_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where the proxy of ``video_path`` lives (keyed by its content, not its name)."""
-    from metst_engine.cache import video_fingerprint
-
     key = video_fingerprint(video_path)
     return Path(proxy_dir or default_proxy_dir()) / f"{key}-v{PROXY_VERSION}-{PROXY_MAX_SIDE}.mp4"
 
