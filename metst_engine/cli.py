@@ -250,12 +250,37 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed, same videos and manifest")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--size", type=int, default=320, help="frame side in pixels (even)")
-    p.add_argument("--me-per-minute", type=float, default=15.0, help="mean micro-expression rate")
-    p.add_argument("--noise", type=float, default=1.0, help="sensor noise sigma in grey levels")
-    p.add_argument("--drift", type=float, default=1.5, help="peak head drift per axis, px of a 320 frame")
+    p.add_argument("--varied", action="store_true",
+                   help="the spotter benchmark's harder mix (faint to clear MEs of 0.15-0.5 s, MEs inside or next "
+                        "to macro-expressions, blinks up to 0.35 s, more noise, drift and a small head roll); "
+                        "the options below override it")
+    p.add_argument("--me-per-minute", type=float, default=None, help="mean micro-expression rate")
+    p.add_argument("--me-seconds", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="ME duration range in seconds")
+    p.add_argument("--me-amplitude", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="ME peak displacement range, px of a 320 frame")
+    p.add_argument("--macro-per-minute", type=float, default=None, help="macro-expression rate")
+    p.add_argument("--blink-per-minute", type=float, default=None, help="blink rate")
+    p.add_argument("--blink-seconds", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="blink duration range in seconds")
+    p.add_argument("--blink-lower-lid", type=float, default=None,
+                   help="lower-lid rise in a blink, fraction of the eye opening (0: upper lids only)")
+    p.add_argument("--me-near-macro", type=float, default=None,
+                   help="chance that a macro-expression carries an extra ME in another face region, inside it "
+                        "or next to it")
+    p.add_argument("--noise", type=float, default=None, help="sensor noise sigma in grey levels")
+    p.add_argument("--drift", type=float, default=None, help="peak head drift per axis, px of a 320 frame")
+    p.add_argument("--rotation", type=float, default=None, help="peak head roll in degrees")
     p.add_argument("--no-blinks", action="store_true", help="no blink distractors")
     p.add_argument("--no-macros", action="store_true", help="no macro-expressions")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty OUT_DIR")
+
+
+#: ``metst synth`` options that override a SynthConfig field when given.
+_SYNTH_OVERRIDES = {"me_per_minute": "me_per_minute", "me_seconds": "me_seconds", "me_amplitude": "me_amplitude",
+                    "macro_per_minute": "macro_per_minute", "blink_per_minute": "blink_per_minute",
+                    "blink_seconds": "blink_seconds", "blink_lower_lid": "blink_lower_lid", "me_near_macro": "me_near_macro", "noise": "noise_sigma",
+                    "drift": "drift_px", "rotation": "rotation_deg"}
 
 
 @verb("synth", "generate face videos with known micro-expressions and a manifest (tests, demos, benchmarks)",
@@ -267,10 +292,12 @@ def _synth(a: argparse.Namespace) -> int:
     from .progress import progress_bar
     from .synth import SynthConfig, generate
 
-    cfg = SynthConfig(subjects=a.subjects, videos_per_subject=a.videos_per_subject, seconds=a.seconds, fps=a.fps,
-                      size=a.size, seed=a.seed, me_per_minute=a.me_per_minute, noise_sigma=a.noise,
-                      drift_px=a.drift, blinks=not a.no_blinks, macros=not a.no_macros)
+    given = {field: tuple(v) if isinstance(v, list) else v
+             for opt, field in _SYNTH_OVERRIDES.items() if (v := getattr(a, opt)) is not None}
     try:
+        cfg = (SynthConfig.varied if a.varied else SynthConfig)(
+            subjects=a.subjects, videos_per_subject=a.videos_per_subject, seconds=a.seconds, fps=a.fps, size=a.size,
+            seed=a.seed, blinks=not a.no_blinks, macros=not a.no_macros, **given)
         cfg.validate()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
