@@ -68,6 +68,8 @@ class Spotting:
 #: Alignment of the model-free spotter's features: it is metst's own method (not the
 #: authors'), chosen and checked on features with metst's improved alignment.
 SPOTTER_ALIGNMENT = "improved"
+#: ROI set of the model-free spotter: the 18 ME-TST+ ROIs (the lower eyelids tell blinks apart).
+SPOTTER_ROIS = "metst_plus"
 
 
 def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: str = "metst", window: int = 50,
