@@ -21,7 +21,6 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +28,13 @@ import numpy as np
 from metst_engine.analysis import SPOTTER_ALIGNMENT, SPOTTER_ROIS
 from metst_engine.baseline import spot
 from metst_engine.baseline_legacy import LegacyParams, legacy_spot
+from metst_engine.curves import select_rois
 from metst_engine.datasets import load_manifest
 from metst_engine.datasets.base import Dataset
 from metst_engine.evaluation import average_precision, cases_from_videos, evaluate
 from metst_engine.extraction import extract_video
 from metst_engine.features import ExtractParams, FeatureSet
 from metst_engine.intervals import Interval
-from metst_engine.rois import load_roi_set
 from metst_engine.synth import SynthConfig, generate
 
 WINDOW = 50
@@ -73,14 +72,6 @@ def prepare(seed: int, root: Path, seconds: float) -> tuple[Dataset, dict[str, F
     return ds, feats, spent, frames
 
 
-def subset_rois(feats: FeatureSet, roi_set: str) -> FeatureSet:
-    """The channels of ``roi_set``'s ROIs (a subset of the features' set), as if extracted with it."""
-    names = [r.name for r in load_roi_set(roi_set).rois]
-    idx = [feats.channel_names.index(f"{n}{s}") for n in names for s in ("_x", "_y")]
-    return replace(feats, features=feats.features[:, idx], channel_names=[feats.channel_names[i] for i in idx],
-                   params=dict(feats.params, roi_set=roi_set))
-
-
 def score(ds: Dataset, preds: dict[str, list[Interval]]) -> dict[str, float]:
     cases = cases_from_videos(ds.videos, preds)
     m = evaluate(cases, mode="megc").summary()
@@ -114,7 +105,7 @@ def main() -> int:
         preds = {"old": {}, "new": {}}
         for name, f in feats.items():
             frames_total += f.n_frames
-            legacy_feats = subset_rois(f, "metst")
+            legacy_feats = select_rois(f, "metst")
             t0 = time.perf_counter()
             preds["old"][name] = legacy_spot(legacy_feats, LegacyParams())
             t1 = time.perf_counter()

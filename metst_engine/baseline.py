@@ -52,15 +52,15 @@ class BaselineParams:
     Chosen on ``bench/spotter_bench.py``'s tuning seeds (1-8), reported on others.
     """
 
-    threshold: float = 6.0          #: short-scale evidence (noise units) a micro-expression must reach
+    threshold: float = 8.0          #: short-scale evidence (noise units) a micro-expression must reach
     context_seconds: float = 1.0    #: short scale: contrast against the running median over this span
     baseline_seconds: float = 3.0   #: long scale: running-median span of the neutral face (events left out)
-    macro_threshold: float = 6.0    #: long-scale evidence (noise units) of a macro-expression
-    smooth_seconds: float = 0.1     #: box smoothing of the displacements
-    group_top: float = 0.5          #: a region's evidence: mean z of this fraction of its ROIs (the most moved)
+    macro_threshold: float = 12.0   #: long-scale evidence (noise units) of a macro-expression
+    smooth_seconds: float = 0.07    #: box smoothing of the displacements (2 frames at 30 fps)
+    group_top: float = 0.6          #: a region's evidence: mean z of this fraction of its ROIs (the most moved)
     min_seconds: float = 0.05       #: events narrower than this at half height are jitter
     max_seconds: float = 0.3        #: events wider than this at half height are macro-expressions
-    blink_threshold: float = 6.0    #: short-scale eye-region evidence of a blink
+    blink_threshold: float = 10.0   #: short-scale eye-region evidence of a blink
     mask_fraction: float = 0.5      #: long scale: frames above this part of the threshold are left out of the neutral face
     passes: int = 3                 #: long-scale baseline passes (each leaves out what the previous ones found)
     rois: tuple[str, ...] = ()      #: ROIs to use; empty = all

@@ -464,14 +464,19 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
                                                   "NaN where no window covers a frame)")
     p.add_argument("--video-id", default=None, help="id written in the video column (default: the input's name)")
     p.add_argument("--subject", default="", help="subject written in the subject column")
-    p.add_argument("--rois", default="metst", help="ROI set for the features (model-free spotter)")
+    p.add_argument("--rois", default=None, help="ROI set for the features (model-free spotter; default metst_plus, "
+                                                "whose lower eyelids tell blinks apart)")
+    p.add_argument("--spotter", choices=["evidence", "legacy"], default="evidence",
+                   help="model-free spotter: evidence (per-region motion in noise units) or legacy (the earlier "
+                        "raw-magnitude spotter, for comparison)")
     _alignment_arg(p, None, " (default: the checkpoint's; improved for the model-free spotter)")
     p.add_argument("--window", "-k", type=int, default=50)
     p.add_argument("--skip", "-s", type=int, default=1)
     p.add_argument("--fps", type=float, default=None)
     p.add_argument("--fill-gaps", action="store_true")
-    p.add_argument("--floor", type=float, default=None, help="minimum peak height: crop px (model-free spotter) or "
-                                                             "spotting probability (model)")
+    p.add_argument("--floor", type=float, default=None, help="minimum peak height: the threshold in noise units "
+                                                             "(model-free spotter; legacy: crop px) or spotting "
+                                                             "probability (model)")
     p.add_argument("--k-prime", type=int, default=None, help="model: override the checkpoint's k' (frames after skip)")
     p.add_argument("-p", type=float, default=None, help="model: override the checkpoint's threshold fraction p")
     p.add_argument("--strategy", choices=["none", "spotting_mainly", "result_synergy"], default="spotting_mainly",
@@ -489,8 +494,9 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
   metst predict CASME3/data/spNO.1/a/color --video-id spNO.1_a --subject spNO.1 -o spNO.1_a.csv
 """)(_predict_args)
 def _predict(a: argparse.Namespace) -> int:
-    from .analysis import save_curves, spot_video
+    from .analysis import LEGACY, SPOTTER_ROIS, save_curves, spot_video
     from .baseline import BaselineParams
+    from .baseline_legacy import LegacyParams
     from .features import ExtractParams
     from .inference import InferenceOptions
     from .intervals_io import write_predictions
@@ -499,22 +505,34 @@ def _predict(a: argparse.Namespace) -> int:
     video_id = a.video_id or Path(a.input.rstrip("/")).stem
     if not a.model:
         try:
-            ExtractParams(rois=a.rois, window=a.window, skip=a.skip, alignment=a.alignment or "public").validate()
+            ExtractParams(rois=a.rois or SPOTTER_ROIS, window=a.window, skip=a.skip,
+                          alignment=a.alignment or "public").validate()
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    spotter_params: BaselineParams | LegacyParams
+    if a.spotter == LEGACY:
+        spotter_params = LegacyParams() if a.floor is None else LegacyParams(floor=a.floor)
+    else:
+        spotter_params = BaselineParams() if a.floor is None else BaselineParams(threshold=a.floor)
+        try:
+            spotter_params.validate()
+        except ValueError as exc:
+            raise UsageError(f"--floor: {exc}") from None
     opts = InferenceOptions(k_prime=a.k_prime, p=a.p, floor=a.floor or 0.0, strategy=a.strategy, device=a.device,
                             force_fps=a.force_fps)
     with progress_bar(None, "windows") as bar:
         found = spot_video(a.input, checkpoint=a.model, rois=a.rois, window=a.window, skip=a.skip,
                            alignment=a.alignment, fps=a.fps,
                            fill_gaps=a.fill_gaps, options=opts,
-                           baseline=BaselineParams() if a.floor is None else BaselineParams(floor=a.floor),
+                           baseline=spotter_params,
                            use_cache=not a.no_cache, workers=os.cpu_count() or 1,
                            progress=lambda d, n: bar.update_to(d, n))
     write_predictions(a.output, [(a.subject, video_id, iv) for iv in found.intervals], one_based=a.one_based)
     if a.curves:
         save_curves(a.curves, found.feats, **found.curves)
     summary = {"output": a.output, "video": video_id, "intervals": len(found.intervals), "predictor": found.predictor}
+    if not a.model:
+        summary |= {"spotter": found.params["spotter"], "threshold": found.params["threshold"]}
     if a.model:
         summary |= {"skip": found.params["skip"], "k_prime": found.params["k_prime"]}
     json.dump(summary, sys.stdout)

@@ -22,6 +22,22 @@ def roi_magnitude_curves(feats: FeatureSet) -> tuple[np.ndarray, dict[str, np.nd
     return np.arange(n, dtype=np.int64) * feats.skip, curves
 
 
+def select_rois(feats: FeatureSet, roi_set: str) -> FeatureSet:
+    """The channels of ``roi_set``'s ROIs, a subset of the features' set, as if extracted with it.
+
+    Exact where the two sets share the ROIs' boxes and flow fields (``metst`` inside
+    ``metst_plus``); a missing ROI raises ``ValueError``.
+    """
+    from dataclasses import replace
+
+    from .rois import load_roi_set
+
+    names = [r.name for r in load_roi_set(roi_set).rois]
+    idx = [feats.channel_names.index(f"{n}_{axis}") for n in names for axis in "xy"]
+    return replace(feats, features=feats.features[:, idx], channel_names=[feats.channel_names[i] for i in idx],
+                   params=dict(feats.params, roi_set=roi_set))
+
+
 def roi_groups(feats: FeatureSet) -> dict[str, str]:
     """{ROI name: its face region ("brows", "mouth", "nose", "eyes", ...)} from the features' ROI set.
 
