@@ -63,6 +63,7 @@ class BaselineParams:
     blink_threshold: float = 10.0   #: short-scale eye-region evidence of a blink
     mask_fraction: float = 0.5      #: long scale: frames above this part of the threshold are left out of the neutral face
     passes: int = 3                 #: long-scale baseline passes (each leaves out what the previous ones found)
+    edge_weight: bool = True        #: the first and last half window (one window measures them, not two) count sqrt(2) more noise
     rois: tuple[str, ...] = ()      #: ROIs to use; empty = all
 
     def validate(self) -> None:
@@ -198,7 +199,11 @@ def baseline_curves(feats: FeatureSet, params: BaselineParams = BaselineParams()
               for ev in _events(g, e, params.macro_threshold, params, step_rate) if ev.kind == "macro"]
 
     # short scale: contrast against the surrounding second; micro-length bumps
-    z, sigma = _z_scores(d - _running_median(d, _frames(params.context_seconds, step_rate)))
+    r = d - _running_median(d, _frames(params.context_seconds, step_rate))
+    if params.edge_weight and feats.n_windows > 1:
+        r[:feats.k // 2] /= math.sqrt(2)
+        r[-(feats.k // 2):] /= math.sqrt(2)
+    z, sigma = _z_scores(r)
     evidence = _evidence(z, names, groups, params.group_top)
     blinks = [Event(ev.group, ev.onset, ev.apex, ev.offset, ev.peak, "blink") if ev.kind == "micro" else ev
               for ev in _events(EYES, evidence[EYES], params.blink_threshold, params, step_rate)] if EYES in evidence else []

@@ -2,7 +2,7 @@
 
 One 10-s video (240 px, the harder ``SynthConfig.varied`` noise, drift and head roll) holds
 a clear brow raise, a macro-expression smile with a brow movement inside it, a blink, a
-faint lip-corner pull (half a pixel of a 320 frame) and a second, shorter blink. Features
+small lip-corner pull (0.7 px of a 320 frame) and a second, shorter blink. Features
 are extracted once per module (the spotter's own ROI set and alignment, window 50: what
 ``metst predict`` uses). Ground truth: the three micro-expressions.
 """
@@ -27,7 +27,7 @@ EVENTS = [Event("micro", 40, 46, 52, "AU1+2", "surprise", 1.0),
           Event("macro", 80, 105, 130, "AU12", "positive", 3.0),
           Event("micro", 95, 99, 104, "AU4", "negative", 1.0),          # inside the smile, another region
           Event("blink", 160, 165, 170, "AU45", None, 0.9),             # 0.37 s: as long as a micro-expression
-          Event("micro", 210, 214, 219, "AU12", "positive", 0.5),       # faint lip-corner pull
+          Event("micro", 210, 214, 219, "AU12", "positive", 0.7),       # small lip-corner pull
           Event("blink", 250, 253, 256, "AU45", None, 0.9)]
 MICROS = [Interval(e.onset, e.offset, e.apex) for e in EVENTS if e.kind == "micro"]
 
@@ -90,7 +90,7 @@ def test_curve_and_threshold_explain_the_spots(feats):
     assert len(curves.combined) == (feats.n_windows + 1) * feats.k // 2 and curves.threshold == BaselineParams().threshold
     for iv in spot(feats):
         assert curves.combined[iv.apex] >= curves.threshold
-    assert np.median(curves.combined) < 2.0                          # quiet frames sit near 1 noise unit
+    assert np.median(curves.combined) < curves.threshold / 2         # quiet frames sit a few noise units low
 
 
 def test_chained_displacement_undoes_the_window_references():
