@@ -111,3 +111,17 @@ def test_params_are_validated():
     for bad in (dict(threshold=0), dict(group_top=0), dict(min_seconds=0.5, max_seconds=0.3), dict(passes=0)):
         with pytest.raises(ValueError):
             BaselineParams(**bad).validate()
+
+
+def test_the_docs_quote_the_spotter_defaults():
+    """docs/engine.md and the user guide state the numbers; a changed default must change them too."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    engine, guide = (" ".join((docs / name).read_text(encoding="utf-8").split()) for name in ("engine.md", "user-guide.md"))
+    p = BaselineParams()
+    for phrase in (f"its threshold is {p.threshold:g}", f"wider than {p.max_seconds:g} s at half height",
+                   f"evidence ≥ {p.macro_threshold:g}", f"evidence ≥ {p.blink_threshold:g}",
+                   f"a {p.baseline_seconds:g}-s neutral face", f"its {round(100 * p.group_top)} % most moved"):
+        assert phrase in engine, phrase
+    assert f"the threshold is {p.threshold:g}" in guide
