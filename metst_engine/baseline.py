@@ -1,31 +1,32 @@
 """The training-free micro-expression spotter (the app's default without a model): per-region evidence.
 
 Each ROI's flow (relative to the nose, as in the features) is chained over the windows into
-one continuous displacement from the first frame (:func:`curves.chained_displacement`).
-Then, per ROI:
+one continuous displacement from the first frame (:func:`curves.chained_displacement`),
+lightly smoothed. Motion is then judged per ROI against that ROI's own noise, at two scales:
 
-1. the *neutral face* is a running median of the displacement over ``baseline_seconds``;
-   frames inside events found on a first pass are left out of it and bridged, so that a
-   long macro-expression stays one long event instead of being cut into bumps;
-2. the *noise* is the robust spread (1.4826 x median absolute deviation) of the displacement
-   around that baseline, per axis, on the quiet frames;
-3. the ROI's *z* is its distance from the baseline in units of its own noise.
+* **short** (micro-expressions, blinks): the contrast against the running median of the
+  surrounding ``context_seconds``; the ROI's *z* is its size in units of the ROI's noise
+  (1.4826 x median absolute deviation of the contrast, per axis, over the whole video);
+* **long** (macro-expressions): the distance from the *neutral face*, a running median over
+  ``baseline_seconds`` from which the loud frames of earlier passes are left out (and
+  bridged), so that a smile held for two seconds stays one long event.
 
-A face region's *evidence* is the mean z of its most moved ROIs (``group_top`` of them),
-so a faint lip-corner pull counts as much as a brow raise of the same clarity, however
-different their sizes in pixels. The curve the GUI shows is the largest evidence of any
-region but the eyes, in noise units, with the threshold ``threshold``.
+A face region's *evidence* is the mean z of its most moved ROIs (``group_top`` of them), so
+a small lip-corner pull counts as much as a brow raise of the same clarity, however different
+their sizes in pixels. The curve the GUI shows is the largest short-scale evidence of any
+region but the eyes (noise units), with the line ``threshold``.
 
-Events are found per region: a run of evidence above ``threshold`` is one event; its
-onset and offset are extrapolated from where it falls to half its peak (exact for a
-raised-cosine profile). An event whose half-height width exceeds what a micro-expression
-can have (``max_seconds``) is a macro-expression: not reported, and never cut into
-micro-length pieces. A micro-length event that coincides with one in the eye region (the
-lower lids, ``blink_threshold``) is a blink: the upper lid drags the skin below the
-brows, but only a blink moves the lower lids. Events of different regions at the same time
-are one spot, scored by its strongest region's peak evidence (noise units). No emotion.
+Events are found per region: a run of evidence above the threshold is one event, its onset
+and offset extrapolated from where it falls to half its peak (exact for a raised-cosine
+profile). Long-scale events wider than a micro-expression at half height (``max_seconds``)
+are macro-expressions, found first; a short-scale event is a micro-expression unless it is
+that wide too, its apex lies inside a macro-expression of its own region (a piece of it),
+or inside a blink: a micro-length event of the eye region (the lower-eyelid ROIs of
+``metst_plus``, ``blink_threshold``) — the upper lid drags the skin under the brows, but
+only a blink moves the lower lids. Events of several regions at the same time are one spot,
+scored by the strongest region's peak evidence (noise units). No emotion.
 
-The earlier spotter is :mod:`metst_engine.baseline_legacy` (``--spotter legacy``).
+The earlier spotter is :mod:`metst_engine.baseline_legacy` (``metst predict --spotter legacy``).
 """
 
 from __future__ import annotations
