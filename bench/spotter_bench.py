@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metst_engine.analysis import SPOTTER_ALIGNMENT, SPOTTER_ROIS
+from metst_engine.analysis import LEGACY_ROIS, SPOTTER_ALIGNMENT, SPOTTER_ROIS
 from metst_engine.baseline import spot
 from metst_engine.baseline_legacy import LegacyParams, legacy_spot
 from metst_engine.curves import select_rois
@@ -107,7 +107,7 @@ def main() -> int:
         preds = {"old": {}, "new": {}}
         for name, f in feats.items():
             frames_total += f.n_frames
-            legacy_feats = select_rois(f, "metst")
+            legacy_feats = select_rois(f, LEGACY_ROIS)
             t0 = time.perf_counter()
             preds["old"][name] = legacy_spot(legacy_feats, LegacyParams())
             t1 = time.perf_counter()

@@ -73,8 +73,10 @@ class Spotting:
 #: Alignment of the model-free spotter's features: it is metst's own method (not the
 #: authors'), chosen and checked on features with metst's improved alignment.
 SPOTTER_ALIGNMENT = "improved"
-#: ROI set of the model-free spotter: the 18 ME-TST+ ROIs (the lower eyelids tell blinks apart).
+#: ROI set of the model-free spotter: the 18 ME-TST+ ROIs (the lower eyelids tell blinks apart);
+#: the earlier spotter's was the 5-ROI set, kept for ``--spotter legacy`` so that it runs as it did.
 SPOTTER_ROIS = "metst_plus"
+LEGACY_ROIS = "metst"
 
 
 def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: str | None = None, window: int = 50,
@@ -86,7 +88,7 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
 
     Without ``checkpoint`` the model-free spotter (``baseline`` settings; ``LegacyParams``
     run the earlier spotter) runs on (rois, window, skip, alignment) features, ``rois`` None
-    meaning ``SPOTTER_ROIS``; with one, the checkpoint's ROI set, window and
+    meaning ``SPOTTER_ROIS`` (``LEGACY_ROIS`` for the earlier spotter); with one, the checkpoint's ROI set, window and
     alignment are used and the skip is fitted to the video's fps (``options`` override the
     checkpoint's k', p, ...). ``alignment`` None: the spotter's own (``SPOTTER_ALIGNMENT``)
     or the checkpoint's; given with a checkpoint it overrides the checkpoint's.
@@ -106,7 +108,7 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
 
         bp = baseline or BaselineParams()
         alignment = alignment or SPOTTER_ALIGNMENT
-        rois = rois or SPOTTER_ROIS
+        rois = rois or (LEGACY_ROIS if isinstance(bp, LegacyParams) else SPOTTER_ROIS)
         feats = extract(ExtractParams(rois=rois, window=window, skip=skip, alignment=alignment))
         if isinstance(bp, LegacyParams):
             curves, intervals, spotter = legacy_curves(feats, bp), legacy_spot(feats, bp), LEGACY

@@ -465,7 +465,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video-id", default=None, help="id written in the video column (default: the input's name)")
     p.add_argument("--subject", default="", help="subject written in the subject column")
     p.add_argument("--rois", default=None, help="ROI set for the features (model-free spotter; default metst_plus, "
-                                                "whose lower eyelids tell blinks apart)")
+                                                "whose lower eyelids tell blinks apart; metst for --spotter legacy)")
     p.add_argument("--spotter", choices=["evidence", "legacy"], default="evidence",
                    help="model-free spotter: evidence (per-region motion in noise units) or legacy (the earlier "
                         "raw-magnitude spotter, for comparison)")

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from metst_engine.analysis import SPOTTER_ALIGNMENT, SPOTTER_ROIS
+from metst_engine.analysis import LEGACY_ROIS, SPOTTER_ALIGNMENT, SPOTTER_ROIS
 from metst_engine.baseline import BaselineParams, baseline_curves, spot
 from metst_engine.baseline_legacy import legacy_spot
 from metst_engine.curves import chained_displacement, roi_groups, select_rois, stitched_flow
@@ -59,7 +59,7 @@ def test_finds_every_micro_expression_and_nothing_else(feats):
 
 def test_the_earlier_spotter_fails_on_the_same_video(feats):
     """What issue 16 is about (so the test above can tell the two apart)."""
-    legacy = legacy_spot(select_rois(feats, "metst"))
+    legacy = legacy_spot(select_rois(feats, LEGACY_ROIS))
     assert any(m is None for m in _matches(legacy)) or len(legacy) != len(MICROS)
 
 
