@@ -18,9 +18,11 @@ step alone (features in memory) for each spotter, and the feature extraction whe
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +59,12 @@ def parse_seeds(text: str) -> list[int]:
 
 def prepare(seed: int, root: Path, seconds: float) -> tuple[Dataset, dict[str, FeatureSet], float, int]:
     """(dataset, features per video, extraction seconds, frames extracted) of a seed; generates and caches."""
-    data = root / f"seed_{seed:03d}"
+    data, config = root / f"seed_{seed:03d}", seed_config(seed, seconds)
     if not (data / "manifest.csv").is_file():
-        generate(data, seed_config(seed, seconds))
+        generate(data, config)
+    elif json.loads((data / "synth.json").read_text(encoding="utf-8"))["config"] != json.loads(json.dumps(asdict(config))):
+        sys.exit(f"{data} holds another set than seed {seed} of this bench (other --seconds or generator); "
+                 f"use another --data")
     ds = load_manifest(data / "manifest.csv")
     params = ExtractParams(rois=SPOTTER_ROIS, window=WINDOW, alignment=SPOTTER_ALIGNMENT)
     feats, spent, frames = {}, 0.0, 0
