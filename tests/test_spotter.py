@@ -127,13 +127,10 @@ def test_the_docs_quote_the_spotter_defaults():
     assert f"the threshold is {p.threshold:g}" in guide
 
 
-def test_predict_refuses_a_threshold_that_is_not_positive(tmp_path):
-    import subprocess
-    import sys
-
+def test_predict_refuses_a_threshold_that_is_not_positive(tmp_path, capsys):
+    from metst_engine.cli import main
     from metst_engine.resources_path import resource_path
 
     demo = str(resource_path("demo", "demo_face.mp4"))
-    r = subprocess.run([sys.executable, "-m", "metst_engine.cli", "predict", demo, "-o", str(tmp_path / "p.csv"),
-                        "--floor", "0"], capture_output=True, text=True, timeout=120, check=False)
-    assert r.returncode == 2 and "--floor" in r.stderr and not (tmp_path / "p.csv").exists()
+    assert main(["predict", demo, "-o", str(tmp_path / "p.csv"), "--floor", "0"]) == 2
+    assert "--floor" in capsys.readouterr().err and not (tmp_path / "p.csv").exists()
