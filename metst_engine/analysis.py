@@ -19,9 +19,14 @@ from .intervals import Interval
 
 if TYPE_CHECKING:   # torch comes with inference: imported when a video is analysed, not at GUI start
     from .baseline import BaselineParams
+    from .baseline_legacy import LegacyParams
     from .inference import InferenceOptions
 
 BASELINE = "baseline"
+#: The model-free spotters (``metst predict --spotter``): per-region evidence in noise units
+#: (:mod:`.baseline`, the default) and the earlier raw-magnitude one (:mod:`.baseline_legacy`).
+EVIDENCE, LEGACY = "evidence", "legacy"
+SPOTTERS = (EVIDENCE, LEGACY)
 
 
 @dataclass(frozen=True)
@@ -69,17 +74,22 @@ class Spotting:
 #: Alignment of the model-free spotter's features: it is metst's own method (not the
 #: authors'), chosen and checked on features with metst's improved alignment.
 SPOTTER_ALIGNMENT = "improved"
+#: ROI set of the model-free spotter: the 18 ME-TST+ ROIs (the lower eyelids tell blinks apart);
+#: the earlier spotter's was the 5-ROI set, kept for ``--spotter legacy`` so that it runs as it did.
+SPOTTER_ROIS = "metst_plus"
+LEGACY_ROIS = "metst"
 
 
-def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: str = "metst", window: int = 50,
+def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: str | None = None, window: int = 50,
                skip: int = 1, alignment: str | None = None, fps: float | None = None, fill_gaps: bool = False,
-               baseline: BaselineParams | None = None, options: InferenceOptions | None = None,
+               baseline: BaselineParams | LegacyParams | None = None, options: InferenceOptions | None = None,
                use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Spotting:
     """Extract features and spot intervals, writing nothing.
 
-    Without ``checkpoint`` the model-free spotter (``baseline`` settings) runs on (rois,
-    window, skip, alignment) features; with one, the checkpoint's ROI set, window and
+    Without ``checkpoint`` the model-free spotter (``baseline`` settings; ``LegacyParams``
+    run the earlier spotter) runs on (rois, window, skip, alignment) features, ``rois`` None
+    meaning ``SPOTTER_ROIS`` (``LEGACY_ROIS`` for the earlier spotter); with one, the checkpoint's ROI set, window and
     alignment are used and the skip is fitted to the video's fps (``options`` override the
     checkpoint's k', p, ...). ``alignment`` None: the spotter's own (``SPOTTER_ALIGNMENT``)
     or the checkpoint's; given with a checkpoint it overrides the checkpoint's.
@@ -95,15 +105,20 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
 
     if checkpoint is None:
         from .baseline import BaselineParams, baseline_curves, spot
+        from .baseline_legacy import LegacyParams, legacy_curves, legacy_spot
 
         bp = baseline or BaselineParams()
         alignment = alignment or SPOTTER_ALIGNMENT
+        rois = rois or (LEGACY_ROIS if isinstance(bp, LegacyParams) else SPOTTER_ROIS)
         feats = extract(ExtractParams(rois=rois, window=window, skip=skip, alignment=alignment))
-        curves = baseline_curves(feats, bp)
+        if isinstance(bp, LegacyParams):
+            curves, intervals, spotter = legacy_curves(feats, bp), legacy_spot(feats, bp), LEGACY
+        else:
+            curves, intervals, spotter = baseline_curves(feats, bp), spot(feats, bp), EVIDENCE
         arrays = {"spot_score": curve_to_source_frames(curves.combined, feats.skip, feats.n_frames),
                   "spot_threshold": np.float32(curves.threshold), "predictor": np.array(BASELINE)}
-        return Spotting(feats, spot(feats, bp), arrays, BASELINE,
-                        {"rois": rois, "window": window, "skip": skip, "alignment": alignment,
+        return Spotting(feats, intervals, arrays, BASELINE,
+                        {"rois": rois, "window": window, "skip": skip, "alignment": alignment, "spotter": spotter,
                          "threshold": float(curves.threshold)})
 
     from .inference import InferenceOptions, extract_params_for, predict_features
@@ -142,7 +157,7 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
 
 
 def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Path, *,
-                  checkpoint: str | Path | None = None, rois: str = "metst", window: int = 50, skip: int = 1,
+                  checkpoint: str | Path | None = None, rois: str | None = None, window: int = 50, skip: int = 1,
                   alignment: str | None = None, use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                   progress: ProgressFn | None = None, cancel: CancelFn | None = None,
                   device: str = "cpu") -> AnalysisResult:

@@ -250,12 +250,37 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed, same videos and manifest")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--size", type=int, default=320, help="frame side in pixels (even)")
-    p.add_argument("--me-per-minute", type=float, default=15.0, help="mean micro-expression rate")
-    p.add_argument("--noise", type=float, default=1.0, help="sensor noise sigma in grey levels")
-    p.add_argument("--drift", type=float, default=1.5, help="peak head drift per axis, px of a 320 frame")
+    p.add_argument("--varied", action="store_true",
+                   help="the spotter benchmark's harder mix (faint to clear MEs of 0.15-0.5 s, MEs inside or next "
+                        "to macro-expressions, blinks up to 0.35 s, more noise, drift and a small head roll); "
+                        "the options below override it")
+    p.add_argument("--me-per-minute", type=float, default=None, help="mean micro-expression rate")
+    p.add_argument("--me-seconds", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="ME duration range in seconds")
+    p.add_argument("--me-amplitude", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="ME peak displacement range, px of a 320 frame")
+    p.add_argument("--macro-per-minute", type=float, default=None, help="macro-expression rate")
+    p.add_argument("--blink-per-minute", type=float, default=None, help="blink rate")
+    p.add_argument("--blink-seconds", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="blink duration range in seconds")
+    p.add_argument("--blink-lower-lid", type=float, default=None,
+                   help="lower-lid rise in a blink, fraction of the eye opening (0: upper lids only)")
+    p.add_argument("--me-near-macro", type=float, default=None,
+                   help="chance that a macro-expression carries an extra ME in another face region, inside it "
+                        "or next to it")
+    p.add_argument("--noise", type=float, default=None, help="sensor noise sigma in grey levels")
+    p.add_argument("--drift", type=float, default=None, help="peak head drift per axis, px of a 320 frame")
+    p.add_argument("--rotation", type=float, default=None, help="peak head roll in degrees")
     p.add_argument("--no-blinks", action="store_true", help="no blink distractors")
     p.add_argument("--no-macros", action="store_true", help="no macro-expressions")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty OUT_DIR")
+
+
+#: ``metst synth`` options that override a SynthConfig field when given.
+_SYNTH_OVERRIDES = {"me_per_minute": "me_per_minute", "me_seconds": "me_seconds", "me_amplitude": "me_amplitude",
+                    "macro_per_minute": "macro_per_minute", "blink_per_minute": "blink_per_minute",
+                    "blink_seconds": "blink_seconds", "blink_lower_lid": "blink_lower_lid", "me_near_macro": "me_near_macro", "noise": "noise_sigma",
+                    "drift": "drift_px", "rotation": "rotation_deg"}
 
 
 @verb("synth", "generate face videos with known micro-expressions and a manifest (tests, demos, benchmarks)",
@@ -267,10 +292,12 @@ def _synth(a: argparse.Namespace) -> int:
     from .progress import progress_bar
     from .synth import SynthConfig, generate
 
-    cfg = SynthConfig(subjects=a.subjects, videos_per_subject=a.videos_per_subject, seconds=a.seconds, fps=a.fps,
-                      size=a.size, seed=a.seed, me_per_minute=a.me_per_minute, noise_sigma=a.noise,
-                      drift_px=a.drift, blinks=not a.no_blinks, macros=not a.no_macros)
+    given = {field: tuple(v) if isinstance(v, list) else v
+             for opt, field in _SYNTH_OVERRIDES.items() if (v := getattr(a, opt)) is not None}
     try:
+        cfg = (SynthConfig.varied if a.varied else SynthConfig)(
+            subjects=a.subjects, videos_per_subject=a.videos_per_subject, seconds=a.seconds, fps=a.fps, size=a.size,
+            seed=a.seed, blinks=not a.no_blinks, macros=not a.no_macros, **given)
         cfg.validate()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -462,14 +489,19 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
                                                   "NaN where no window covers a frame)")
     p.add_argument("--video-id", default=None, help="id written in the video column (default: the input's name)")
     p.add_argument("--subject", default="", help="subject written in the subject column")
-    p.add_argument("--rois", default="metst", help="ROI set for the features (model-free spotter)")
+    p.add_argument("--rois", default=None, help="ROI set for the features (model-free spotter; default metst_plus, "
+                                                "whose lower eyelids tell blinks apart; metst for --spotter legacy)")
+    p.add_argument("--spotter", choices=["evidence", "legacy"], default="evidence",
+                   help="model-free spotter: evidence (per-region motion in noise units) or legacy (the earlier "
+                        "raw-magnitude spotter, for comparison)")
     _alignment_arg(p, None, " (default: the checkpoint's; improved for the model-free spotter)")
     p.add_argument("--window", "-k", type=int, default=50)
     p.add_argument("--skip", "-s", type=int, default=1)
     p.add_argument("--fps", type=float, default=None)
     p.add_argument("--fill-gaps", action="store_true")
-    p.add_argument("--floor", type=float, default=None, help="minimum peak height: crop px (model-free spotter) or "
-                                                             "spotting probability (model)")
+    p.add_argument("--floor", type=float, default=None, help="minimum peak height: the threshold in noise units "
+                                                             "(model-free spotter; legacy: crop px) or spotting "
+                                                             "probability (model)")
     p.add_argument("--k-prime", type=int, default=None, help="model: override the checkpoint's k' (frames after skip)")
     p.add_argument("-p", type=float, default=None, help="model: override the checkpoint's threshold fraction p")
     p.add_argument("--strategy", choices=["none", "spotting_mainly", "result_synergy"], default="spotting_mainly",
@@ -487,8 +519,9 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
   metst predict CASME3/data/spNO.1/a/color --video-id spNO.1_a --subject spNO.1 -o spNO.1_a.csv
 """)(_predict_args)
 def _predict(a: argparse.Namespace) -> int:
-    from .analysis import save_curves, spot_video
+    from .analysis import LEGACY, SPOTTER_ROIS, save_curves, spot_video
     from .baseline import BaselineParams
+    from .baseline_legacy import LegacyParams
     from .features import ExtractParams
     from .inference import InferenceOptions
     from .intervals_io import write_predictions
@@ -510,22 +543,34 @@ def _predict(a: argparse.Namespace) -> int:
         raise UsageError(f"--floor must be a finite number >= 0, got {a.floor}")
     if not a.model:
         try:
-            ExtractParams(rois=a.rois, window=a.window, skip=a.skip, alignment=a.alignment or "public").validate()
+            ExtractParams(rois=a.rois or SPOTTER_ROIS, window=a.window, skip=a.skip,
+                          alignment=a.alignment or "public").validate()
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+    spotter_params: BaselineParams | LegacyParams
+    if a.spotter == LEGACY:
+        spotter_params = LegacyParams() if a.floor is None else LegacyParams(floor=a.floor)
+    else:
+        spotter_params = BaselineParams() if a.floor is None else BaselineParams(threshold=a.floor)
+        try:
+            spotter_params.validate()
+        except ValueError as exc:
+            raise UsageError(f"--floor: {exc}") from None
     opts = InferenceOptions(k_prime=a.k_prime, p=a.p, floor=a.floor or 0.0, strategy=a.strategy, device=a.device,
                             force_fps=a.force_fps)
     with progress_bar(None, "windows") as bar:
         found = spot_video(a.input, checkpoint=a.model, rois=a.rois, window=a.window, skip=a.skip,
                            alignment=a.alignment, fps=a.fps,
                            fill_gaps=a.fill_gaps, options=opts,
-                           baseline=BaselineParams() if a.floor is None else BaselineParams(floor=a.floor),
+                           baseline=spotter_params,
                            use_cache=not a.no_cache, workers=os.cpu_count() or 1,
                            progress=lambda d, n: bar.update_to(d, n))
     write_predictions(a.output, [(a.subject, video_id, iv) for iv in found.intervals], one_based=a.one_based)
     if a.curves:
         save_curves(a.curves, found.feats, **found.curves)
     summary = {"output": a.output, "video": video_id, "intervals": len(found.intervals), "predictor": found.predictor}
+    if not a.model:
+        summary |= {"spotter": found.params["spotter"], "threshold": found.params["threshold"]}
     if a.model:
         summary |= {"skip": found.params["skip"], "k_prime": found.params["k_prime"]}
     json.dump(summary, sys.stdout)

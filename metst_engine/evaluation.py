@@ -387,6 +387,38 @@ def evaluate(cases: Iterable[VideoCase], mode: Mode = "megc", iou_threshold: flo
     return EvaluationResult(mode, float(iou_threshold), spotting, recognition, tuple(matches))
 
 
+def average_precision(cases: Iterable[VideoCase], iou_threshold: float = 0.5) -> float:
+    """Detection AP of scored predictions pooled over videos (whether scores rank true spots first).
+
+    As in object detection (VOC, non-interpolated): all predictions in descending score
+    order (None counts as the lowest); each is a TP when its best-IoU ground truth of the
+    same video that is still unmatched has IoU >= threshold, which it then takes; AP is the
+    sum of the precision at each TP's rank divided by the number of ground truths (0 when
+    there are none). Predictions are clipped to the video when ``n_frames`` is known.
+    """
+    ranked: list[tuple[float, int, Interval]] = []
+    gts: list[tuple[Interval, ...]] = []
+    for v, case in enumerate(cases):
+        gts.append(tuple(case.ground_truth))
+        for p in case.predictions:
+            p = p.clipped(case.n_frames) if case.n_frames is not None else p
+            ranked.append((-np.inf if p.score is None else float(p.score), v, p))
+    n_gt = sum(len(g) for g in gts)
+    if n_gt == 0:
+        return 0.0
+    ranked.sort(key=lambda r: -r[0])                 # stable: equal scores keep their input order
+    taken: set[tuple[int, int]] = set()
+    tp = total = 0.0
+    for rank, (_, v, p) in enumerate(ranked, start=1):
+        free = [(interval_iou(p, g), j) for j, g in enumerate(gts[v]) if (v, j) not in taken]
+        best = max(free, default=(0.0, -1))
+        if best[0] >= iou_threshold:
+            taken.add((v, best[1]))
+            tp += 1
+            total += tp / rank
+    return total / n_gt
+
+
 __all__ = [
     "EMOTIONS",
     "CODE_MODES",
@@ -400,6 +432,7 @@ __all__ = [
     "SpottingScore",
     "VideoCase",
     "VideoMatch",
+    "average_precision",
     "cases_from_videos",
     "evaluate",
     "iou_matrix",

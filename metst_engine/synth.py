@@ -105,6 +105,13 @@ AU_NAMES: dict[str, str] = {
     "AU17+24": "chin raiser + lip pressor", "AU9": "nose wrinkler",
 }
 BLINK = "AU45"
+#: Face regions each AU's warps move (a micro-expression placed inside a macro-expression
+#: uses another region, as a person can hold a smile and flash a brow movement).
+AU_REGIONS: dict[str, frozenset[str]] = {
+    "AU1+2": frozenset({"brows"}), "AU4": frozenset({"brows"}), "AU12": frozenset({"mouth"}),
+    "AU15": frozenset({"mouth"}), "AU4+15": frozenset({"brows", "mouth"}), "AU17+24": frozenset({"mouth"}),
+    "AU9": frozenset({"nose"}),
+}
 
 ProgressFn = Callable[[int, int], None]
 
@@ -137,6 +144,9 @@ class SynthConfig:
     blinks: bool = True
     macros: bool = True
     crf: int = 18
+    me_near_macro: float = 0.0             #: chance that a macro carries an extra ME (other region) inside or next to it
+    blink_lower_lid: float = 0.0           #: lower-lid rise in a blink, fraction of the eye opening (0: upper lids only)
+    rotation_deg: float = 0.0              #: peak head roll in degrees (slow, like the drift)
 
     def validate(self) -> None:
         if self.seed < 0:
@@ -154,12 +164,36 @@ class SynthConfig:
         rates = (self.me_per_minute, self.macro_per_minute, self.blink_per_minute)
         if not all(0 <= r <= 600 for r in rates):
             raise ValueError(f"event rates must be in [0, 600] per minute, got {rates}")
+        if not 0.0 <= self.me_near_macro <= 1.0:
+            raise ValueError(f"me_near_macro must be in [0, 1], got {self.me_near_macro}")
+        for name in ("me_seconds", "macro_seconds", "blink_seconds", "me_amplitude", "macro_amplitude"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must be a range 0 < low <= high, got {(lo, hi)}")
         if not all(0 <= v < 1000 for v in (self.noise_sigma, self.drift_px)):
             raise ValueError(f"noise and drift must be in [0, 1000), got {self.noise_sigma}, {self.drift_px}")
+        if min(self.rotation_deg, self.blink_lower_lid) < 0:
+            raise ValueError("rotation and blink_lower_lid must be >= 0")
 
     @property
     def n_frames(self) -> int:
         return round(self.seconds * self.fps)
+
+    @classmethod
+    def varied(cls, **overrides: object) -> SynthConfig:
+        """The harder mix a spotter is tuned and benchmarked on (``metst synth --varied``).
+
+        MEs from barely visible to clear and across the micro range, more and longer blinks
+        (up to micro length; the lower lids rise a little), more macro-expressions, half of them with an ME inside or next
+        to them, stronger head drift with a small roll, more sensor noise. A second face
+        size is the caller's ``size`` (e.g. 240 beside 320).
+        """
+        values: dict[str, object] = dict(
+            me_seconds=(0.15, 0.5), me_amplitude=(0.4, 1.5), macro_per_minute=6.0, macro_seconds=(0.8, 3.0),
+            blink_per_minute=15.0, blink_seconds=(0.1, 0.35), blink_lower_lid=0.15, me_near_macro=0.5,
+            noise_sigma=2.0, drift_px=3.0, rotation_deg=1.5)
+        values.update(overrides)
+        return cls(**values)   # type: ignore[arg-type]
 
     @property
     def scale(self) -> float:
@@ -305,17 +339,32 @@ def au_warps(au: str, lm: np.ndarray, amplitude: float, scale: float = 1.0) -> l
     raise ValueError(f"unknown AU {au!r}; known: {', '.join(AU_NAMES)} (blinks: blink_field)")
 
 
-def blink_field(shape: tuple[int, int], lm: np.ndarray, closure: float) -> np.ndarray:
+def blink_field(shape: tuple[int, int], lm: np.ndarray, closure: float, lower_lid: float = 0.0) -> np.ndarray:
     """(h, w, 2) field of both upper lids lowered by ``closure`` (0 open, 1 shut) of the eye opening.
 
     Per column the lid skin between a crease above the eye and the upper lid stretches down
     to the new lid edge; below it the eye shows unchanged, so the edge occludes like a lid.
-    Not a sum of smooth warps: a blink is a strong, sharp distractor.
+    Not a sum of smooth warps: a blink is a strong, sharp distractor. ``lower_lid``: the
+    lower lid and the skin below it rise by that fraction of the eye opening at full
+    closure (and a third of it towards the nose), as lower lids do in a blink.
     """
     out = np.zeros((*shape, 2), dtype=np.float32)
     if closure <= 0:
         return out
     h, w = shape
+    if lower_lid > 0:
+        mid_x = float(lm[27:31, 0].mean())
+        for lower, eye in (((40, 41), range(36, 42)), ((46, 47), range(42, 48))):
+            pts, ring = lm[list(lower)], lm[list(eye)]
+            width = float(np.ptp(ring[:, 0]))
+            opening = float(np.ptp(ring[:, 1]))
+            rise = closure * lower_lid * opening
+            inward = 1.0 if pts[:, 0].mean() < mid_x else -1.0
+            warp = LocalWarp((float(pts[:, 0].mean()), float(pts[:, 1].mean()) + 0.25 * width),
+                             (0.6 * width, 0.3 * width), (inward * rise / 3, -rise), 0.8)
+            wgt = warp.weight(shape)
+            out[..., 0] += wgt * np.float32(warp.displacement[0])
+            out[..., 1] += wgt * np.float32(warp.displacement[1])
     for upper, lower in (((36, 37, 38, 39), (36, 41, 40, 39)), ((42, 43, 44, 45), (42, 47, 46, 45))):
         ux, uy = lm[list(upper), 0], lm[list(upper), 1]
         lx, ly = lm[list(lower), 0], lm[list(lower), 1]
@@ -400,16 +449,54 @@ def plan_events(n_frames: int, fps: float, rng: np.random.Generator, config: Syn
             break
         events.append(Event(kind, t, apex, t + span, au, emotion, amp))
         t = t + span + gap + int(rng.exponential(extra) * fps)
+    if config.me_near_macro > 0:
+        events = _add_mes_near_macros(events, n_frames, fps, rng, config)
     return events
 
 
-def head_drift(n_frames: int, fps: float, rng: np.random.Generator, peak_px: float) -> np.ndarray:
-    """Smooth (n_frames, 2) translation: two slow sinusoids per axis, periods 8-30 s."""
+def _add_mes_near_macros(events: list[Event], n_frames: int, fps: float, rng: np.random.Generator,
+                         config: SynthConfig) -> list[Event]:
+    """With chance ``me_near_macro`` per macro, an ME in another face region inside it, just before or just after.
+
+    Inside: anywhere the ME fits within the macro. Next to it: 0-0.2 s from its edge, and
+    only where it keeps 0.2 s from every other event (else the ME is not added).
+    """
+    out = list(events)
+    near = max(round(0.2 * fps), 1)
+    for k, ev in enumerate(events):
+        if ev.kind != "macro" or rng.uniform() >= config.me_near_macro:
+            continue
+        choices = [(emo, au) for emo, aus in EMOTION_AUS.items() for au in aus if not AU_REGIONS[au] & AU_REGIONS[ev.au]]
+        emotion, au = choices[int(rng.integers(len(choices)))]
+        span = _span(config.me_seconds, fps, rng, 2)
+        amp = float(rng.uniform(*config.me_amplitude))
+        where = ("inside", "before", "after")[int(rng.integers(3))]
+        step = int(rng.integers(0, near + 1))
+        if where == "inside":
+            if ev.offset - ev.onset <= span:
+                continue
+            onset = int(rng.integers(ev.onset, ev.offset - span + 1))
+        elif where == "before":
+            onset = ev.onset - step - span
+        else:
+            onset = ev.offset + step
+        offset = onset + span
+        prev_end = events[k - 1].offset if k > 0 else -near
+        next_start = events[k + 1].onset if k + 1 < len(events) else n_frames - 1 + near
+        if onset < 0 or offset > n_frames - 1 or onset - prev_end < near or next_start - offset < near:
+            continue
+        apex = onset + min(max(round(float(rng.uniform(0.3, 0.6)) * span), 1), span - 1)
+        out.append(Event("micro", onset, apex, offset, au, emotion, amp))
+    return sorted(out, key=lambda e: (e.onset, e.offset))
+
+
+def head_drift(n_frames: int, fps: float, rng: np.random.Generator, peak_px: float, axes: int = 2) -> np.ndarray:
+    """Smooth (n_frames, axes) motion: two slow sinusoids per axis, periods 8-30 s, peak ``peak_px``."""
     t = np.arange(n_frames) / fps
-    out = np.zeros((n_frames, 2))
+    out = np.zeros((n_frames, axes))
     if peak_px <= 0:
         return out
-    for axis in range(2):
+    for axis in range(axes):
         for weight in (0.65, 0.35):
             period, phase = rng.uniform(8.0, 30.0), rng.uniform(0, 2 * np.pi)
             out[:, axis] += weight * peak_px * np.sin(2 * np.pi * t / period + phase)
@@ -418,30 +505,39 @@ def head_drift(n_frames: int, fps: float, rng: np.random.Generator, peak_px: flo
 
 # ---------------------------------------------------------------------------- rendering
 def render_frames(subject: Subject, events: list[Event], config: SynthConfig, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Yield the video's BGR uint8 frames: event warps + head drift, remapped, plus noise."""
+    """Yield the video's BGR uint8 frames: event warps (summed where events overlap) + head motion, remapped, plus noise.
+
+    Head roll (``rotation_deg``) turns the image about the landmarks' centre; its rng draws
+    come after the drift's and only when it is on, so sets without it are unchanged.
+    """
     n, size = config.n_frames, config.size
     shape = (size, size)
     drift = head_drift(n, config.fps, rng, config.drift_px * config.scale)
-    amp = np.zeros(n)
-    which = np.full(n, -1)
-    fields: list[np.ndarray | None] = []
-    for i, ev in enumerate(events):
-        fields.append(None if ev.au == BLINK else
-                      displacement_field(shape, au_warps(ev.au, subject.landmarks, ev.amplitude, config.scale)))
-        prof = expression_profile(n, ev.onset, ev.apex, ev.offset)
-        on = prof > 0
-        amp[on], which[on] = prof[on], i
+    roll = head_drift(n, config.fps, rng, config.rotation_deg, axes=1)[:, 0] if config.rotation_deg > 0 else None
+    profiles = [expression_profile(n, ev.onset, ev.apex, ev.offset) for ev in events]
+    fields: list[np.ndarray | None] = [
+        None if ev.au == BLINK else displacement_field(shape, au_warps(ev.au, subject.landmarks, ev.amplitude, config.scale))
+        for ev in events]
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    cx, cy = (float(v) for v in subject.landmarks.mean(0))
     base = subject.base_bgr
     for t in range(n):
-        mx = xx - np.float32(drift[t, 0])
-        my = yy - np.float32(drift[t, 1])
-        if which[t] >= 0:
-            f = fields[which[t]]
+        if roll is not None:                                 # backward map: rotate output coords by -angle
+            c, s = math.cos(math.radians(roll[t])), math.sin(math.radians(roll[t]))
+            mx = np.float32(cx) + np.float32(c) * (xx - np.float32(cx)) + np.float32(s) * (yy - np.float32(cy))
+            my = np.float32(cy) - np.float32(s) * (xx - np.float32(cx)) + np.float32(c) * (yy - np.float32(cy))
+            mx, my = mx - np.float32(drift[t, 0]), my - np.float32(drift[t, 1])
+        else:
+            mx = xx - np.float32(drift[t, 0])
+            my = yy - np.float32(drift[t, 1])
+        for i, ev in enumerate(events):
+            if profiles[i][t] <= 0:
+                continue
+            f = fields[i]
             if f is None:                                    # a blink: the lid's shape changes with closure
-                f, a = blink_field(shape, subject.landmarks, amp[t] * events[which[t]].amplitude), 1.0
+                f, a = blink_field(shape, subject.landmarks, profiles[i][t] * ev.amplitude, config.blink_lower_lid), 1.0
             else:
-                a = amp[t]
+                a = profiles[i][t]
             mx = mx - np.float32(a) * f[..., 0]
             my = my - np.float32(a) * f[..., 1]
         img = cv2.remap(base, mx, my, interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)

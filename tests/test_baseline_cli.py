@@ -33,8 +33,8 @@ def test_baseline_finds_both_demo_events_and_nothing_else(tmp_path):
     assert len(found) == 2
     for gt, iv in zip(gts, found):
         assert interval_iou(gt, iv) >= 0.5 and abs(iv.apex - gt.apex) <= 1
-    # a floor above every peak: nothing is reported (the relative threshold alone would always fire)
-    assert spot(feats, BaselineParams(floor=50.0)) == []
+    # a threshold above every peak: nothing is reported
+    assert spot(feats, BaselineParams(threshold=1e4)) == []
 
 
 def test_predict_then_evaluate(tmp_path):

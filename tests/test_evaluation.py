@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -325,3 +326,22 @@ def test_cases_from_dataset_videos(tmp_path):
     assert r.recognition.per_class[0].tp == 1
     with pytest.raises(ValueError, match="unknown video"):
         cases_from_videos(videos, {"006_9": []})
+
+
+def test_average_precision_rewards_scores_that_rank_true_spots_first():
+    from metst_engine.evaluation import VideoCase, average_precision
+
+    gt = [Interval(10, 20), Interval(50, 60)]
+    true_a, true_b, false = Interval(11, 20, score=0.9), Interval(50, 59, score=0.8), Interval(80, 90, score=0.5)
+    assert average_precision([VideoCase("v", [false, true_a, true_b], gt)]) == 1.0           # order by score
+    worse = replace(false, score=0.95)
+    assert average_precision([VideoCase("v", [worse, true_a, true_b], gt)]) == pytest.approx((1 / 2 + 2 / 3) / 2)
+    missed = average_precision([VideoCase("v", [true_a], gt)])
+    assert missed == 0.5                                                       # bounded by the recall
+    unscored = replace(true_b, score=None)
+    assert average_precision([VideoCase("v", [unscored, false, true_a], gt)]) == pytest.approx((1 + 2 / 3) / 2)
+    # a ground truth is matched once; a spot of another video never matches
+    twice = [Interval(11, 20, score=0.9), Interval(10, 19, score=0.8)]
+    assert average_precision([VideoCase("v", twice, gt[:1]), VideoCase("w", [], [])]) == 1.0
+    assert average_precision([VideoCase("v", [], gt[:1]), VideoCase("w", [true_a], [])]) == 0.0
+    assert average_precision([VideoCase("v", [true_a], [])]) == 0.0

@@ -227,3 +227,54 @@ def test_cli_synth_writes_a_set_and_a_json_summary(tmp_path):
     assert again.returncode == 2 and again.stderr.strip().splitlines()[-1].startswith("error:")
     bad = subprocess.run(cmd[:4] + [str(tmp_path / "b"), "--size", "33"], capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode == 2 and "size" in bad.stderr
+
+
+# ---------------------------------------------------------------- the spotter's harder mix (issue 16)
+def test_varied_plan_has_mes_inside_and_next_to_macros_in_other_regions():
+    from metst_engine.synth import AU_REGIONS
+
+    cfg = SynthConfig.varied()
+    fps, n = 30.0, 30 * 600
+    events = plan_events(n, fps, np.random.default_rng(0), cfg)
+    macros = [e for e in events if e.kind == "macro"]
+    near = [(m, e) for e in events if e.kind == "micro" for m in macros
+            if e.onset <= m.offset + 0.2 * fps and m.onset - 0.2 * fps <= e.offset]
+    inside = [(m, e) for m, e in near if m.onset <= e.onset and e.offset <= m.offset]
+    assert len(inside) >= 5 and len(near) - len(inside) >= 5
+    for m, e in near:
+        assert not AU_REGIONS[m.au] & AU_REGIONS[e.au]                  # another face region
+    for e in events:
+        dur = (e.offset - e.onset) / fps
+        lo, hi = {"micro": cfg.me_seconds, "macro": cfg.macro_seconds, "blink": cfg.blink_seconds}[e.kind]
+        assert lo - 1e-9 <= dur and (e.offset - e.onset + 1) / fps <= hi + 1e-9
+        if e.kind == "micro":
+            assert cfg.me_amplitude[0] <= e.amplitude <= cfg.me_amplitude[1]
+    micro_amps = [e.amplitude for e in events if e.kind == "micro"]
+    assert min(micro_amps) < 0.5 and max(micro_amps) > 1.4              # barely visible to clear
+    assert max((e.offset - e.onset + 1) / fps for e in events if e.kind == "blink") > 0.3   # as long as an ME
+
+
+def test_blink_raises_the_lower_lids_only_when_asked(subject_pair):
+    lm = subject_pair[0].landmarks
+    below = (int(round(lm[40:42, 1].mean() + 0.25 * np.ptp(lm[36:42, 0]))), int(round(lm[40:42, 0].mean())))
+    plain = blink_field((320, 320), lm, 1.0)
+    lifted = blink_field((320, 320), lm, 1.0, lower_lid=0.15)
+    assert plain[below][1] == 0.0 and lifted[below][1] < -0.5            # up, by a visible fraction of a pixel
+    np.testing.assert_array_equal(blink_field((320, 320), lm, 0.0, lower_lid=0.15), 0.0)
+
+
+def test_varied_config_is_validated():
+    for bad in (dict(me_near_macro=1.5), dict(me_seconds=(0.5, 0.2)), dict(rotation_deg=-1.0), dict(blink_lower_lid=-0.1)):
+        with pytest.raises(ValueError):
+            SynthConfig.varied(**bad).validate()
+
+
+def test_cli_synth_varied_with_an_override(tmp_path):
+    out = tmp_path / "varied"
+    r = subprocess.run([sys.executable, "-m", "metst_engine.cli", "synth", str(out), "--varied", "--subjects", "1",
+                        "--videos-per-subject", "1", "--seconds", "2", "--size", "160", "--rotation", "0.5",
+                        "--me-seconds", "0.2", "0.3"], capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    config = json.loads((out / "synth.json").read_text())["config"]
+    assert config["rotation_deg"] == 0.5 and config["me_seconds"] == [0.2, 0.3]
+    assert config["me_near_macro"] == SynthConfig.varied().me_near_macro and config["noise_sigma"] == SynthConfig.varied().noise_sigma
