@@ -7,6 +7,7 @@ or a checkpoint. Progress and cancel callbacks reach the feature extraction, the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from .intervals import Interval
 
 if TYPE_CHECKING:   # torch comes with inference: imported when a video is analysed, not at GUI start
     from .baseline import BaselineParams
+    from .feature_runner import ExtractionPool, FeatureChunk
     from .inference import InferenceOptions
 
 BASELINE = "baseline"
@@ -65,6 +67,20 @@ class Spotting:
     params: dict[str, Any]                          #: what made them (a prediction run's parameters)
 
 
+@dataclass(frozen=True)
+class PartialSpotting:
+    """Intervals in the first ``upto_frame`` source frames, found while the rest of the video
+    is still computed. Provisional: the spotting threshold is relative to the video seen
+    so far, so the final intervals of these frames can differ."""
+
+    upto_frame: int
+    n_frames: int
+    intervals: list[Interval]
+
+
+PartialFn = Callable[[PartialSpotting], None]
+
+
 #: Alignment of the model-free spotter's features: it is metst's own method (not the
 #: authors'), chosen and checked on features with metst's improved alignment.
 SPOTTER_ALIGNMENT = "improved"
@@ -74,7 +90,8 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
                skip: int = 1, alignment: str | None = None, fps: float | None = None, fill_gaps: bool = False,
                baseline: BaselineParams | None = None, options: InferenceOptions | None = None,
                use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
-               progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Spotting:
+               progress: ProgressFn | None = None, cancel: CancelFn | None = None,
+               pool: ExtractionPool | None = None, on_partial: PartialFn | None = None) -> Spotting:
     """Extract features and spot intervals, writing nothing.
 
     Without ``checkpoint`` the model-free spotter (``baseline`` settings) runs on (rois,
@@ -82,13 +99,28 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
     alignment are used and the skip is fitted to the video's fps (``options`` override the
     checkpoint's k', p, ...). ``alignment`` None: the spotter's own (``SPOTTER_ALIGNMENT``)
     or the checkpoint's; given with a checkpoint it overrides the checkpoint's.
+
+    ``pool``: an ``ExtractionPool`` kept across videos (else ``workers`` processes for this
+    one). ``on_partial`` gets provisional intervals of the first minutes while the rest is
+    computed: the model-free spotter's after every chunk of windows, a checkpoint's each
+    time the part seen has doubled (so that the partial runs cost at most one more run).
     """
     from .curves import curve_to_source_frames
     from .extraction import extract_video
 
-    def extract(params: ExtractParams) -> FeatureSet:
+    def extract(params: ExtractParams, partial: Callable[[FeatureSet], list[Interval]] | None = None,
+                every_chunk: bool = True) -> FeatureSet:
+        seen = [0]
+
+        def on_chunk(chunk: FeatureChunk) -> None:
+            if on_partial is not None and partial is not None and (
+                    every_chunk or chunk.w1 >= 2 * seen[0] or chunk.w1 == chunk.n_windows):
+                seen[0] = chunk.w1
+                on_partial(PartialSpotting(chunk.so_far.n_frames, chunk.n_frames, partial(chunk.so_far)))
+
         feats = extract_video(path, params, fps=fps, fill_gaps=fill_gaps, use_cache=use_cache, cache_dir=cache_dir,
-                              workers=workers, progress=progress, cancel=cancel)
+                              workers=workers, progress=progress, cancel=cancel, pool=pool,
+                              on_chunk=on_chunk if on_partial is not None else None)
         _raise_if_cancelled(cancel)
         return feats
 
@@ -97,7 +129,8 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
 
         bp = baseline or BaselineParams()
         alignment = alignment or SPOTTER_ALIGNMENT
-        feats = extract(ExtractParams(rois=rois, window=window, skip=skip, alignment=alignment))
+        feats = extract(ExtractParams(rois=rois, window=window, skip=skip, alignment=alignment),
+                        lambda part: spot(part, bp))
         curves = baseline_curves(feats, bp)
         arrays = {"spot_score": curve_to_source_frames(curves.combined, feats.skip, feats.n_frames),
                   "spot_threshold": np.float32(curves.threshold), "predictor": np.array(BASELINE)}
@@ -116,8 +149,16 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
     params = extract_params_for(meta, video_fps, checkpoint, force_fps=opts.force_fps)
     if alignment is not None:
         params = replace(params, alignment=alignment)
-    feats = extract(params)
-    model, meta = load_checkpoint(checkpoint, channels=feats.channel_names, window=feats.k, device=opts.device)
+    if on_partial is None:
+        feats = extract(params)
+        model, meta = load_checkpoint(checkpoint, channels=feats.channel_names, window=feats.k, device=opts.device)
+    else:   # the model is needed before the features are complete
+        from .rois import load_roi_set
+
+        model, meta = load_checkpoint(checkpoint, channels=load_roi_set(params.rois).channel_names,
+                                      window=params.window, device=opts.device)
+        feats = extract(params, lambda part: predict_features(model, meta, part, opts, checkpoint).intervals,
+                        every_chunk=False)
     pred = predict_features(model, meta, feats, opts, checkpoint)
     arrays = {"spot_prob": pred.spot, "spot_threshold": np.float32(pred.threshold), "recog_prob": pred.recog,
               "class_names": np.array([*pred.class_names, "neutral"], dtype=np.str_),
@@ -132,7 +173,8 @@ def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Pat
                   checkpoint: str | Path | None = None, rois: str = "metst", window: int = 50, skip: int = 1,
                   alignment: str | None = None, use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                   progress: ProgressFn | None = None, cancel: CancelFn | None = None,
-                  device: str = "cpu") -> AnalysisResult:
+                  device: str = "cpu", pool: ExtractionPool | None = None,
+                  on_partial: PartialFn | None = None) -> AnalysisResult:
     """:func:`spot_video`, then write ``OUT_DIR/<video>.csv`` and ``<video>_curves.npz``.
 
     Raises ``metst_engine.errors.Cancelled`` when ``cancel()`` turns true.
@@ -145,7 +187,7 @@ def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Pat
     csv_path, npz_path = out / f"{video}.csv", out / f"{video}_curves.npz"
     found = spot_video(path, checkpoint=checkpoint, rois=rois, window=window, skip=skip, alignment=alignment,
                        options=InferenceOptions(device=device), use_cache=use_cache, cache_dir=cache_dir,
-                       workers=workers, progress=progress, cancel=cancel)
+                       workers=workers, progress=progress, cancel=cancel, pool=pool, on_partial=on_partial)
     save_curves(npz_path, found.feats, **found.curves)
     _raise_if_cancelled(cancel)
     write_predictions(csv_path, [(subject, video, iv) for iv in found.intervals])

@@ -72,15 +72,34 @@ _POLL_S = 0.1
 
 @dataclass(frozen=True)
 class FeatureChunk:
-    """Final features of windows [w0, w1) of a video, handed out in video order."""
+    """Final features of windows [w0, w1) of a video, handed out in video order, and
+    ``so_far``: the features of windows [0, w1) (read-only views; ``n_frames`` = the
+    source frames they cover) for a look at the first minutes while the rest is computed."""
 
     w0: int
     w1: int
-    features: np.ndarray        #: float32 (w1 - w0, C, k)
-    face_ok: np.ndarray
-    crop_boxes: np.ndarray
-    starts: np.ndarray          #: source frame of each window's first frame
     n_windows: int              #: windows of the whole video
+    n_frames: int               #: source frames of the whole video
+    so_far: FeatureSet
+
+    @property
+    def features(self) -> np.ndarray:
+        return self.so_far.features[self.w0:self.w1]
+
+
+def feature_prefix(feats: FeatureSet, w1: int) -> FeatureSet:
+    """Windows [0, w1) of ``feats`` as a FeatureSet of the frames they cover (read-only views)."""
+    if w1 >= feats.n_windows:
+        return feats
+    span = (int(feats.starts[w1 - 1]) + feats.k * feats.skip) if w1 > 0 else 0
+    views = []
+    for a in (feats.features, feats.face_ok, feats.crop_boxes, feats.starts):
+        v = a[:w1]
+        v.flags.writeable = False
+        views.append(v)
+    return FeatureSet(features=views[0], channel_names=feats.channel_names, starts=views[3], face_ok=views[1],
+                      crop_boxes=views[2], n_frames=min(span, feats.n_frames), fps=feats.fps, skip=feats.skip,
+                      k=feats.k, params=feats.params)
 
 
 # ------------------------------------------------------------------------ chunk plan
@@ -151,10 +170,13 @@ class _Joiner:
                  on_chunk: Callable[[FeatureChunk], None] | None):
         self.video, self.params, self.roi_set, self.n = video, params, roi_set, n_windows
         half, s = params.window // 2, params.skip
-        self.starts = np.arange(n_windows, dtype=np.int64) * half * s
-        self.feats = np.zeros((n_windows, roi_set.n_channels, params.window), np.float32)
-        self.face_ok = np.zeros(n_windows, bool)
-        self.boxes = np.zeros((n_windows, 4), np.int64)
+        self.out = FeatureSet(features=np.zeros((n_windows, roi_set.n_channels, params.window), np.float32),
+                              channel_names=roi_set.channel_names,
+                              starts=np.arange(n_windows, dtype=np.int64) * half * s,
+                              face_ok=np.zeros(n_windows, bool), crop_boxes=np.zeros((n_windows, 4), np.int64),
+                              n_frames=int(video.n_frames), fps=float(video.fps), skip=s, k=params.window,
+                              params=params_record(params, roi_set))
+        self.feats, self.face_ok, self.boxes = self.out.features, self.out.face_ok, self.out.crop_boxes
         self.next = 0                       #: first window not joined yet
         self.state = WalkState()            #: the one-process walk's state at window ``next``
         self.unfilled: list[int] = []       #: windows before the video's first face
@@ -194,17 +216,15 @@ class _Joiner:
     def _release(self) -> None:
         upto = self.unfilled[0] if self.unfilled else self.next
         if self.on_chunk is not None and upto > self.released:
-            a, b = self.released, upto
-            self.on_chunk(FeatureChunk(a, b, self.feats[a:b].copy(), self.face_ok[a:b].copy(),
-                                       self.boxes[a:b].copy(), self.starts[a:b].copy(), self.n))
+            self.on_chunk(FeatureChunk(self.released, upto, self.n, self.out.n_frames, feature_prefix(self.out, upto)))
         self.released = max(self.released, upto)
 
-    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def result(self) -> FeatureSet:
         if self.unfilled:
             raise FaceNotFoundError(self.video.path, f"no face found in any of the {self.n} windows (tried every "
                                                      f"window start and every {self.params.face_search_step}rd "
                                                      f"frame around it)")
-        return self.feats, self.face_ok, self.boxes
+        return self.out
 
 
 # ------------------------------------------------------------------------ chunk store
@@ -582,11 +602,8 @@ def run_extraction(video: VideoSource, params: ExtractParams, *, model: Landmark
                 own.run(video, params, joiner, chunk_windows, kept, store, tick, cancel)
     finally:
         cv2.setNumThreads(old_threads)
-    feats, face_ok, boxes = joiner.result()
-    return FeatureSet(features=feats, channel_names=roi_set.channel_names, starts=joiner.starts, face_ok=face_ok,
-                      crop_boxes=boxes, n_frames=n_frames, fps=float(video.fps), skip=s, k=k,
-                      params=params_record(params, roi_set))
+    return joiner.result()
 
 
-__all__ = ["STRETCH_WINDOWS", "ChunkStore", "ExtractionPool", "FeatureChunk", "missing_ranges", "plan_stretches",
+__all__ = ["STRETCH_WINDOWS", "ChunkStore", "ExtractionPool", "FeatureChunk", "feature_prefix", "missing_ranges", "plan_stretches",
            "run_extraction", "walk_edges"]

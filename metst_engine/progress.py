@@ -16,6 +16,7 @@ from tqdm import tqdm
 class _Bar:
     def __init__(self, bar: tqdm):
         self._bar = bar
+        self._started = False
 
     def __call__(self, n: int = 1) -> None:
         self._bar.update(n)
@@ -23,7 +24,12 @@ class _Bar:
     def update_to(self, done: int, total: int | None) -> None:
         if total is not None and self._bar.total != total:
             self._bar.total = total
-        self._bar.update(done - self._bar.n)
+        if not self._started and done:   # work kept from an earlier run (resume): not part of the rate
+            self._bar.initial = self._bar.n = self._bar.last_print_n = done
+            self._bar.refresh()
+        else:
+            self._bar.update(done - self._bar.n)
+        self._started = True
 
 
 @contextmanager
