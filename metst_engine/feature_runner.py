@@ -321,10 +321,11 @@ class ChunkStore:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-# ------------------------------------------------------------------------ worker side
+# ------------------------------------------------------------------------ walkers
 @dataclass
-class _Worker:
-    """What a pool worker process keeps between tasks: its landmark model and its open video."""
+class _Walker:
+    """One walker (a pool worker process, or the joining process's own walking thread): its
+    landmark model and its open video, kept between stretches and videos."""
 
     messages: Any                       #: multiprocessing queue to the joining process
     cancelled: Any                      #: multiprocessing event
@@ -332,6 +333,13 @@ class _Worker:
     model_error: str | None = None
     video_key: tuple[Any, ...] | None = None
     video: VideoSource | None = None
+
+    def load_model(self) -> None:
+        if self.model is None and self.model_error is None:
+            try:
+                self.model = default_landmark_model()
+            except MetstError as exc:
+                self.model_error = str(exc)
 
     def open(self, open_args: dict[str, Any]) -> VideoSource:
         from .video import open_video
@@ -346,70 +354,88 @@ class _Worker:
             self.video_key = key
         return self.video
 
+    def walk(self, job: int, run: int, open_args: dict[str, Any], params: ExtractParams, edges: list[int],
+             state: WalkState) -> int:
+        """Walk one stretch; every finished chunk goes to the queue at once. Returns the chunks sent.
 
-_WORKER: _Worker | None = None   # set once in each pool worker process by _init_worker, nowhere else
+        Errors the user should see (a frame that does not decode, ...) go to the queue as
+        (kind, path, problem): not every error survives pickling.
+        """
+        sent = 0
+        try:
+            self.load_model()
+            if self.model is None:
+                raise InputError(None, self.model_error or "no landmark model")
+            video = self.open(open_args)
+            tracker = ProbeTracker(self.model, mode=params.alignment)
+            for chunk in walk_windows(video, params, load_roi_set(params.rois), tracker, state, edges,
+                                      on_window=lambda: self.messages.put(("tick", job, run, 1)),
+                                      cancel=self.cancelled.is_set):
+                self.messages.put(("chunk", job, run, chunk))
+                sent += 1
+        except Cancelled:
+            pass
+        except InputError as exc:
+            self.messages.put(("error", job, run, (type(exc).__name__, None if exc.path is None else str(exc.path),
+                                                   exc.problem)))
+        return sent
+
+
+_WORKER: _Walker | None = None   # set once in each pool worker process by _init_worker, nowhere else
 
 
 def _init_worker(messages: Any, cancelled: Any) -> None:
     """Pool worker start: one OpenCV thread, the landmark model loaded once."""
     global _WORKER
     cv2.setNumThreads(1)
-    _WORKER = _Worker(messages, cancelled)
-    try:
-        _WORKER.model = default_landmark_model()
-    except MetstError as exc:
-        _WORKER.model_error = str(exc)
+    _WORKER = _Walker(messages, cancelled)
+    _WORKER.load_model()
 
 
 def _warm_task() -> int:
     return os.getpid()
 
 
-def _walk_task(job: int, run: int, open_args: dict[str, Any], params: ExtractParams, bounds: list[int],
+def _walk_task(job: int, run: int, open_args: dict[str, Any], params: ExtractParams, edges: list[int],
                state: WalkState) -> int:
-    """Walk one stretch in a pool worker; every finished chunk goes to the queue at once.
-
-    Returns the number of chunks sent. Errors the caller should show (a bad frame, ...)
-    go to the queue as (kind, path, problem), as not every error survives pickling.
-    """
-    ws = _WORKER
-    assert ws is not None, "_walk_task runs in an ExtractionPool worker"
-    sent = 0
-    try:
-        if ws.model is None:
-            raise InputError(None, ws.model_error or "no landmark model")
-        video = ws.open(open_args)
-        tracker = ProbeTracker(ws.model, mode=params.alignment)
-        for chunk in walk_windows(video, params, load_roi_set(params.rois), tracker, state, bounds,
-                                  on_window=lambda: ws.messages.put(("tick", job, run, 1)),
-                                  cancel=ws.cancelled.is_set):
-            ws.messages.put(("chunk", job, run, chunk))
-            sent += 1
-    except Cancelled:
-        pass
-    except InputError as exc:
-        ws.messages.put(("error", job, run, (type(exc).__name__, None if exc.path is None else str(exc.path),
-                                             exc.problem)))
-    return sent
-
-
-_ERRORS: dict[str, type[InputError]] = {c.__name__: c for c in (InputError, FaceNotFoundError)}
+    assert _WORKER is not None, "_walk_task runs in an ExtractionPool worker"
+    return _WORKER.walk(job, run, open_args, params, edges, state)
 
 
 def _raise_relayed(info: tuple[str, str | None, str]) -> None:
     from .errors import VideoError
 
     name, path, problem = info
-    cls = {**_ERRORS, "VideoError": VideoError}.get(name, InputError)
+    cls = {"VideoError": VideoError, "FaceNotFoundError": FaceNotFoundError}.get(name, InputError)
     raise cls(path, problem)
 
 
-class ExtractionPool:
-    """Worker processes for feature extraction, started once and kept (with their landmark
-    model and open video) across chunks and videos; runs one video at a time.
+class _LocalRun(threading.Thread):
+    """One stretch walked by the joining process itself (in a thread: Farneback releases the GIL)."""
 
-    Use as a context manager, or call :meth:`close`. Processes are spawned (not forked),
-    so a calling script needs the ``if __name__ == "__main__":`` guard.
+    def __init__(self, walker: _Walker, args: tuple[Any, ...]):
+        super().__init__(daemon=True, name="metst-walk")
+        self.walker, self.args = walker, args
+        self.sent: int | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.sent = self.walker.walk(*self.args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the joining thread, which raises it
+            self.error = exc
+
+
+class ExtractionPool:
+    """Walkers for feature extraction: ``workers - 1`` worker processes plus this process,
+    started once and kept (with their landmark model and open video) across chunks and
+    videos; one video at a time.
+
+    This process walks too (in a thread), so it starts at once while the worker processes
+    start up (seconds: interpreter, imports, landmark model), and no core waits on a
+    joining process that has little to do. Stretches go to whichever walker is free, in
+    video order. Use as a context manager, or call :meth:`close`. Processes are spawned
+    (not forked), so a calling script needs the ``if __name__ == "__main__":`` guard.
     """
 
     def __init__(self, workers: int):
@@ -419,18 +445,24 @@ class ExtractionPool:
         ctx = multiprocessing.get_context("spawn")
         self._messages = ctx.Queue()
         self._cancelled = ctx.Event()
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                         initargs=(self._messages, self._cancelled))
+        self._procs = workers - 1
+        self._pool = ProcessPoolExecutor(max_workers=self._procs, mp_context=ctx, initializer=_init_worker,
+                                         initargs=(self._messages, self._cancelled)) if self._procs else None
+        self._local = _Walker(self._messages, self._cancelled)
         self._lock = threading.Lock()
         self._job = 0
 
     def warm(self) -> None:
-        """Start every worker now (each loads its landmark model), without waiting for them."""
-        for _ in range(self.workers):
+        """Start every worker process now (each loads its landmark model), without waiting for them."""
+        for _ in range(self._procs):
+            assert self._pool is not None
             self._pool.submit(_warm_task)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._local.video is not None:
+            self._local.video.close()
         self._messages.close()
 
     def __enter__(self) -> "ExtractionPool":
@@ -442,95 +474,141 @@ class ExtractionPool:
     def run(self, video: VideoSource, params: ExtractParams, joiner: _Joiner, chunk_windows: int,
             kept: dict[int, WindowChunk], store: ChunkStore | None, tick: Callable[[int], None],
             cancel: CancelFn | None) -> None:
-        """Join every window into ``joiner``: kept chunks where they fit, the rest walked by the workers."""
+        """Join every window into ``joiner``: kept chunks where they fit, the rest walked."""
         with self._lock:
             self._job += 1
-            job = self._job
             self._cancelled.clear()
-            open_args = _reopen_args(video)
-            runs: dict[int, tuple[Future[int], int]] = {}    # run id -> (future, last window + 1)
-            received: dict[int, int] = {}
-            dropped: dict[int, int] = {}                      # run id -> first window no longer wanted
-            arrived: dict[int, tuple[int, WindowChunk]] = {a: (-1, c) for a, c in kept.items()}
+            _Job(self, video, params, joiner, chunk_windows, kept, store, tick, cancel).run()
 
-            def submit(a: int, b: int, state: WalkState) -> None:
-                rid = len(runs)
-                runs[rid] = (self._pool.submit(_walk_task, job, rid, open_args, params,
-                                               walk_edges(a, b, chunk_windows), state), b)
-                received[rid] = 0
 
-            for a, b in plan_stretches(missing_ranges(joiner.n, kept), self.workers):
-                submit(a, b, WalkState())
-            try:
-                while not joiner.done:
-                    if cancel is not None and cancel():
-                        raise Cancelled("extraction cancelled")
-                    self._join_ready(joiner, arrived, runs, dropped, submit)
-                    if joiner.done:
-                        break
-                    try:
-                        msg = self._messages.get(timeout=_POLL_S)
-                    except queue_mod.Empty:
-                        self._check(runs, received, dropped, arrived, joiner)
-                        continue
-                    kind, mjob, rid = msg[0], msg[1], msg[2]
-                    if mjob != job:
-                        continue                      # left over from a cancelled job
-                    if kind == "tick":
-                        tick(msg[3])
-                    elif kind == "chunk":
-                        received[rid] += 1
-                        chunk: WindowChunk = msg[3]
-                        if rid not in dropped or chunk.w0 < dropped[rid]:
-                            arrived[chunk.w0] = (rid, chunk)
-                            if store is not None:
-                                store.save(chunk)
-                    elif kind == "error":
-                        _raise_relayed(msg[3])
-            except BaseException:
-                self._cancelled.set()
-                for fut, _ in runs.values():
-                    fut.cancel()
-                for fut, _ in runs.values():    # running walks see the event within a window
-                    if not fut.cancelled():
-                        try:
-                            fut.result()
-                        except BaseException:  # noqa: BLE001 - the first failure is the one raised
-                            pass
-                raise
-            finally:
-                for fut, _ in runs.values():   # walks redone from the true state: not wanted any more
-                    fut.cancel()
+class _Job:
+    """One video on an :class:`ExtractionPool`: hands out stretches, joins what comes back."""
 
-    @staticmethod
-    def _join_ready(joiner: _Joiner, arrived: dict[int, tuple[int, WindowChunk]],
-                    runs: dict[int, tuple[Future[int], int]], dropped: dict[int, int],
-                    submit: Callable[[int, int, WalkState], None]) -> None:
-        while not joiner.done and joiner.next in arrived:
-            rid, chunk = arrived.pop(joiner.next)
-            if joiner.fits(chunk):
-                joiner.join(chunk)
+    def __init__(self, pool: ExtractionPool, video: VideoSource, params: ExtractParams, joiner: _Joiner,
+                 chunk_windows: int, kept: dict[int, WindowChunk], store: ChunkStore | None,
+                 tick: Callable[[int], None], cancel: CancelFn | None):
+        self.pool, self.params, self.joiner, self.chunk_windows = pool, params, joiner, chunk_windows
+        self.store, self.tick, self.cancel = store, tick, cancel
+        self.id = pool._job
+        self.open_args = _reopen_args(video)
+        self.pending: list[tuple[int, int, WalkState]] = [
+            (a, b, WalkState()) for a, b in plan_stretches(missing_ranges(joiner.n, kept), pool.workers)]
+        self.ends: dict[int, int] = {}                  # run id -> its last window + 1
+        self.futures: dict[int, Future[int]] = {}       # runs in worker processes
+        self.local: tuple[int, _LocalRun] | None = None  # the run in this process
+        self.local_sent: dict[int, int] = {}            # finished runs in this process -> chunks sent
+        self.received: dict[int, int] = {}
+        self.dropped: dict[int, int] = {}               # run id -> first window no longer wanted
+        self.arrived: dict[int, tuple[int, WindowChunk]] = {a: (-1, c) for a, c in kept.items()}
+
+    def run(self) -> None:
+        pool = self.pool
+        try:
+            while not self.joiner.done:
+                if self.cancel is not None and self.cancel():
+                    raise Cancelled("extraction cancelled")
+                self._join_ready()
+                if self.joiner.done:
+                    break
+                self._dispatch()
+                try:
+                    msg = pool._messages.get(timeout=_POLL_S)
+                except queue_mod.Empty:
+                    self._check()
+                    continue
+                kind, job, rid = msg[0], msg[1], msg[2]
+                if job != self.id:
+                    continue                      # left over from a cancelled job
+                if kind == "tick":
+                    self.tick(msg[3])
+                elif kind == "chunk":
+                    self.received[rid] += 1
+                    chunk: WindowChunk = msg[3]
+                    if rid not in self.dropped or chunk.w0 < self.dropped[rid]:
+                        self.arrived[chunk.w0] = (rid, chunk)
+                        if self.store is not None:
+                            self.store.save(chunk)
+                elif kind == "error":
+                    _raise_relayed(msg[3])
+        except BaseException:
+            pool._cancelled.set()
+            self._stop_all()
+            raise
+        finally:
+            for fut in self.futures.values():   # walks redone from the true state: not wanted any more
+                fut.cancel()
+
+    def _new_run(self, a: int, b: int) -> int:
+        rid = len(self.ends)
+        self.ends[rid] = b
+        self.received[rid] = 0
+        return rid
+
+    def _dispatch(self) -> None:
+        """Next stretches, in video order, to the free walkers: this process first."""
+        if self.pending and (self.local is None or not self.local[1].is_alive()):
+            self._finish_local()
+            a, b, state = self.pending.pop(0)
+            rid = self._new_run(a, b)
+            t = _LocalRun(self.pool._local, (self.id, rid, self.open_args, self.params,
+                                              walk_edges(a, b, self.chunk_windows), state))
+            self.local = (rid, t)
+            t.start()
+        busy = sum(1 for f in self.futures.values() if not f.done())
+        while self.pending and busy < self.pool._procs:
+            assert self.pool._pool is not None
+            a, b, state = self.pending.pop(0)
+            rid = self._new_run(a, b)
+            self.futures[rid] = self.pool._pool.submit(_walk_task, self.id, rid, self.open_args, self.params,
+                                                       walk_edges(a, b, self.chunk_windows), state)
+            busy += 1
+
+    def _finish_local(self) -> None:
+        if self.local is not None and not self.local[1].is_alive():
+            rid, t = self.local
+            if t.error is not None:
+                raise t.error
+            self.local_sent[rid] = t.sent or 0
+
+    def _join_ready(self) -> None:
+        while not self.joiner.done and self.joiner.next in self.arrived:
+            rid, chunk = self.arrived.pop(self.joiner.next)
+            if self.joiner.fits(chunk):
+                self.joiner.join(chunk)
                 continue
             # walked from a wrong guess: walk again from the true state, as far as that walk was to go
-            end = runs[rid][1] if rid >= 0 else chunk.w1
+            end = self.ends[rid] if rid >= 0 else chunk.w1
             if rid >= 0:
-                dropped[rid] = chunk.w0
-                for w in [w for w, (r, _) in arrived.items() if r == rid]:
-                    del arrived[w]
-            submit(chunk.w0, end, joiner.state)
+                self.dropped[rid] = chunk.w0
+                for w in [w for w, (r, _) in self.arrived.items() if r == rid]:
+                    del self.arrived[w]
+            self.pending.insert(0, (chunk.w0, end, self.joiner.state))
             return
 
-    @staticmethod
-    def _check(runs: dict[int, tuple[Future[int], int]], received: dict[int, int], dropped: dict[int, int],
-               arrived: dict[int, tuple[int, WindowChunk]], joiner: _Joiner) -> None:
-        """Raise a worker's failure; and never wait for chunks that cannot come any more."""
-        for fut, _ in runs.values():
+    def _check(self) -> None:
+        """Raise a walker's failure; never wait for chunks that cannot come any more."""
+        self._finish_local()
+        for fut in self.futures.values():
             if fut.done() and not fut.cancelled() and fut.exception() is not None:
                 raise fut.exception()  # type: ignore[misc]
-        waiting = [rid for rid, (fut, _) in runs.items() if rid not in dropped
-                   and not (fut.done() and not fut.cancelled() and fut.result() == received[rid])]
-        if not waiting and joiner.next not in arrived:
-            raise RuntimeError(f"internal error: no walk covers window {joiner.next}")
+        sent = {rid: f.result() for rid, f in self.futures.items() if f.done() and not f.cancelled()}
+        sent.update(self.local_sent)
+        busy = [rid for rid in self.ends if rid not in self.dropped and sent.get(rid) != self.received[rid]]
+        if not busy and not self.pending and self.joiner.next not in self.arrived:
+            raise RuntimeError(f"internal error: no walk covers window {self.joiner.next}")
+
+    def _stop_all(self) -> None:
+        """After a cancel or a failure: stop the walks (they see the event within a window)."""
+        for fut in self.futures.values():
+            fut.cancel()
+        if self.local is not None:
+            self.local[1].join()
+        for fut in self.futures.values():
+            if not fut.cancelled():
+                try:
+                    fut.result()
+                except BaseException:  # noqa: BLE001 - the first failure is the one raised
+                    pass
 
 
 def _reopen_args(video: VideoSource) -> dict[str, Any]:
