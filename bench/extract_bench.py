@@ -174,11 +174,17 @@ def profile_one_process(path: Path, params: ExtractParams, n: int) -> tuple[floa
     return total, acc
 
 
-def run_cli(args: list[str], env: dict[str, str] | None = None) -> float:
+def cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (the CLI and its worker processes) of one metst command."""
     cmd = [sys.executable, "-c", "import sys; from metst_engine.cli import main; sys.exit(main())", *args]
-    t0 = time.perf_counter()
+    c0, t0 = cpu_children(), time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, cpu_children() - c0
 
 
 REFERENCE_DRIVER = textwrap.dedent('''
@@ -298,9 +304,11 @@ def main() -> None:
         farneback_floor = n_prof / split["Farneback"]
 
         cli: dict[int, float] = {}
+        cpu: dict[int, float] = {}
         for w in sorted({1, a.workers}):
-            cli[w] = a.frames / run_cli(["extract", str(video), "-o", str(workdir / "out.npz"), "--rois", "metst_plus",
-                                         "--window", str(a.window), "--no-cache", "--workers", str(w)])
+            wall, cpu_s = run_cli(["extract", str(video), "-o", str(workdir / "out.npz"), "--rois", "metst_plus",
+                                   "--window", str(a.window), "--no-cache", "--workers", str(w)])
+            cli[w], cpu[w] = a.frames / wall, cpu_s
         print(f"after:  {uptime()}\n")
 
         print(f"640x480 H.264 30 fps, metst_plus (18 ROIs, 6 fields + nose), k={a.window}, {os.cpu_count()} cores")
@@ -314,6 +322,8 @@ def main() -> None:
             print(f"{f'metst extract (whole CLI), {w} worker(s)':52s} {fps:9.1f} {fps / cli[1]:7.3f}  CLI, 1 worker")
             print(f"{'':52s} {'':9s} {fps / (farneback_floor * w):7.3f}  Farneback alone x {w} core(s)")
             print(f"{'':52s} {'':9s} {fps / REAL_TIME:7.3f}  real time (30 frames/s)")
+            print(f"{f'  cores it got: CPU s / wall s = {cpu[w] * fps / a.frames:.2f}; CPU ms/frame':52s} "
+                  f"{1000 * cpu[w] / a.frames:9.1f} {cpu[w] / cpu[1]:7.3f}  CPU of 1 worker")
         print(f"\nwhere one process spends its time ({n_prof} frames, {total:.1f} s):")
         for name, secs in sorted(split.items(), key=lambda kv: -kv[1]):
             if secs > 0:

@@ -665,7 +665,7 @@ def run_extraction(video: VideoSource, params: ExtractParams, *, model: Landmark
     tick(sum(c.w1 - c.w0 for c in kept.values()))
     joiner = _Joiner(video, params, roi_set, n_windows, on_chunk)
     n_missing = n_windows - done
-    use_pool = model is None and n_missing > 0 and (pool is not None or (workers > 1 and n_missing > chunk_windows))
+    use_pool = model is None and n_missing > chunk_windows and (pool is not None or workers > 1)
     old_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:

@@ -274,3 +274,15 @@ def test_spotting_reports_the_first_minutes_while_the_rest_is_computed(tmp_path)
     assert parts and parts[-1].upto_frame == parts[-1].n_frames == found.feats.n_frames
     assert [p.upto_frame for p in parts] == sorted(p.upto_frame for p in parts)
     assert parts[-1].intervals == found.intervals
+
+
+def test_time_left_follows_the_pace_of_this_run():
+    from metst_engine.progress import TimeLeft, format_duration
+
+    now = [100.0]
+    left = TimeLeft(clock=lambda: now[0])
+    assert left(40, 100) is None                 # 40 kept from an earlier run: no pace yet
+    now[0] += 30.0
+    assert left(50, 100) == pytest.approx(150.0)  # 10 windows in 30 s, 50 to go
+    assert left(50, 100) == pytest.approx(150.0)
+    assert [format_duration(s) for s in (42, 190, 3900)] == ["42 s", "3 min 10 s", "1 h 05 min"]
