@@ -385,8 +385,13 @@ _WORKER: _Walker | None = None   # set once in each pool worker process by _init
 
 
 def _init_worker(messages: Any, cancelled: Any) -> None:
-    """Pool worker start: one OpenCV thread, the landmark model loaded once."""
+    """Pool worker start: one OpenCV thread, the landmark model loaded once. Ctrl-C in a
+    terminal reaches the whole process group: the workers leave it to the joining process,
+    which stops them through the cancel event (so the chunks already done are kept)."""
     global _WORKER
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)
     _WORKER = _Walker(messages, cancelled)
     _WORKER.load_model()
