@@ -283,6 +283,7 @@ def main() -> None:
     ap.add_argument("--long-minutes", type=float, default=None, help="also run an interview of this length end to end")
     ap.add_argument("--interrupt-after", type=float, default=None, help="stop the long run after this many seconds, "
                                                                         "then resume it")
+    ap.add_argument("--long-only", action="store_true", help="with --long-minutes: skip the 2-minute measures")
     a = ap.parse_args()
     if a.reference and not a.reference_python:
         raise SystemExit("--reference needs --reference-python (the venv that has its dependencies)")
@@ -294,6 +295,12 @@ def main() -> None:
         if not video.exists():
             print(f"making {video} ...", flush=True)
             make_video(video, a.frames)
+        if a.long_only and a.long_minutes:
+            print(f"long video ({a.long_minutes:g} min):  before: {uptime()}", flush=True)
+            for row in long_run(video, a.long_minutes, workdir, a.workers, a.window, a.interrupt_after):
+                print("  " + row)
+            print(f"  after: {uptime()}")
+            return
         print(f"before: {uptime()}", flush=True)
         params = ExtractParams(rois="metst_plus", window=a.window)
 

@@ -3,11 +3,12 @@ processes, joined in video order, kept per chunk on disk, handed out chunk by ch
 
 Why it is built this way:
 
-* The time goes into Farneback (the method's own arithmetic, about four fifths of it),
-  which does not run in parallel threads, so more cores means more processes. A process
-  costs a start-up (interpreter, imports, the landmark model: seconds), so an
+* The time goes into Farneback (the method's own arithmetic, about four fifths of it).
+  OpenCV runs one Farneback call on one core, so more cores means more walkers. A worker
+  process costs a start-up (interpreter, imports, the landmark model: seconds), so an
   :class:`ExtractionPool` starts its workers once and keeps them, each with its landmark
-  model and its open video, across chunks and videos.
+  model and its open video, across chunks and videos, and the calling process walks too
+  (a thread: OpenCV releases the GIL) so that it starts at once.
 * Each worker walks a long contiguous *stretch* of windows with one sequential decode
   (``features.walk_windows``) and sends every finished chunk back at once (a queue), so
   progress, cancel, the per-chunk cache and early results work at chunk granularity
@@ -234,9 +235,6 @@ def _box_array(b: Box | None) -> np.ndarray:
 
 def _box_of(a: np.ndarray) -> Box | None:
     return None if a.size == 0 else Box(*(int(v) for v in a))
-
-
-_ALIGNMENT_FIELDS = ("frame_index", "face_box", "crop_box", "landmarks", "source_landmarks", "crop_size")
 
 
 def _alignment_arrays(prefix: str, al: FaceAlignment | None) -> dict[str, np.ndarray]:

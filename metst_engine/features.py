@@ -11,8 +11,9 @@ rest of the window. How the box is cut and shifted is ``ExtractParams.alignment`
 "public" as the authors' code does it (default), or metst's "improved" variant. Result:
 ``features`` (n_windows, C, k) in crop pixels, step 0 zero.
 
-Each worker decodes its stretch of the video once, sequentially; several workers are
-separate processes (Farneback does not speed up in threads).
+``walk_windows`` is the method's sequential walk over a stretch of windows (one decode);
+``metst_engine.feature_runner`` runs walks in this process or in worker processes and
+joins them bit-identically to one walk over the whole video.
 """
 
 from __future__ import annotations
