@@ -226,6 +226,8 @@ def run_reference(reference: Path, python: str, frames_npy: Path, out_npy: Path,
 
 
 def long_run(base: Path, minutes: float, workdir: Path, workers: int, window: int, interrupt: float | None) -> list[str]:
+    """``metst predict`` on the clip, then on the clip repeated to ``minutes`` (stopped and resumed
+    with ``interrupt``): time, frames/s, the largest process (memory must not grow with the video)."""
     with open_video(base) as v:
         n_base, fps = v.n_frames, v.fps
     repeats = max(1, round(minutes * 60 * fps / n_base))
@@ -236,36 +238,46 @@ def long_run(base: Path, minutes: float, workdir: Path, workers: int, window: in
     with open_video(long) as v:
         n = v.n_frames
     cache = workdir / "long_cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    env = dict(os.environ, METST_PROGRESS="1")
-    args = ["predict", str(long), "-o", str(workdir / "long.csv"), "--curves", str(workdir / "long_curves.npz"),
-            "--rois", "metst_plus", "--window", str(window), "--cache-dir", str(cache)]
-    cmd = [sys.executable, "-c", "import sys; from metst_engine.cli import main; sys.exit(main())", *args]
-    rows = []
-    if interrupt:
+
+    def predict(video: Path, stop_after: float | None = None) -> tuple[float, int, str]:
+        env = dict(os.environ, METST_PROGRESS="1", METST_CACHE_DIR=str(cache))   # predict's feature cache
+        cmd = [sys.executable, "-c", "import sys; from metst_engine.cli import main; sys.exit(main())", "predict",
+               str(video), "-o", str(workdir / "long.csv"), "--rois", "metst_plus", "--window", str(window)]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         try:
-            proc.wait(timeout=interrupt)
+            proc.wait(timeout=stop_after)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGINT)
         err = proc.communicate()[1]
-        first = time.perf_counter() - t0
-        kept = sum(1 for _ in cache.glob("*.parts/*.npz"))
-        rows.append(f"interrupted after {first:.0f} s (exit {proc.returncode}): {kept} chunks kept; "
-                    f"last words: {err.strip().splitlines()[-1] if err.strip() else ''}")
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, check=False)
-    secs = time.perf_counter() - t0
-    if proc.returncode:
-        raise SystemExit(f"metst predict failed:\n{proc.stderr[-2000:]}")
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    bars = [line for line in proc.stderr.replace("\r", "\n").splitlines() if "windows" in line and "<" in line]
-    rows.append(f"{n} frames ({n / fps / 60:.0f} min) through metst predict --rois metst_plus, {workers} cores: "
-                f"{secs:.0f} s {'(resumed) ' if interrupt else ''}= {n / secs:.1f} frames/s = "
-                f"{n / secs / REAL_TIME:.2f} x real time; largest process {peak_mb:.0f} MB")
+        return time.perf_counter() - t0, proc.returncode, err
+
+    def peak_mb() -> float:
+        return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+    shutil.rmtree(cache, ignore_errors=True)
+    rows = []
+    secs, rc, err = predict(base)
+    if rc:
+        raise SystemExit(f"metst predict failed:\n{err[-2000:]}")
+    rows.append(f"{n_base} frames ({n_base / fps / 60:.0f} min) through metst predict --rois metst_plus: {secs:.0f} s "
+                f"= {n_base / secs:.1f} frames/s; largest process so far {peak_mb():.0f} MB")
+    first = 0.0
+    if interrupt:
+        first, rc, err = predict(long, interrupt)
+        kept = sum(1 for _ in cache.rglob("*.parts/*.npz"))
+        rows.append(f"{n / fps / 60:.0f}-min interview stopped by SIGINT after {first:.0f} s: exit code {rc}, {kept} "
+                    f"chunks kept; it said: {err.strip().splitlines()[-1] if err.strip() else ''}")
+    secs, rc, err = predict(long)
+    if rc:
+        raise SystemExit(f"metst predict failed:\n{err[-2000:]}")
+    bars = [line.strip() for line in err.replace("\r", "\n").splitlines() if "windows" in line and "<" in line]
+    rows.append(f"{n} frames ({n / fps / 60:.0f} min) through metst predict --rois metst_plus, {workers} cores"
+                f"{' (resumed)' if interrupt else ''}: {secs:.0f} s, {first + secs:.0f} s in all = "
+                f"{n / (first + secs):.1f} frames/s = {n / (first + secs) / REAL_TIME:.2f} x real time; "
+                f"largest process {peak_mb():.0f} MB")
     if bars:
-        rows.append(f"progress line half-way: {bars[len(bars) // 2].strip()}")
+        rows.append(f"progress bar at first and half-way: {bars[0]}  |  {bars[len(bars) // 2]}")
     return rows
 
 

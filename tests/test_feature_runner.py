@@ -286,3 +286,17 @@ def test_time_left_follows_the_pace_of_this_run():
     assert left(50, 100) == pytest.approx(150.0)  # 10 windows in 30 s, 50 to go
     assert left(50, 100) == pytest.approx(150.0)
     assert [format_duration(s) for s in (42, 190, 3900)] == ["42 s", "3 min 10 s", "1 h 05 min"]
+
+
+def test_spotting_with_a_checkpoint_reports_partial_intervals(tmp_path):
+    from metst_engine.analysis import spot_video
+    from metst_engine.intervals import EMOTIONS
+    from metst_engine.models import CheckpointMeta, build_model, save_checkpoint
+
+    ckpt = tmp_path / "metst.safetensors"
+    save_checkpoint(ckpt, build_model("metst", seed=0),
+                    CheckpointMeta(roi_set="metst", channel_names=load_roi_set("metst").channel_names, window=30,
+                                   frame_skip=1, fps=30.0, class_names=list(EMOTIONS), k_prime=4, threshold_p=0.55))
+    parts = []
+    found = spot_video(DEMO, checkpoint=ckpt, cache_dir=tmp_path / "cache", on_partial=parts.append)
+    assert parts and parts[-1].upto_frame == found.feats.n_frames and parts[-1].intervals == found.intervals
