@@ -129,8 +129,9 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fill-gaps", action="store_true", help="frame folders: serve a missing number with the next "
                                                             "file (public ME-TST behaviour) instead of failing")
     p.add_argument("--dataset", action="store_true", help="INPUT is a folder of videos / frame folders")
-    p.add_argument("--workers", type=int, default=None, help="threads (one video) or processes (dataset); "
-                                                             "default: one per core")
+    p.add_argument("--workers", type=int, default=None, help="one video: walkers over its windows (this process and "
+                                                             "N-1 worker processes); dataset: processes, one video "
+                                                             "each; default: one per core")
     _alignment_arg(p, "public")
     p.add_argument("--no-align", action="store_true", help="do not shift the crop box with the head")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
