@@ -90,9 +90,8 @@ class FeatureChunk:
 
 def feature_prefix(feats: FeatureSet, w1: int) -> FeatureSet:
     """Windows [0, w1) of ``feats`` as a FeatureSet of the frames they cover (read-only views)."""
-    if w1 >= feats.n_windows:
-        return feats
-    span = (int(feats.starts[w1 - 1]) + feats.k * feats.skip) if w1 > 0 else 0
+    w1 = min(w1, feats.n_windows)
+    span = feats.n_frames if w1 == feats.n_windows else (int(feats.starts[w1 - 1]) + feats.k * feats.skip) if w1 else 0
     views = []
     for a in (feats.features, feats.face_ok, feats.crop_boxes, feats.starts):
         v = a[:w1]
