@@ -7,6 +7,7 @@ or a checkpoint. Progress and cancel callbacks reach the feature extraction, the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from .intervals import Interval
 if TYPE_CHECKING:   # torch comes with inference: imported when a video is analysed, not at GUI start
     from .baseline import BaselineParams
     from .baseline_legacy import LegacyParams
+    from .feature_runner import ExtractionPool, FeatureChunk
     from .inference import InferenceOptions
 
 BASELINE = "baseline"
@@ -71,6 +73,20 @@ class Spotting:
     params: dict[str, Any]                          #: what made them (a prediction run's parameters)
 
 
+@dataclass(frozen=True)
+class PartialSpotting:
+    """Intervals in the first ``upto_frame`` source frames, found while the rest of the video
+    is still computed. Provisional: the spotting threshold is relative to the video seen
+    so far, so the final intervals of these frames can differ."""
+
+    upto_frame: int
+    n_frames: int
+    intervals: list[Interval]
+
+
+PartialFn = Callable[[PartialSpotting], None]
+
+
 #: Alignment of the model-free spotter's features: it is metst's own method (not the
 #: authors'), chosen and checked on features with metst's improved alignment.
 SPOTTER_ALIGNMENT = "improved"
@@ -84,7 +100,8 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
                skip: int = 1, alignment: str | None = None, fps: float | None = None, fill_gaps: bool = False,
                baseline: BaselineParams | LegacyParams | None = None, options: InferenceOptions | None = None,
                use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
-               progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Spotting:
+               progress: ProgressFn | None = None, cancel: CancelFn | None = None,
+               pool: ExtractionPool | None = None, on_partial: PartialFn | None = None) -> Spotting:
     """Extract features and spot intervals, writing nothing.
 
     Without ``checkpoint`` the model-free spotter (``baseline`` settings; ``LegacyParams``
@@ -93,13 +110,28 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
     alignment are used and the skip is fitted to the video's fps (``options`` override the
     checkpoint's k', p, ...). ``alignment`` None: the spotter's own (``SPOTTER_ALIGNMENT``)
     or the checkpoint's; given with a checkpoint it overrides the checkpoint's.
+
+    ``pool``: an ``ExtractionPool`` kept across videos (else ``workers`` processes for this
+    one). ``on_partial`` gets provisional intervals of the first minutes while the rest is
+    computed: the model-free spotter's after every chunk of windows, a checkpoint's each
+    time the part seen has doubled (so that the partial runs cost at most one more run).
     """
     from .curves import curve_to_source_frames
     from .extraction import extract_video
 
-    def extract(params: ExtractParams) -> FeatureSet:
+    def extract(params: ExtractParams, partial: Callable[[FeatureSet], list[Interval]] | None = None,
+                every_chunk: bool = True) -> FeatureSet:
+        seen = [0]
+
+        def on_chunk(chunk: FeatureChunk) -> None:
+            if on_partial is not None and partial is not None and (
+                    every_chunk or chunk.w1 >= 2 * seen[0] or chunk.w1 == chunk.n_windows):
+                seen[0] = chunk.w1
+                on_partial(PartialSpotting(chunk.so_far.n_frames, chunk.n_frames, partial(chunk.so_far)))
+
         feats = extract_video(path, params, fps=fps, fill_gaps=fill_gaps, use_cache=use_cache, cache_dir=cache_dir,
-                              workers=workers, progress=progress, cancel=cancel)
+                              workers=workers, progress=progress, cancel=cancel, pool=pool,
+                              on_chunk=on_chunk if on_partial is not None else None)
         _raise_if_cancelled(cancel)
         return feats
 
@@ -110,8 +142,10 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
         bp = baseline or BaselineParams()
         alignment = alignment or SPOTTER_ALIGNMENT
         rois = rois or (LEGACY_ROIS if isinstance(bp, LegacyParams) else SPOTTER_ROIS)
-        feats = extract(ExtractParams(rois=rois, window=window, skip=skip, alignment=alignment))
-        if isinstance(bp, LegacyParams):
+        legacy = isinstance(bp, LegacyParams)
+        partial_spot = (lambda part: legacy_spot(part, bp)) if legacy else (lambda part: spot(part, bp))
+        feats = extract(ExtractParams(rois=rois, window=window, skip=skip, alignment=alignment), partial_spot)
+        if legacy:
             curves, intervals, spotter = legacy_curves(feats, bp), legacy_spot(feats, bp), LEGACY
         else:
             curves, intervals, spotter = baseline_curves(feats, bp), spot(feats, bp), EVIDENCE
@@ -143,9 +177,18 @@ def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: 
     params = extract_params_for(meta, video_fps, checkpoint, force_fps=opts.force_fps)
     if alignment is not None:
         params = replace(params, alignment=alignment)
-    feats = extract(params)
-    if not published:
-        model, meta = load_checkpoint(checkpoint, channels=feats.channel_names, window=feats.k, device=opts.device)
+    if on_partial is None or published:
+        feats = extract(params)
+        if not published:
+            model, meta = load_checkpoint(checkpoint, channels=feats.channel_names, window=feats.k,
+                                          device=opts.device)
+    else:   # the model is needed before the features are complete
+        from .rois import load_roi_set
+
+        model, meta = load_checkpoint(checkpoint, channels=load_roi_set(params.rois).channel_names,
+                                      window=params.window, device=opts.device)
+        feats = extract(params, lambda part: predict_features(model, meta, part, opts, checkpoint).intervals,
+                        every_chunk=False)
     pred = predict_features(model, meta, feats, opts, checkpoint)
     arrays = {"spot_prob": pred.spot, "spot_threshold": np.float32(pred.threshold), "recog_prob": pred.recog,
               "class_names": np.array([*pred.class_names, "neutral"], dtype=np.str_),
@@ -160,7 +203,8 @@ def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Pat
                   checkpoint: str | Path | None = None, rois: str | None = None, window: int = 50, skip: int = 1,
                   alignment: str | None = None, use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                   progress: ProgressFn | None = None, cancel: CancelFn | None = None,
-                  device: str = "cpu") -> AnalysisResult:
+                  device: str = "cpu", pool: ExtractionPool | None = None,
+                  on_partial: PartialFn | None = None) -> AnalysisResult:
     """:func:`spot_video`, then write ``OUT_DIR/<video>.csv`` and ``<video>_curves.npz``.
 
     Raises ``metst_engine.errors.Cancelled`` when ``cancel()`` turns true.
@@ -175,7 +219,7 @@ def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Pat
     ensure_dir(out_dir)
     found = spot_video(path, checkpoint=checkpoint, rois=rois, window=window, skip=skip, alignment=alignment,
                        options=InferenceOptions(device=device), use_cache=use_cache, cache_dir=cache_dir,
-                       workers=workers, progress=progress, cancel=cancel)
+                       workers=workers, progress=progress, cancel=cancel, pool=pool, on_partial=on_partial)
     save_curves(npz_path, found.feats, **found.curves)
     _raise_if_cancelled(cancel)
     write_predictions(csv_path, [(subject, video, iv) for iv in found.intervals])

@@ -35,6 +35,12 @@ def cache_key(path: str | Path, params: ExtractParams) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def parts_dir(cache_file: str | Path) -> Path:
+    """Where the finished chunks of a not yet finished extraction of ``cache_file`` are kept (resume)."""
+    cache_file = Path(cache_file)
+    return cache_file.with_name(cache_file.stem + ".parts")
+
+
 def cached_features(path: str | Path, params: ExtractParams, cache_dir: str | Path | None = None) -> tuple[Path, FeatureSet | None]:
     """Where the features of ``path`` live in the cache, and them if present and readable."""
     file = Path(cache_dir or default_cache_dir()) / f"{cache_key(path, params)}.npz"

@@ -110,6 +110,12 @@ def _alignment_arg(p: argparse.ArgumentParser, default: str | None, note: str = 
                         "improved = metst's sub-pixel variant with a coarse pre-registration" + note)
 
 
+def _resume_hint(video: str, no_cache: bool) -> str:
+    if no_cache:
+        return f"{video}: cancelled (with --no-cache nothing is kept)"
+    return f"{video}: cancelled; the finished chunks are kept: the same command resumes where it stopped"
+
+
 def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="video file, frame folder, or a dataset folder (with --dataset)")
     p.add_argument("-o", "--output", required=True,
@@ -123,8 +129,9 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fill-gaps", action="store_true", help="frame folders: serve a missing number with the next "
                                                             "file (public ME-TST behaviour) instead of failing")
     p.add_argument("--dataset", action="store_true", help="INPUT is a folder of videos / frame folders")
-    p.add_argument("--workers", type=int, default=None, help="threads (one video) or processes (dataset); "
-                                                             "default: one per core")
+    p.add_argument("--workers", type=int, default=None, help="one video: walkers over its windows (this process and "
+                                                             "N-1 worker processes); dataset: processes, one video "
+                                                             "each; default: one per core")
     _alignment_arg(p, DEFAULT_ALIGNMENT)
     p.add_argument("--no-align", action="store_true", help="do not shift the crop box with the head")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
@@ -180,10 +187,13 @@ def _extract(a: argparse.Namespace) -> int:
             log.error("error: %d of %d videos failed (listed above)", len(failed), len(results))
             return 1
         return 0
-    with progress_bar(None, "windows") as bar:
-        feats = extract_video(a.input, params, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
-                              cache_dir=a.cache_dir, workers=a.workers or os.cpu_count() or 1,
-                              progress=lambda d, n: bar.update_to(d, n))
+    with cancel_on_signals() as stop, progress_bar(None, "windows") as bar:
+        try:
+            feats = extract_video(a.input, params, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
+                                  cache_dir=a.cache_dir, workers=a.workers or os.cpu_count() or 1,
+                                  progress=lambda d, n: bar.update_to(d, n), cancel=stop.is_set)
+        except Cancelled:
+            raise Cancelled(_resume_hint(a.input, a.no_cache)) from None
     out = feats.save(a.output)
     json.dump({"output": str(out), "n_windows": feats.n_windows, "channels": len(feats.channel_names),
                "k": feats.k, "skip": feats.skip, "fps": feats.fps, "n_frames": feats.n_frames,
@@ -558,13 +568,16 @@ def _predict(a: argparse.Namespace) -> int:
             raise UsageError(f"--floor: {exc}") from None
     opts = InferenceOptions(k_prime=a.k_prime, p=a.p, floor=a.floor or 0.0, strategy=a.strategy, device=a.device,
                             force_fps=a.force_fps)
-    with progress_bar(None, "windows") as bar:
-        found = spot_video(a.input, checkpoint=a.model, rois=a.rois, window=a.window, skip=a.skip,
-                           alignment=a.alignment, fps=a.fps,
-                           fill_gaps=a.fill_gaps, options=opts,
-                           baseline=spotter_params,
-                           use_cache=not a.no_cache, workers=os.cpu_count() or 1,
-                           progress=lambda d, n: bar.update_to(d, n))
+    with cancel_on_signals() as stop, progress_bar(None, "windows") as bar:
+        try:
+            found = spot_video(a.input, checkpoint=a.model, rois=a.rois, window=a.window, skip=a.skip,
+                               alignment=a.alignment, fps=a.fps,
+                               fill_gaps=a.fill_gaps, options=opts,
+                               baseline=spotter_params,
+                               use_cache=not a.no_cache, workers=os.cpu_count() or 1,
+                               progress=lambda d, n: bar.update_to(d, n), cancel=stop.is_set)
+        except Cancelled:
+            raise Cancelled(_resume_hint(a.input, a.no_cache)) from None
     write_predictions(a.output, [(a.subject, video_id, iv) for iv in found.intervals], one_based=a.one_based)
     if a.curves:
         save_curves(a.curves, found.feats, **found.curves)

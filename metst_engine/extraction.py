@@ -14,12 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from .atomic import ensure_dir
-from .cache import cached_features
+from .cache import cached_features, parts_dir
 from .executors import Executor, LocalExecutor, Task
 from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn, extract_features
 from .face import LandmarkModel
 from .safe_paths import id_path
+
+if TYPE_CHECKING:
+    from .feature_runner import ExtractionPool, FeatureChunk
 from .video import IMAGE_EXTENSIONS, open_video
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -28,8 +33,18 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".m
 def extract_video(path: str | Path, params: ExtractParams, *, fps: float | None = None, fill_gaps: bool = False,
                   use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                   model: LandmarkModel | None = None, progress: ProgressFn | None = None,
-                  cancel: CancelFn | None = None) -> FeatureSet:
-    """Features of one video file or frame folder, from the cache when they are there."""
+                  cancel: CancelFn | None = None, pool: ExtractionPool | None = None,
+                  on_chunk: Callable[[FeatureChunk], None] | None = None) -> FeatureSet:
+    """Features of one video file or frame folder, from the cache when they are there.
+
+    With the cache, every finished chunk is kept too (``cache.parts_dir``), so a run that
+    is cancelled or killed resumes where it stopped; the chunks go once the whole file is
+    written. ``pool`` (an ``ExtractionPool``, kept across videos) or ``workers`` > 1 run
+    the windows in worker processes; ``on_chunk`` gets the features chunk by chunk in
+    video order while the rest is computed (all at once on a cache hit).
+    """
+    from .feature_runner import ChunkStore, FeatureChunk
+
     params.validate()
     cache_file = None
     if use_cache:
@@ -37,11 +52,16 @@ def extract_video(path: str | Path, params: ExtractParams, *, fps: float | None 
         if hit is not None:
             if progress:
                 progress(hit.n_windows, hit.n_windows)
+            if on_chunk:
+                on_chunk(FeatureChunk(0, hit.n_windows, hit.n_windows, hit.n_frames, hit))
             return hit
+    store = ChunkStore(parts_dir(cache_file)) if cache_file is not None else None
     with open_video(path, fps=fps, fill_gaps=fill_gaps) as video:
-        feats = extract_features(video, params, model=model, progress=progress, cancel=cancel, workers=workers)
-    if cache_file is not None:
+        feats = extract_features(video, params, model=model, progress=progress, cancel=cancel, workers=workers,
+                                 pool=pool, store=store, on_chunk=on_chunk)
+    if cache_file is not None and store is not None:
         feats.save(cache_file)
+        store.clear()
     return feats
 
 

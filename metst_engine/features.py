@@ -11,8 +11,9 @@ rest of the window. How the box is cut and shifted is ``ExtractParams.alignment`
 "public" as the authors' code does it (default), or metst's "improved" variant. Result:
 ``features`` (n_windows, C, k) in crop pixels, step 0 zero.
 
-Each worker decodes its stretch of the video once, sequentially; several workers are
-separate processes (Farneback does not speed up in threads).
+``walk_windows`` is the method's sequential walk over a stretch of windows (one decode);
+``metst_engine.feature_runner`` runs walks in this process or in worker processes and
+joins them bit-identically to one walk over the whole video.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,17 +32,17 @@ import numpy as np
 from . import __version__
 from .alignment import ALIGNMENTS, DEFAULT_ALIGNMENT
 from .atomic import atomic_path
-from .errors import Cancelled, FaceNotFoundError, InputError
+from .errors import Cancelled, InputError
 from .face import (
+    CROP_SIZE,
     Box,
     FaceAlignment,
     FaceTracker,
     LandmarkModel,
     crop_face,
     crop_public,
-    default_landmark_model,
 )
-from .rois import RoiSet, RoiSpec, load_roi_set
+from .rois import RoiSet, RoiSpec
 from .video import VideoSource
 
 #: Bump when a change alters feature values: part of every cache key and of params_json.
@@ -151,18 +151,27 @@ def window_plan(n_frames: int, window: int, skip: int) -> tuple[int, int]:
 
 
 def pool_top(flow: np.ndarray, fraction: float) -> tuple[float, float]:
-    """Mean (x, y) of the ``fraction`` of pixels with the largest flow magnitude."""
-    fx = flow[..., 0].ravel()
-    fy = flow[..., 1].ravel()
-    n = fx.size
+    """Mean (x, y) of the ``fraction`` of pixels with the largest flow magnitude.
+
+    The same float32 arithmetic as ``fx[idx].mean()`` (pairwise float32 sum, divided by
+    the count in float64, rounded to float32) without numpy's per-call overhead, which
+    shows at ~40 calls per frame.
+    """
+    f = flow.reshape(-1, 2) if flow.flags.c_contiguous else np.ascontiguousarray(flow).reshape(-1, 2)
+    n = f.shape[0]
     if n == 0:
         return 0.0, 0.0
+    fx, fy = f[:, 0], f[:, 1]
     drop = int(n * (1.0 - fraction))
     if drop == 0:
-        return float(fx.mean()), float(fy.mean())
-    mag2 = fx * fx + fy * fy
-    idx = np.argpartition(mag2, drop)[drop:]
-    return float(fx[idx].mean()), float(fy[idx].mean())
+        return _mean32(fx.copy(), n), _mean32(fy.copy(), n)
+    idx = np.argpartition(fx * fx + fy * fy, drop)[drop:]
+    return _mean32(fx[idx], n - drop), _mean32(fy[idx], n - drop)
+
+
+def _mean32(x: np.ndarray, n: int) -> float:
+    """``float(x.mean())`` of a contiguous float32 vector of n values, bit for bit."""
+    return float(np.float32(float(np.add.reduce(x)) / n))
 
 
 @dataclass(frozen=True)
@@ -318,38 +327,107 @@ def _find_alignment(tracker: FaceTracker, buffer: dict[int, np.ndarray], start: 
     return None
 
 
+#: One face choice of the tracker: the candidate boxes and the one it took (None: none).
+Choice = tuple[tuple[Box, ...], "Box | None"]
+
+
+class ProbeTracker(FaceTracker):
+    """A :class:`FaceTracker` that records its face choices until its next successful locate.
+
+    A walk that starts in the middle of a video does not know which face the walk before
+    it was following; the recorded choices let the caller check afterwards that the
+    true predecessor's face would have led to the very same choices (see ``WindowChunk``).
+    """
+
+    def __init__(self, model: LandmarkModel, mode: str = "public"):
+        super().__init__(model, mode=mode)
+        self.probe: list[Choice] | None = None     #: recording while not None
+
+    def choose(self, boxes: Sequence[Box]) -> Box | None:
+        chosen = super().choose(boxes)
+        if self.probe is not None:
+            self.probe.append((tuple(boxes), chosen))
+        return chosen
+
+    def locate(self, gray: np.ndarray, frame_index: int, size: int = CROP_SIZE) -> FaceAlignment | None:
+        found = super().locate(gray, frame_index, size)
+        if found is not None:
+            self.probe = None
+        return found
+
+
+@dataclass(frozen=True)
+class WalkState:
+    """What a walk over windows inherits from the windows before it: the face the tracker
+    follows and the alignment that windows without a face borrow (None, None at the start)."""
+
+    face_box: Box | None = None
+    alignment: FaceAlignment | None = None
+
+
 @dataclass
-class _Chunk:
-    """Features of the windows [w0, w0 + len) of one video, as computed by one worker."""
+class WindowChunk:
+    """Windows [w0, w0 + n) as one sequential walk computed them, with what the walk assumed.
+
+    ``computed`` is False for windows that came before any alignment was known (the walk
+    started without one): they are computed when the chunks are joined, with the
+    alignment the one-process walk would have had there. ``seed``/``incoming`` are the
+    walk's state at the chunk start and ``probe`` its face choices up to the chunk's first
+    found face: the chunk equals the one-process result when its state was the true one,
+    or when the true face box leads to the same recorded choices and ``incoming`` is None
+    or the true alignment (checked by ``metst_engine.feature_runner``).
+    """
 
     w0: int
-    feats: np.ndarray
-    face_ok: np.ndarray
-    boxes: np.ndarray
-    computed: np.ndarray            #: False where no face was found anywhere in the chunk
-    first: FaceAlignment | None     #: first and last alignments found, to lend to neighbours
-    last: FaceAlignment | None
+    feats: np.ndarray               #: float32 (n, C, k)
+    face_ok: np.ndarray             #: bool (n,)
+    boxes: np.ndarray               #: int64 (n, 4) crop box used
+    computed: np.ndarray            #: bool (n,)
+    seed: Box | None
+    incoming: FaceAlignment | None
+    probe: tuple[Choice, ...] = ()
+    end_box: Box | None = None      #: the tracker's face box after the chunk
+    first: FaceAlignment | None = None   #: first and last alignments found in the chunk
+    last: FaceAlignment | None = None
+
+    @property
+    def w1(self) -> int:
+        return self.w0 + len(self.face_ok)
+
+    @classmethod
+    def empty(cls, w0: int, w1: int, n_channels: int, k: int, seed: Box | None,
+              incoming: FaceAlignment | None) -> "WindowChunk":
+        n = w1 - w0
+        return cls(w0, np.zeros((n, n_channels, k), np.float32), np.zeros(n, bool), np.zeros((n, 4), np.int64),
+                   np.zeros(n, bool), seed, incoming)
 
 
-def _extract_range(video: VideoSource, params: ExtractParams, roi_set: RoiSet, tracker: FaceTracker, w0: int, w1: int,
-                   on_window: Callable[[], None] | None = None, cancel: CancelFn | None = None) -> _Chunk:
-    """Windows [w0, w1) from one sequential decode (starting half a window early, for the face search)."""
+def walk_windows(video: VideoSource, params: ExtractParams, roi_set: RoiSet, tracker: ProbeTracker, state: WalkState,
+                 bounds: Sequence[int], on_window: Callable[[], None] | None = None,
+                 cancel: CancelFn | None = None) -> Iterator[WindowChunk]:
+    """The method's sequential walk over windows [bounds[0], bounds[-1]), one chunk per bounds pair.
+
+    One sequential decode, starting half a window early for the face search; every
+    window's face is searched at its start (``_find_alignment``), windows without one
+    borrow the last found alignment. Yields each chunk as soon as its last window is done.
+    """
     k, half, s = params.window, params.window // 2, params.skip
-    n = w1 - w0
-    chunk = _Chunk(w0, np.zeros((n, roi_set.n_channels, k), np.float32), np.zeros(n, bool), np.zeros((n, 4), np.int64),
-                   np.zeros(n, bool), None, None)
-    waiting: list[int] = []   # windows before the chunk's first face: computed once a face is known
+    w0, w1 = int(bounds[0]), int(bounds[-1])
+    tracker.last = state.face_box
+    current = state.alignment
+    edges = iter(zip(bounds, bounds[1:]))
+
+    def open_chunk() -> WindowChunk:
+        a, b = next(edges)
+        tracker.probe = probe = []
+        chunk = WindowChunk.empty(int(a), int(b), roi_set.n_channels, k, tracker.last, current)
+        chunk.probe = probe     # type: ignore[assignment]  # the list, frozen into a tuple when the chunk is done
+        return chunk
+
+    chunk = open_chunk()
     buffer: dict[int, np.ndarray] = {}
     j_first = max(0, w0 * half - half)
     j_last = (w1 - 1) * half + k - 1
-
-    def compute(w: int, frames: list[np.ndarray], al: FaceAlignment) -> None:
-        chunk.boxes[w - w0] = al.crop_box.as_tuple()
-        chunk.feats[w - w0] = window_features(frames, al.crop_box, al.landmarks, roi_set, params)
-        chunk.computed[w - w0] = True
-        if on_window:
-            on_window()
-
     for i, gray in video.iter_frames(j_first * s, j_last * s + 1, s, mode="gray"):
         j = i // s
         if cancel is not None and cancel():
@@ -359,149 +437,67 @@ def _extract_range(video: VideoSource, params: ExtractParams, roi_set: RoiSet, t
             continue
         w = (j - (k - 1)) // half
         start = w * half
+        row = w - chunk.w0
         al = _find_alignment(tracker, buffer, start, j, params.face_search_step, s)
         if al is not None:
-            chunk.face_ok[w - w0] = True
+            chunk.face_ok[row] = True
             chunk.first = chunk.first or al
-            chunk.last = al
-            for wq in waiting:
-                compute(wq, [video.gray((wq * half + t) * s) for t in range(k)], al)
-            waiting.clear()
-        if chunk.last is None:
-            waiting.append(w)
-        else:
-            compute(w, [buffer[start + t] for t in range(k)], chunk.last)
+            chunk.last = current = al
+        if current is not None:
+            chunk.boxes[row] = current.crop_box.as_tuple()
+            chunk.feats[row] = window_features([buffer[start + t] for t in range(k)], current.crop_box,
+                                               current.landmarks, roi_set, params)
+            chunk.computed[row] = True
+        if on_window:
+            on_window()
         for old in [q for q in buffer if q < start]:  # the next window searches back to here
             del buffer[old]
-    return chunk
+        if w + 1 == chunk.w1:
+            chunk.probe = tuple(chunk.probe)
+            chunk.end_box = tracker.last
+            yield chunk
+            if w + 1 < w1:
+                chunk = open_chunk()
+    tracker.probe = None
 
 
-def _reopen_args(video: VideoSource) -> dict[str, Any]:
-    """How a worker process opens the same video with the same frame numbering."""
-    return {"path": str(video.path), "fps": video.fps if video.fps_source == "caller" else None,
-            "fill_gaps": bool(getattr(video, "filled", ()))}
+def window_frames(video: VideoSource, params: ExtractParams, w: int) -> list[np.ndarray]:
+    """The k grey frames of window w (random access; for the few windows computed out of a walk)."""
+    half, s = params.window // 2, params.skip
+    return [video.gray((w * half + t) * s) for t in range(params.window)]
 
 
-def _chunk_task(open_args: dict[str, Any], params: ExtractParams, w0: int, w1: int, seed: Box | None) -> _Chunk:
-    """Worker-process entry: one thread of OpenCV, its own video reader and landmark model."""
-    from .video import open_video
-
-    cv2.setNumThreads(1)
-    tracker = FaceTracker(default_landmark_model(), mode=params.alignment)
-    tracker.last = seed
-    with open_video(open_args["path"], fps=open_args["fps"], fill_gaps=open_args["fill_gaps"]) as video:
-        return _extract_range(video, params, load_roi_set(params.rois), tracker, w0, w1)
-
-
-#: Windows per worker task: small enough for progress and cancel, large enough that the
-#: per-task video open and seek cost (tens of ms) does not matter.
-CHUNK_WINDOWS = 8
+#: Windows per chunk: the unit of progress reports, of the per-chunk cache (resume) and
+#: of results handed out while the rest of a video is computed.
+CHUNK_WINDOWS = 16
 
 
 def extract_features(video: VideoSource, params: ExtractParams | None = None, *, model: LandmarkModel | None = None,
                      progress: ProgressFn | None = None, cancel: CancelFn | None = None,
-                     workers: int = 1, chunk_windows: int = CHUNK_WINDOWS) -> FeatureSet:
+                     workers: int = 1, chunk_windows: int = CHUNK_WINDOWS, pool: Any = None, store: Any = None,
+                     on_chunk: Callable[[Any], None] | None = None) -> FeatureSet:
     """Windowed ROI flow features of one video (a :class:`metst_engine.video.VideoSource`).
 
-    ``workers`` > 1 splits the windows into chunks computed by that many processes (OpenCV's
-    Farneback does not run in parallel threads); each chunk's face tracker starts from the
-    face the main process finds at the chunk's first window, so one face is followed
-    through the whole video. A custom ``model`` runs in this process only. Worker processes
-    are spawned, so a calling *script* needs the usual ``if __name__ == "__main__":`` guard;
-    the default (1) never starts one.
+    ``workers`` > 1 (or a ``pool``, a :class:`metst_engine.feature_runner.ExtractionPool`
+    kept alive across videos) computes long contiguous stretches of windows in separate
+    processes (OpenCV's Farneback does not run in parallel threads); the result is
+    bit-identical to the one-process walk. A custom ``model`` runs in this process only.
+    Worker processes are spawned, so a calling *script* needs the usual
+    ``if __name__ == "__main__":`` guard; the default (1) never starts one.
+
+    ``store`` (a :class:`metst_engine.feature_runner.ChunkStore`) keeps every finished
+    chunk of ``chunk_windows`` windows on disk, so a cancelled or killed run resumes
+    where it stopped; ``on_chunk`` gets each :class:`metst_engine.feature_runner.FeatureChunk`
+    in video order as soon as it and all chunks before it are final.
 
     Windows whose face could not be found within their own frames (or the half window
     before) borrow the nearest earlier alignment (or the first later one) and are marked
     ``face_ok = False``; a video with no face at all raises :class:`FaceNotFoundError`.
     """
-    params = params or ExtractParams()
-    params.validate()
-    roi_set = load_roi_set(params.rois)
-    k, half, s = params.window, params.window // 2, params.skip
-    n_frames = int(video.n_frames)
-    n_after, n_windows = window_plan(n_frames, k, s)
-    if n_windows <= 0:
-        raise InputError(video.path, f"too short: {n_frames} frames ({n_after} after skip {s}) give no complete "
-                                     f"window of {k} frames; need at least {k * s} frames")
-    workers = min(max(workers, 1), -(-n_windows // chunk_windows))
-    done = 0
+    from .feature_runner import run_extraction
 
-    def tick(count: int = 1) -> None:
-        nonlocal done
-        done += count
-        if progress:
-            progress(done, n_windows)
-
-    old_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        if workers <= 1 or model is not None:
-            tracker = FaceTracker(model or default_landmark_model(), mode=params.alignment)
-            chunks = [_extract_range(video, params, roi_set, tracker, 0, n_windows, lambda: tick(1), cancel)]
-        else:
-            chunks = _extract_parallel(video, params, n_windows, workers, chunk_windows, tick, cancel)
-        feats, face_ok, boxes = _assemble(video, params, roi_set, chunks, n_windows, tick)
-    finally:
-        cv2.setNumThreads(old_threads)
-    return FeatureSet(features=feats, channel_names=roi_set.channel_names,
-                      starts=np.arange(n_windows, dtype=np.int64) * half * s, face_ok=face_ok, crop_boxes=boxes,
-                      n_frames=n_frames, fps=float(video.fps), skip=s, k=k,
-                      params=params_record(params, roi_set))
-
-
-def _extract_parallel(video: VideoSource, params: ExtractParams, n_windows: int, workers: int, chunk_windows: int,
-                      tick: Callable[[int], None], cancel: CancelFn | None) -> list[_Chunk]:
-    import multiprocessing
-
-    half, s = params.window // 2, params.skip
-    bounds = list(range(0, n_windows, chunk_windows)) + [n_windows]
-    tracker = FaceTracker(default_landmark_model(), mode=params.alignment)
-    seeds: list[Box | None] = []
-    for w0 in bounds[:-1]:      # follow one face across chunk starts, in order
-        found = tracker.locate(video.gray(w0 * half * s), w0 * half * s)
-        seeds.append(found.face_box if found else tracker.last)
-    args = _reopen_args(video)
-    # spawn, not fork: the caller may hold threads (a GUI, torch) that fork would copy half-way
-    ctx = multiprocessing.get_context("spawn")
-    chunks: list[_Chunk] = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_chunk_task, args, params, a, b, seed) for a, b, seed in zip(bounds, bounds[1:], seeds)]
-        try:
-            for fut in as_completed(futures):
-                if cancel is not None and cancel():
-                    raise Cancelled("extraction cancelled")
-                chunk = fut.result()
-                chunks.append(chunk)
-                tick(int(chunk.computed.sum()))
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-    return sorted(chunks, key=lambda c: c.w0)
-
-
-def _assemble(video: VideoSource, params: ExtractParams, roi_set: RoiSet, chunks: list[_Chunk], n_windows: int,
-              tick: Callable[[int], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Join chunks; windows of a chunk without any face borrow the nearest alignment of another chunk."""
-    feats = np.concatenate([c.feats for c in chunks])
-    face_ok = np.concatenate([c.face_ok for c in chunks])
-    boxes = np.concatenate([c.boxes for c in chunks])
-    computed = np.concatenate([c.computed for c in chunks])
-    if not computed.all():
-        lenders = [(c.w0, c.first) for c in chunks if c.first] + [(c.w0 + len(c.face_ok) - 1, c.last) for c in chunks if c.last]
-        if not lenders:
-            raise FaceNotFoundError(video.path, f"no face found in any of the {n_windows} windows (tried every window "
-                                                f"start and every {params.face_search_step}rd frame around it)")
-        k, half, s = params.window, params.window // 2, params.skip
-        for w in np.flatnonzero(~computed):
-            earlier = [lw for lw in lenders if lw[0] < w]
-            al = (max(earlier, key=lambda lw: lw[0]) if earlier else min(lenders, key=lambda lw: lw[0]))[1]
-            assert al is not None
-            boxes[w] = al.crop_box.as_tuple()
-            feats[w] = window_features([video.gray((w * half + t) * s) for t in range(k)], al.crop_box,
-                                       al.landmarks, roi_set, params)
-            tick(1)
-    return feats, face_ok, boxes
+    return run_extraction(video, params or ExtractParams(), model=model, progress=progress, cancel=cancel,
+                          workers=workers, chunk_windows=chunk_windows, pool=pool, store=store, on_chunk=on_chunk)
 
 
 def params_record(params: ExtractParams, roi_set: RoiSet) -> dict[str, Any]:

@@ -7,7 +7,8 @@ this adapter turns those into a tqdm bar.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from tqdm import tqdm
@@ -16,6 +17,7 @@ from tqdm import tqdm
 class _Bar:
     def __init__(self, bar: tqdm):
         self._bar = bar
+        self._started = False
 
     def __call__(self, n: int = 1) -> None:
         self._bar.update(n)
@@ -23,7 +25,12 @@ class _Bar:
     def update_to(self, done: int, total: int | None) -> None:
         if total is not None and self._bar.total != total:
             self._bar.total = total
-        self._bar.update(done - self._bar.n)
+        if not self._started and done:   # work kept from an earlier run (resume): not part of the rate
+            self._bar.initial = self._bar.n = self._bar.last_print_n = done
+            self._bar.refresh()
+        else:
+            self._bar.update(done - self._bar.n)
+        self._started = True
 
 
 @contextmanager
@@ -37,3 +44,33 @@ def progress_bar(total: int | None, unit: str) -> Iterator[_Bar]:
         yield _Bar(bar)
     finally:
         bar.close()
+
+
+class TimeLeft:
+    """Seconds left at the pace since the first report (work done before it, such as
+    chunks kept from an earlier run, does not count): ``left(done, total)``; None until
+    there is a pace."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._start: tuple[float, int] | None = None
+
+    def __call__(self, done: int, total: int) -> float | None:
+        now = self._clock()
+        if self._start is None:
+            self._start = (now, done)
+            return None
+        t0, d0 = self._start
+        if done <= d0 or now <= t0:
+            return None
+        return (total - done) * (now - t0) / (done - d0)
+
+
+def format_duration(seconds: float) -> str:
+    """'1 h 05 min', '3 min 10 s', '42 s'."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"

@@ -3,7 +3,9 @@
 The worker opens no project (one Project per thread): it only runs the engine's
 :func:`~metst_engine.analysis.analyze_video` per video, writes the combined predictions
 CSV, and hands the files back; the GUI thread imports them as one new prediction run
-and registers the curves. Cancel sets a flag the extraction polls between windows.
+and registers the curves. Cancel sets a flag the extraction polls between windows; with
+the cache on, the finished chunks of a cancelled video are kept and the next Analyze
+resumes there. Progress says how long the video has left at the pace so far.
 """
 
 from __future__ import annotations
@@ -64,20 +66,32 @@ class AnalyzeWorker(QtCore.QThread):
         from metst_engine.intervals_io import write_predictions
         from metst_engine.safe_paths import id_path
 
+        from contextlib import ExitStack
+
+        from metst_engine.feature_runner import ExtractionPool
+        from metst_engine.progress import TimeLeft, format_duration
+
         results: list[AnalysisResult] = []
         n = len(self.jobs)
         try:
-            for k, job in enumerate(self.jobs):
-                def progress(done: int, total: int, k: int = k, name: str = job.video) -> None:
-                    share = done / total if total else 1.0
-                    self.progressed.emit(int(100 * (k + share) / n), f"{name}: {done}/{total} windows")
-                self.progressed.emit(int(100 * k / n), f"{job.video}: reading")
-                out_dir = id_path(self.out_dir, job.video, what="video id", source=job.path)
-                results.append(analyze_video(job.path, job.video, job.subject, out_dir,
-                                             checkpoint=self.checkpoint, window=self.window,
-                                             alignment=self.alignment,
-                                             use_cache=self.use_cache, workers=self.workers,
-                                             progress=progress, cancel=self._cancel.is_set))
+            with ExitStack() as stack:   # worker processes (and their landmark models) kept for every video
+                pool = stack.enter_context(ExtractionPool(self.workers)) if self.workers > 1 else None
+                for k, job in enumerate(self.jobs):
+                    left = TimeLeft()
+
+                    def progress(done: int, total: int, k: int = k, name: str = job.video,
+                                 left: TimeLeft = left) -> None:
+                        share = done / total if total else 1.0
+                        secs = left(done, total)
+                        eta = f", about {format_duration(secs)} left" if secs is not None else ""
+                        self.progressed.emit(int(100 * (k + share) / n), f"{name}: {done}/{total} windows{eta}")
+                    self.progressed.emit(int(100 * k / n), f"{job.video}: reading")
+                    out_dir = id_path(self.out_dir, job.video, what="video id", source=job.path)
+                    results.append(analyze_video(job.path, job.video, job.subject, out_dir,
+                                                 checkpoint=self.checkpoint, window=self.window,
+                                                 alignment=self.alignment,
+                                                 use_cache=self.use_cache, workers=self.workers, pool=pool,
+                                                 progress=progress, cancel=self._cancel.is_set))
             rows = [(job.subject, r.video, iv) for job, r in zip(self.jobs, results) for iv in r.intervals]
             combined = write_predictions(self.out_dir / "predictions.csv", rows)
         except Cancelled:

@@ -10,6 +10,7 @@ layout are restored from QSettings.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -395,7 +396,8 @@ class MainWindow(QtWidgets.QMainWindow):
         jobs = [AnalyzeJob(v.name, v.subject, v.path) for v in (self.project.video(i) for i in ids)]
         stamp = QtCore.QDateTime.currentDateTimeUtc().toString("yyyyMMdd-HHmmss-zzz")
         worker = AnalyzeWorker(jobs, self.project.cache_dir / "analysis" / stamp, checkpoint=checkpoint,
-                               use_cache=self.analyze_use_cache, alignment=self.analyze_alignment, parent=self)
+                               use_cache=self.analyze_use_cache, alignment=self.analyze_alignment,
+                               workers=os.cpu_count() or 1, parent=self)
         worker.progressed.connect(self._analyze_progress)
         worker.succeeded.connect(self._analyze_succeeded)
         worker.failed.connect(lambda msg: self._analyze_ended(f"Analyze failed: {msg}"))

@@ -13,7 +13,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 
 from metst_engine.cli import main
-from metst_engine.errors import CheckpointError, DatasetError, InputError, ProjectError
+from metst_engine.errors import CheckpointError, DatasetError, InputError
 from project_support import tiny_video
 
 

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import signal
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

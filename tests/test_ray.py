@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from metst_engine.executors import RAY_INSTALL_HINT, ExecutorUnavailable, LocalExecutor, Outcome, Task, make_executor
+from metst_engine.executors import RAY_INSTALL_HINT, ExecutorUnavailable, Outcome, Task, make_executor
 from metst_engine.training import FoldsFailed, TrainConfig, run_loso
 
 ROOT = Path(__file__).resolve().parent.parent
