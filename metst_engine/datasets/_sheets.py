@@ -141,6 +141,15 @@ class Sheet:
         return str(v).strip()
 
 
+def expression_type(sheet: Sheet, cells: tuple[object, ...], column: str, spelled: str) -> str:
+    """"micro" or "macro" from a type cell that starts with either word (any case); else the row is unusable."""
+    t = sheet.text(cells, column).lower()
+    for kind in ("micro", "macro"):
+        if t.startswith(kind):
+            return kind
+    raise BadRow(sheet.col(column), "unknown type", f"type {t!r} is neither {spelled}")
+
+
 def sheet_from_table(table: Table, required: Sequence[str] = (), header_search_rows: int = 20,
                      header: bool = True, names: Sequence[str] = ()) -> Sheet:
     """With ``header``, the header row is the first row (within ``header_search_rows``)

@@ -36,6 +36,7 @@ from metst_engine.datasets._sheets import (
     Sheet,
     Table,
     blank,
+    expression_type,
     interval_from_row,
     read_tables,
     sheet_from_table,
@@ -212,7 +213,7 @@ def load_casme2(root: str | Path, label_sheet: str | Path | None = None,
     for row, cells in sheet.rows:
         try:
             entry = _entry_for_row(sheet, cells, naming, by_code, subject_dirs, rawpic, entries)
-            type_ = _type(sheet, cells)
+            type_ = expression_type(sheet, cells, "type", "micro- nor macro-expression")
             emotion, raw = map_emotion(sheet.value(cells, "emotion"), emap)
             if raw is not None and emotion is None:
                 warnings.append(f"{sheet_path.name}: {sheet.where(row)}: emotion {raw!r} not in the emotion map")
@@ -224,15 +225,6 @@ def load_casme2(root: str | Path, label_sheet: str | Path | None = None,
             entries.setdefault(entry.video, entry)
             labelled.append(iv)
     return assemble("CAS(ME)^2", entries, labelled, warnings, issues, len(sheet.rows))
-
-
-def _type(sheet: Sheet, cells: tuple[object, ...]) -> str:
-    t = sheet.text(cells, "type").lower()
-    if t.startswith("micro"):
-        return "micro"
-    if t.startswith("macro"):
-        return "macro"
-    raise BadRow(sheet.col("type"), "unknown type", f"type {t!r} is neither micro- nor macro-expression")
 
 
 def _entry_for_row(sheet: Sheet, cells: tuple[object, ...], naming: NamingRules,

@@ -25,7 +25,7 @@ from pathlib import Path
 from metst_engine.datasets._sheets import (
     BadRow,
     RowLog,
-    Sheet,
+    expression_type,
     interval_from_row,
     read_sheet,
 )
@@ -164,15 +164,6 @@ def load_casme3(root: str | Path, label_sheet: str | Path | None = None,
 
 
 # ---------------------------------------------------------------- SAMM-LV
-def _samm_type(sheet: Sheet, cells: tuple[object, ...]) -> str:
-    t = sheet.text(cells, "Type").lower()
-    if t.startswith("micro"):
-        return "micro"
-    if t.startswith("macro"):
-        return "macro"
-    raise BadRow(sheet.col("Type"), "unknown type", f"type {t!r} is neither 'Micro - 1/2' nor 'Macro'")
-
-
 def _samm_emotions(path: Path) -> dict[str, str]:
     sheet = read_sheet(path, ("Filename", "Estimated Emotion"))
     out: dict[str, str] = {}
@@ -224,7 +215,7 @@ def load_samm_lv(root: str | Path, label_sheet: str | Path | None = None,
             folder = match_name(folders, f"{parts[0]}_{parts[1]}", frames_root)
             vid = folder.name if folder is not None else f"{parts[0]}_{parts[1]}"
             subject = vid.split("_")[0]
-            type_ = _samm_type(sheet, cells)
+            type_ = expression_type(sheet, cells, "Type", "'Micro - 1/2' nor 'Macro'")
             emotion = raw = None
             if type_ == "micro":
                 emotion, raw = map_emotion(emotions.get(filename.lower()), emap)

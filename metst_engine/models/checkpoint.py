@@ -19,7 +19,11 @@ from torch import nn
 
 from metst_engine.atomic import atomic_path
 from metst_engine.errors import CheckpointError
-from metst_engine.models.meta_schema import check_meta, weight_problems
+from metst_engine.models.meta_schema import (
+    check_meta,
+    tensor_set_problems,
+    weight_problems,
+)
 from metst_engine.models.registry import build_model, model_name_of, stored_config
 
 FORMAT = "metst-checkpoint"
@@ -269,20 +273,8 @@ def check_weights_fit(meta: CheckpointMeta, path: Path) -> None:
 
 def _load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [
-        f"{k}: checkpoint {tuple(state[k].shape)}, model {tuple(own[k].shape)}"
-        for k in sorted(set(own) & set(state))
-        if tuple(own[k].shape) != tuple(state[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing weights {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-    if unexpected:
-        problems.append(f"unexpected weights {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-    if shapes:
-        problems.append("shape mismatch " + "; ".join(shapes[:5]))
+    problems = tensor_set_problems({k: tuple(v.shape) for k, v in own.items()},
+                                   {k: tuple(v.shape) for k, v in state.items()})
     if problems:
         raise CheckpointError(path, "weights do not match the model in the metadata: " + "; ".join(problems))
     model.load_state_dict(state, strict=True)
@@ -310,7 +302,7 @@ def import_public_metst(
     from metst_engine.intervals import EMOTIONS
     from metst_engine.models.public_weights import authors_run, read_public_weights
     from metst_engine.rois import load_roi_set
-    from metst_engine.training import THRESHOLD_P   # the authors' spotting threshold p
+    from metst_engine.training import THRESHOLD_P  # the authors' spotting threshold p
 
     path = Path(path)
     run = authors_run(dataset) if dataset else authors_run(path.parent.name)

@@ -208,9 +208,15 @@ def weight_problems(model: str, config: Mapping[str, Any], shapes: Mapping[str, 
     problems = []
     if expected != present:
         problems.append(f"the metadata describes {expected:,} parameters, the file holds {present:,}")
-    missing = sorted(set(own) - set(shapes))
-    unexpected = sorted(set(shapes) - set(own))
-    wrong = [f"{k}: checkpoint {shapes[k]}, model {own[k]}" for k in sorted(set(own) & set(shapes)) if own[k] != shapes[k]]
+    return problems + tensor_set_problems(own, shapes)
+
+
+def tensor_set_problems(own: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]) -> list[str]:
+    """Missing, unexpected and mis-shaped tensors of a file (``found``) against a model's (``own``)."""
+    missing = sorted(set(own) - set(found))
+    unexpected = sorted(set(found) - set(own))
+    wrong = [f"{k}: checkpoint {found[k]}, model {own[k]}" for k in sorted(set(own) & set(found)) if own[k] != found[k]]
+    problems = []
     if missing:
         problems.append(f"missing weights {missing[:5]}{' ...' if len(missing) > 5 else ''}")
     if unexpected:
@@ -220,4 +226,5 @@ def weight_problems(model: str, config: Mapping[str, Any], shapes: Mapping[str, 
     return problems
 
 
-__all__ = ["CONFIG_CHOICES", "CONFIG_RANGES", "FIELDS", "check_meta", "config_problems", "weight_problems"]
+__all__ = ["CONFIG_CHOICES", "CONFIG_RANGES", "FIELDS", "check_meta", "config_problems", "tensor_set_problems",
+           "weight_problems"]
