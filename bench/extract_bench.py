@@ -243,14 +243,16 @@ def long_run(base: Path, minutes: float, workdir: Path, workers: int, window: in
         env = dict(os.environ, METST_PROGRESS="1", METST_CACHE_DIR=str(cache))   # predict's feature cache
         cmd = [sys.executable, "-c", "import sys; from metst_engine.cli import main; sys.exit(main())", "predict",
                str(video), "-o", str(workdir / "long.csv"), "--rois", "metst_plus", "--window", str(window)]
+        log = workdir / "predict_stderr.txt"    # a file, not a pipe: an unread pipe would stall the progress bar
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            proc.wait(timeout=stop_after)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGINT)
-        err = proc.communicate()[1]
-        return time.perf_counter() - t0, proc.returncode, err
+        with open(log, "w") as fh:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=fh, text=True, env=env)
+            try:
+                proc.wait(timeout=stop_after)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGINT)
+                proc.wait()
+        return time.perf_counter() - t0, proc.returncode, log.read_text(errors="replace")
 
     def peak_mb() -> float:
         return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
