@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from metst_engine.errors import ProjectError
+from metst_engine.project.schema import copy_database
 
 BACKUP_DIR = "backups"
 KEEP_BACKUPS = 14
@@ -70,11 +71,7 @@ def daily_backup(conn: sqlite3.Connection, db: Path, *, today: str | None = None
     tmp = folder / f".{target.name}.{os.getpid()}.tmp"
     try:
         folder.mkdir(exist_ok=True)
-        dest = sqlite3.connect(tmp)
-        try:
-            conn.backup(dest)
-        finally:
-            dest.close()
+        copy_database(conn, tmp)
         os.replace(tmp, target)
         for old in backups(db)[KEEP_BACKUPS:]:
             old.unlink(missing_ok=True)
@@ -100,11 +97,7 @@ def restore(db: Path, backup: Path | None = None) -> tuple[Path, Path | None]:
                 raise ProjectError(chosen, f"this backup is damaged too ({problem}); pick an older one with --backup")
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             tmp = db.with_name(f".{db.name}.restore.tmp")
-            dest = sqlite3.connect(tmp)
-            try:
-                src.backup(dest)
-            finally:
-                dest.close()
+            copy_database(src, tmp)
         finally:
             src.close()
         kept = None

@@ -151,13 +151,18 @@ def schema_version(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
-def backup_before_migration(conn: sqlite3.Connection, path: Path, version: int) -> Path:
-    """Copy the database (consistent, via SQLite's backup API) beside it before migrating."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.schema{version}-{stamp}.bak")
+def copy_database(conn: sqlite3.Connection, target: Path) -> None:
+    """A consistent copy of the open database at ``target`` (SQLite's backup API)."""
     dest = sqlite3.connect(target)
     try:
         conn.backup(dest)
     finally:
         dest.close()
+
+
+def backup_before_migration(conn: sqlite3.Connection, path: Path, version: int) -> Path:
+    """Copy the database beside it before migrating."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.schema{version}-{stamp}.bak")
+    copy_database(conn, target)
     return target
