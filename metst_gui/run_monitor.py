@@ -25,7 +25,7 @@ def format_seconds(seconds: float | None) -> str:
 class RunMonitor(QtCore.QObject):
     """Tails a run folder and reports events, log lines and the end of the process."""
 
-    event_received = QtCore.Signal(object)      # dict from progress.jsonl
+    event_received = QtCore.Signal(object)      # one progress event (dict) of the run
     log_line = QtCore.Signal(str)
     ended = QtCore.Signal(str, str)             # outcome (finished | cancelled | failed | stopped), message
 

@@ -11,8 +11,8 @@ The main window connects:
   manifests the project store exports; "Manifest file…" stays for any other manifest.
 - ``use_model_requested(checkpoint, run_dir)``: "Use this model" was pressed; re-predict the
   chosen videos with ``checkpoint`` as a new prediction run.
-- ``run_started(run_dir)`` / ``run_ended(run_dir, outcome)``: record the run (parameters in
-  ``RUN_DIR/config.json``, checkpoint ``RUN_DIR/final/model.safetensors``) in the project.
+- ``run_started(run_dir)`` / ``run_ended(run_dir, outcome)``: record the run (its parameters and
+  final checkpoint, read through ``metst_engine.runs.RunFolder``) in the project.
 - ``confirm_close()`` from its closeEvent: False means "do not close".
 """
 
@@ -26,6 +26,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from metst_engine.errors import MetstError
 from metst_engine.model_catalog import CATALOG, DEFAULT_MODEL, model_info, per_model
 from metst_engine.rois import available_roi_sets
 from metst_engine.runs import RunFolder, TrainConfig, TrainLaunch, request_stop
@@ -340,8 +341,10 @@ class TrainingPanel(QtWidgets.QWidget):
     def attach(self, run_dir: str | Path) -> bool:
         """Show a run folder: follow it if it is running (also one this app did not start), else its results."""
         run = Path(run_dir)
-        if not RunFolder(run).is_run():
-            return self._say(f"{run}: not a training run folder (no config.json)", error=True)
+        try:
+            RunFolder(run).require_run()
+        except MetstError as exc:
+            return self._say(str(exc), error=True)
         if self.is_running():
             return self._say("A run is going in this panel; cancel it or wait first.", error=True)
         self.apply_settings(TrainLaunch.of_run(run.resolve()))

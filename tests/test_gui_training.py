@@ -232,6 +232,7 @@ def test_attach_to_a_finished_run_shows_it_and_refuses_to_start_over_it(qtbot, s
     assert not panel.start()                                    # the folder already holds a run
     assert "already holds a run" in panel.message.text()
     assert not panel.attach(uninterrupted / "folds")             # not a run folder
+    assert "not a training run folder" in panel.message.text()
 
 
 def test_ray_settings_reach_the_command_line_and_a_refused_run_shows_the_error(qtbot, synth, tmp_path):

@@ -14,8 +14,8 @@ Layout (docs/training.md)::
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import IO, Any
 
 from ..atomic import atomic_path
@@ -100,6 +100,12 @@ class RunFolder:
     def is_run(self) -> bool:
         """A folder ``metst train`` has started (it writes config.json first)."""
         return self.config_file.is_file()
+
+    def require_run(self) -> None:
+        """Raise ``InputError`` naming the folder unless it holds a run."""
+        if not self.is_run():
+            raise InputError(self.path, f"not a training run folder (no {CONFIG_FILE}); choose the folder "
+                                        "'metst train' or 'metst import-weights' wrote")
 
     def fold_done(self, subject: str) -> bool:
         """The fold's metrics.json, written last, exists."""
