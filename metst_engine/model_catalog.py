@@ -4,8 +4,8 @@ The torch half of the registry (:mod:`metst_engine.models.registry`) maps a name
 network and config class; this half holds the facts that the CLI, the training panel and
 ``TrainConfig`` need before (or without) building a network: the names, a label for
 people, the model's own ROI set, and the authors' epochs, learning rate and window k.
-A new model is one :class:`ModelInfo` line here beside its ``register`` line there
-(``tests/test_model_catalog.py`` holds the two lists equal).
+A new model is one :class:`ModelInfo` line here beside its ``NETWORKS`` entry there
+(the registry refuses to import while the two lists differ).
 """
 
 from __future__ import annotations

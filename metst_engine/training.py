@@ -57,7 +57,7 @@ from .datasets.base import natural_key
 from .errors import Cancelled, InputError, MetstError
 from .executors import Executor, LocalExecutor, Task
 from .intervals import EMOTIONS, HEAD_CLASSES
-from .model_catalog import MODEL_DEFAULTS
+from .model_catalog import MODEL_DEFAULTS, model_info
 from .runs.config import TrainConfig
 from .runs.folder import RunFolder
 from .safe_paths import check_id
@@ -194,7 +194,7 @@ def extract_params(config: TrainConfig, fps: float):  # -> features.ExtractParam
     """Extraction parameters of one video of the run (its skip from its fps unless given)."""
     from .features import ExtractParams
 
-    return ExtractParams(rois=config.rois or "metst", window=config.window, skip=config.skip or default_skip(fps),
+    return ExtractParams(rois=config.rois or model_info(config.model).rois, window=config.window, skip=config.skip or default_skip(fps),
                          alignment=config.alignment)
 
 

@@ -11,9 +11,9 @@ from metst_engine.model_catalog import CATALOG, DEFAULT_MODEL, MODEL_DEFAULTS, M
 
 
 def test_the_catalog_lists_exactly_the_registered_networks():
-    from metst_engine.models import default_config, model_names
+    from metst_engine.models import MODELS, default_config, model_names
 
-    assert sorted(MODEL_NAMES) == model_names()
+    assert sorted(MODEL_NAMES) == model_names() == sorted(MODELS)
     for name in MODEL_NAMES:
         assert default_config(name)                     # each has a network config to build
 
@@ -38,3 +38,16 @@ def test_the_cli_offers_the_catalog_without_importing_torch():
     code = ("import sys; from metst_engine.cli import build_parser; "
             "p = build_parser(); sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    help_code = ("import sys, contextlib, io; from metst_engine.cli import main\n"
+                 "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): main(['train', '--help'])\n"
+                 "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", help_code]).returncode == 0
+
+
+def test_an_unknown_model_is_refused_by_the_catalog_before_torch_is_loaded():
+    code = ("import sys; from metst_engine.runs import TrainConfig\n"
+            "try: TrainConfig(dataset='x', model='nope').validate()\n"
+            "except ValueError as exc: print(exc)\n"
+            "sys.exit('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "unknown model 'nope'; known: metst, metst_plus"

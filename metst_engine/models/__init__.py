@@ -29,7 +29,6 @@ from metst_engine.models.registry import (
     default_config,
     model_name_of,
     model_names,
-    register,
     set_backend,
 )
 
@@ -53,7 +52,6 @@ __all__ = [
     "model_name_of",
     "model_names",
     "read_checkpoint_meta",
-    "register",
     "resolve_backend",
     "save_checkpoint",
     "set_backend",

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from metst_engine.alignment import ALIGNMENTS
+from metst_engine.models.registry import MODELS, build_model, model_names, stored_config
 
 #: Allowed ranges (inclusive) of the numeric model hyper-parameters, by name.
 CONFIG_RANGES: dict[str, tuple[float, float]] = {
@@ -25,6 +26,8 @@ CONFIG_RANGES: dict[str, tuple[float, float]] = {
     "blocks": (1, 16), "layers_per_block": (1, 32), "d_state": (1, 1024), "d_conv": (1, 64),
     "expand": (1, 16), "drop_path": (0.0, 1.0), "lateral_kernel": (1, 63),
 }
+#: Integer hyper-parameters that must be odd (kernel sizes), by name.
+ODD_OPTIONS: tuple[str, ...] = ("lateral_kernel",)
 #: Allowed values of the text hyper-parameters, by name.
 CONFIG_CHOICES: dict[str, tuple[str, ...]] = {
     "init": ("public", "mamba"), "slow_input": ("conv", "avgpool"), "upsample": ("nearest", "linear"),
@@ -139,8 +142,6 @@ FIELDS: dict[str, Callable[[Any], str | None]] = {
 
 def config_problems(model: str, config: Mapping[str, Any]) -> list[str]:
     """What is wrong with a model name and its hyper-parameters (types from the config class)."""
-    from metst_engine.models.registry import MODELS, model_names
-
     if model not in MODELS:
         return [f"cannot rebuild model: unknown model {model!r}; known: {', '.join(model_names())}"]
     fields = {f.name: f for f in dataclasses.fields(MODELS[model].config_class)}
@@ -170,8 +171,8 @@ def config_problems(model: str, config: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{where} must be one of {', '.join(choices or ('text',))}, got {value!r}")
         else:
             problems.append(f"{where} has a type this metst cannot check")
-    if model == "metst_plus" and isinstance(config.get("lateral_kernel"), int) and config["lateral_kernel"] % 2 == 0:
-        problems.append(f"config.lateral_kernel must be odd, got {config['lateral_kernel']}")
+    problems += [f"config.{name} must be odd, got {config[name]}" for name in ODD_OPTIONS
+                 if name in fields and isinstance(config.get(name), int) and config[name] % 2 == 0]
     return problems
 
 
@@ -197,8 +198,6 @@ def weight_problems(model: str, config: Mapping[str, Any], shapes: Mapping[str, 
     Checks names, shapes and the total element count before a single real weight is allocated.
     """
     import torch
-
-    from metst_engine.models.registry import build_model, stored_config
 
     with torch.device("meta"):   # a field the stored config lacks: what such a model was built with
         model_nn = build_model(model, **dataclasses.asdict(stored_config(model, dict(config))))

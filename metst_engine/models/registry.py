@@ -1,7 +1,10 @@
-"""Model registry: a name maps to a network class and its config dataclass.
+"""Model registry: each model of :mod:`metst_engine.model_catalog` maps to its network class
+and config dataclass.
 
-A new model is one module defining ``SomeNet(config)`` with ``config_class`` and one
-``register`` line below.
+The catalog (torch-free) is the one list of model names, labels and defaults; this module
+only binds each of its names to a network. A new model is one ``ModelInfo`` line there, one
+module defining ``SomeNet(config)`` with ``config_class``, and one ``NETWORKS`` entry below
+(importing this module fails while the two disagree).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from metst_engine.model_catalog import MODEL_NAMES, model_info
 from metst_engine.models.mamba import Mamba
 from metst_engine.models.metst import METST
 from metst_engine.models.metst_plus import METSTPlus
@@ -25,26 +29,20 @@ class ModelSpec:
     config_class: type
 
 
-MODELS: dict[str, ModelSpec] = {}
-
-
-def register(name: str, cls: type[nn.Module]) -> None:
-    MODELS[name] = ModelSpec(name, cls, cls.config_class)  # type: ignore[attr-defined]
-
-
-register("metst", METST)
-register("metst_plus", METSTPlus)
+#: The network of each catalog model.
+NETWORKS: dict[str, type[nn.Module]] = {"metst": METST, "metst_plus": METSTPlus}
+if set(NETWORKS) != set(MODEL_NAMES):
+    raise ImportError(f"model_catalog lists {sorted(MODEL_NAMES)} but the registry has networks for {sorted(NETWORKS)}")
+MODELS: dict[str, ModelSpec] = {name: ModelSpec(name, NETWORKS[name], NETWORKS[name].config_class)  # type: ignore[attr-defined]
+                                for name in MODEL_NAMES}
 
 
 def model_names() -> list[str]:
-    return sorted(MODELS)
+    return sorted(MODEL_NAMES)
 
 
 def _spec(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(model_names())}") from None
+    return MODELS[model_info(name).name]     # model_info: the catalog's "unknown model" error
 
 
 def default_config(name: str) -> dict[str, Any]:

@@ -39,8 +39,8 @@ class TrainConfig:
     rois: str | None = None                     #: ROI set (default: the model's own)
     window: int = CATALOG[DEFAULT_MODEL].window  #: k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)
     skip: int | None = None                     #: frame skip (default: round(fps / 30), SAMM-LV 200 fps -> 7)
-    epochs: int | None = None                   #: default 50 (MODEL_DEFAULTS)
-    lr: float | None = None                     #: max lr of the one-cycle schedule: 1e-4 / 3e-4
+    epochs: int | None = None                   #: default: the model's (model_catalog)
+    lr: float | None = None                     #: max lr of the one-cycle schedule (default: the model's)
     batch: int = 256                            #: CAS(ME)^3 256, SAMM-LV 32
     ratio: float = 4.0                          #: kept ME-free windows per ME window (CAS 4, SAMM-LV 0.5)
     redraw: str = "epoch"                       #: down-sampling redrawn each "epoch" or "once" per fold
@@ -132,7 +132,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``metst train`` options that make up a ``TrainConfig``."""
     p.add_argument("--dataset", required=True, help="manifest CSV, or a folder holding manifest.csv")
     p.add_argument("--model", choices=MODEL_NAMES, default=DEFAULT_MODEL)
-    p.add_argument("--rois", default=None, help="ROI set (default: the model's own: metst or metst_plus)")
+    p.add_argument("--rois", default=None, help="ROI set (default: the model's own)")
     p.add_argument("--window", "-k", type=int, default=model_info(DEFAULT_MODEL).window,
                    help="k, frames after the skip (CAS(ME)^3 50, SAMM-LV 30)")
     p.add_argument("--skip", "-s", type=int, default=None, help="frame skip (default: round(fps / 30))")
@@ -207,12 +207,10 @@ def _check_choices(c: TrainConfig) -> None:
 
 
 def _check_model(c: TrainConfig) -> None:
-    # heavy (torch): the network registry knows each model's options and their ranges
-    from ..models import default_config, model_names
-    from ..models.meta_schema import config_problems
+    model_info(c.model)    # the catalog's "unknown model" error, before torch is loaded
+    from ..models import default_config  # lazy: torch (the parser and the GUI panel start without it)
+    from ..models.meta_schema import config_problems  # lazy: torch (as above)
 
-    if c.model not in model_names():
-        raise ValueError(f"unknown model {c.model!r}; models: {', '.join(model_names())}")
     options = default_config(c.model)
     bad = sorted(set(c.model_overrides) - set(options))
     if bad:
