@@ -23,10 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .alignment import DEFAULT_ALIGNMENT
+from .alignment import ALIGNMENTS, DEFAULT_ALIGNMENT
+from .datasets import load_manifest
 from .errors import Cancelled, MetstError
+from .intervals import Interval
+from .intervals_io import read_predictions, write_predictions
+from .resources_path import resource_path
 from .runs import EXIT_CANCELLED, TrainConfig
 from .runs import add_arguments as add_train_config_arguments
+from .safe_paths import check_id
 
 log = logging.getLogger("metst")
 
@@ -63,7 +68,7 @@ def _executor_args(p: argparse.ArgumentParser, what: str) -> None:
 def _executor(a: argparse.Namespace, workers: int | None) -> Iterator[Any]:
     """The executor the command line asks for, closed afterwards; meanwhile stdout goes to
     stderr, because Ray prints its workers' errors on stdout, where only results belong."""
-    from .executors import make_executor
+    from .executors import make_executor  # lazy: multiprocessing (startup)
 
     if a.max_retries < 0:
         raise UsageError("--max-retries must be >= 0")
@@ -103,8 +108,6 @@ def cancel_on_signals() -> Iterator[threading.Event]:
 
 # ----------------------------------------------------------------------------- extract
 def _alignment_arg(p: argparse.ArgumentParser, default: str | None, note: str = "") -> None:
-    from .alignment import ALIGNMENTS
-
     p.add_argument("--alignment", choices=ALIGNMENTS, default=default,
                    help="how the face crop follows the head: public = as the authors' code (unit slip included); "
                         "improved = metst's sub-pixel variant with a coarse pre-registration" + note)
@@ -146,16 +149,20 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
   metst extract /shared/CASME3/data --dataset --executor ray --ray-address auto -o features/
 """)(_extract_args)
 def _extract(a: argparse.Namespace) -> int:
-    from .extraction import discover_videos, extract_dataset, extract_video
-    from .features import ExtractParams
-    from .progress import progress_bar
+    from .extraction import (  # lazy: cv2, av
+        discover_videos,
+        extract_dataset,
+        extract_video,
+    )
+    from .features import ExtractParams  # lazy: cv2, av
+    from .progress import progress_bar  # lazy: tqdm (startup)
 
     params = ExtractParams(rois=a.rois, window=a.window, skip=a.skip, alignment=a.alignment, align=not a.no_align)
     try:
         params.validate()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    from .rois import load_roi_set
+    from .rois import load_roi_set  # lazy: cv2
 
     load_roi_set(a.rois)  # a bad set fails before any video is opened
     if not a.dataset and (a.executor != "local" or a.ray_address):
@@ -214,7 +221,7 @@ def _info_args(p: argparse.ArgumentParser) -> None:
   metst info CASME3/data/spNO.1/a/color --fps 30 --validate
 """)(_info_args)
 def _info(a: argparse.Namespace) -> int:
-    from .video import open_video
+    from .video import open_video  # lazy: cv2, av
 
     with open_video(a.input, fps=a.fps) as v:
         info = {"path": str(v.path), "n_frames": v.n_frames, "fps": v.fps, "fps_declared": v.fps_declared,
@@ -237,7 +244,7 @@ def _rois_args(p: argparse.ArgumentParser) -> None:
   metst rois metst_plus
 """)(_rois_args)
 def _rois(a: argparse.Namespace) -> int:
-    from .rois import available_roi_sets, load_roi_set
+    from .rois import available_roi_sets, load_roi_set  # lazy: cv2
 
     if a.name is None:
         for name in available_roi_sets():
@@ -299,8 +306,8 @@ _SYNTH_OVERRIDES = {"me_per_minute": "me_per_minute", "me_seconds": "me_seconds"
   metst synth tiny --subjects 1 --videos-per-subject 1 --seconds 6 --no-blinks --no-macros
 """)(_synth_args)
 def _synth(a: argparse.Namespace) -> int:
-    from .progress import progress_bar
-    from .synth import SynthConfig, generate
+    from .progress import progress_bar  # lazy: tqdm (startup)
+    from .synth import SynthConfig, generate  # lazy: cv2
 
     given = {field: tuple(v) if isinstance(v, list) else v
              for opt, field in _SYNTH_OVERRIDES.items() if (v := getattr(a, opt)) is not None}
@@ -343,11 +350,10 @@ def _demo(a: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .analysis import SPOTTER_ALIGNMENT
-    from .extraction import extract_video
-    from .features import ExtractParams
-    from .progress import progress_bar
-    from .resources_path import resource_path
+    from .analysis import SPOTTER_ALIGNMENT  # lazy: cv2, av
+    from .extraction import extract_video  # lazy: cv2, av
+    from .features import ExtractParams  # lazy: cv2, av
+    from .progress import progress_bar  # lazy: tqdm (startup)
 
     video = resource_path("demo", "demo_face.mp4")
     out = Path(a.output or tempfile.mkdtemp(prefix="metst-demo-")) / "demo_face.npz"
@@ -389,7 +395,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
   metst train --dataset /shared/synth_set --model metst --loso -o runs/synth --executor ray --ray-address auto
 """)(_train_args)
 def _train(a: argparse.Namespace) -> int:
-    from .training import run_loso   # heavy (torch): only the train verb needs it
+    from .training import run_loso  # lazy: torch
 
     if not a.loso:
         raise UsageError("give --loso: leave-one-subject-out is the only training protocol")
@@ -456,11 +462,11 @@ def _import_weights_args(p: argparse.ArgumentParser) -> None:
   metst evaluate --gt casme3.csv --pred runs/authors_casme3/folds/*/predictions.csv --mode reference
 """)(_import_weights_args)
 def _import_weights(a: argparse.Namespace) -> int:
-    from .models import import_public_metst, save_checkpoint
+    from .models import import_public_metst, save_checkpoint  # lazy: torch
 
     src = Path(a.weights)
     if src.is_dir():
-        from .public_import import FIRST, import_public_run
+        from .public_import import FIRST, import_public_run  # lazy: torch
 
         if not a.dataset:
             raise UsageError("a folder of weights imports as a run: give --dataset (the manifest of its videos)")
@@ -529,15 +535,12 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
   metst predict CASME3/data/spNO.1/a/color --video-id spNO.1_a --subject spNO.1 -o spNO.1_a.csv
 """)(_predict_args)
 def _predict(a: argparse.Namespace) -> int:
-    from .analysis import LEGACY, SPOTTER_ROIS, save_curves, spot_video
-    from .baseline import BaselineParams
-    from .baseline_legacy import LegacyParams
-    from .features import ExtractParams
-    from .inference import InferenceOptions
-    from .intervals_io import write_predictions
-    from .progress import progress_bar
-
-    from .safe_paths import check_id
+    from .analysis import LEGACY, SPOTTER_ROIS, save_curves, spot_video  # lazy: cv2, av
+    from .baseline import BaselineParams  # lazy: scipy, pandas
+    from .baseline_legacy import LegacyParams  # lazy: scipy
+    from .features import ExtractParams  # lazy: cv2, av
+    from .inference import InferenceOptions  # lazy: torch
+    from .progress import progress_bar  # lazy: tqdm (startup)
 
     video_id = check_id(a.video_id or Path(a.input.rstrip("/")).stem, "video id", a.input,
                         fix="pass another one with --video-id")
@@ -612,10 +615,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
   metst evaluate --gt manifest.csv --pred all.csv --mode reference --skip 7 --recog-classes negative positive surprise
 """)(_evaluate_args)
 def _evaluate(a: argparse.Namespace) -> int:
-    from .datasets import load_manifest
-    from .evaluation import cases_from_videos, evaluate
-    from .intervals import Interval
-    from .intervals_io import read_predictions
+    from .evaluation import cases_from_videos, evaluate  # lazy: scipy
 
     if not 0.0 < a.iou <= 1.0:
         raise UsageError(f"--iou must be in (0, 1], got {a.iou}")

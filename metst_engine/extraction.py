@@ -14,17 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from typing import TYPE_CHECKING
-
 from .atomic import ensure_dir
 from .cache import cached_features, parts_dir
 from .executors import Executor, LocalExecutor, Task
-from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn, extract_features
 from .face import LandmarkModel
+from .feature_runner import ChunkStore, ExtractionPool, FeatureChunk
+from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn, extract_features
 from .safe_paths import id_path
-
-if TYPE_CHECKING:
-    from .feature_runner import ExtractionPool, FeatureChunk
 from .video import IMAGE_EXTENSIONS, open_video
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -43,8 +39,6 @@ def extract_video(path: str | Path, params: ExtractParams, *, fps: float | None 
     the windows in worker processes; ``on_chunk`` gets the features chunk by chunk in
     video order while the rest is computed (all at once on a cache hit).
     """
-    from .feature_runner import ChunkStore, FeatureChunk
-
     params.validate()
     cache_file = None
     if use_cache:

@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import Cancelled, FaceNotFoundError, InputError, MetstError
+from .errors import Cancelled, FaceNotFoundError, InputError, MetstError, VideoError
 from .face import Box, FaceAlignment, FaceTracker, LandmarkModel, default_landmark_model
 from .features import (
     CHUNK_WINDOWS,
@@ -61,7 +61,7 @@ from .features import (
     window_plan,
 )
 from .rois import RoiSet, load_roi_set
-from .video import VideoSource
+from .video import VideoSource, open_video
 
 #: Windows per stretch a worker walks in one go, about: long enough that a stretch's
 #: start (a seek, half a window decoded twice, the face search) costs under 1 %, short
@@ -339,8 +339,6 @@ class _Walker:
                 self.model_error = str(exc)
 
     def open(self, open_args: dict[str, Any]) -> VideoSource:
-        from .video import open_video
-
         path = Path(open_args["path"])
         st = path.stat()
         key = (str(path), st.st_size, st.st_mtime_ns, open_args["fps"], open_args["fill_gaps"])
@@ -405,8 +403,6 @@ def _walk_task(job: int, run: int, open_args: dict[str, Any], params: ExtractPar
 
 
 def _raise_relayed(info: tuple[str, str | None, str]) -> None:
-    from .errors import VideoError
-
     name, path, problem = info
     cls = {"VideoError": VideoError, "FaceNotFoundError": FaceNotFoundError}.get(name, InputError)
     raise cls(path, problem)

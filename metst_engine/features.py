@@ -494,7 +494,7 @@ def extract_features(video: VideoSource, params: ExtractParams | None = None, *,
     before) borrow the nearest earlier alignment (or the first later one) and are marked
     ``face_ok = False``; a video with no face at all raises :class:`FaceNotFoundError`.
     """
-    from .feature_runner import run_extraction
+    from .feature_runner import run_extraction  # lazy: cycle (it imports this)
 
     return run_extraction(video, params or ExtractParams(), model=model, progress=progress, cancel=cancel,
                           workers=workers, chunk_windows=chunk_windows, pool=pool, store=store, on_chunk=on_chunk)

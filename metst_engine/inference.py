@@ -15,12 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .alignment import LEGACY_ALIGNMENT
 from .curves import curve_to_source_frames
 from .errors import CheckpointError, InputError
-from .alignment import LEGACY_ALIGNMENT
 from .features import ExtractParams, FeatureSet
 from .intervals import HEAD_CLASSES, Interval
-from .postprocess import PostprocessParams, postprocess_video, spot_threshold, stitch_windows
+from .models import check_compatible
+from .postprocess import (
+    PostprocessParams,
+    postprocess_video,
+    spot_threshold,
+    stitch_windows,
+)
 from .postprocess import to_source_frames as iv_to_source
 
 FPS_TOLERANCE = 0.10
@@ -85,8 +91,6 @@ def run_model(model: torch.nn.Module, features: np.ndarray, batch_size: int = 25
 def predict_features(model: torch.nn.Module, meta, feats: FeatureSet, opts: InferenceOptions = InferenceOptions(),
                      checkpoint: str | Path | None = None) -> Prediction:
     """Intervals and curves of one video's features with a loaded checkpoint."""
-    from .models import check_compatible
-
     check_compatible(meta, checkpoint, channels=feats.channel_names, window=feats.k)
     if meta.k_prime is None and opts.k_prime is None:
         raise CheckpointError(checkpoint, "has no k' (half the mean ME length); give one explicitly")

@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .models import checkpoint_bytes, import_public_metst
+from .models.public_weights import authors_run, read_public_weights
+from .models.registry import default_config
 from .runs.folder import RunFolder
 from .training import (
     CancelFn,
@@ -115,8 +118,6 @@ def _sha256(path: Path) -> str:
 # ------------------------------------------------------------------------------- tasks
 def _load(config: TrainConfig, subject: str, videos: Sequence[VideoData], file: str, dataset: str):
     """The fold's published model with the metadata a trained fold's checkpoint carries."""
-    from .models import import_public_metst
-
     model, meta = import_public_metst(file, dataset=dataset)
     train_subjects = sorted({v.entry.subject for v in videos} - {subject})
     k_p = fold_k_prime(videos, train_subjects)
@@ -131,8 +132,6 @@ def imported_fold(config: TrainConfig, subject: str, videos: Sequence[VideoData]
                   progress: ProgressFn | None = None, cancel: CancelFn | None = None, *,
                   files: Mapping[str, str], dataset: str) -> FoldOutput:
     """A fold whose model is the published file of ``subject``: predict and score it."""
-    from .models import checkpoint_bytes
-
     t0 = time.time()
     events = [{"event": "fold_start", "fold": subject}]
     if progress:
@@ -151,8 +150,6 @@ def imported_final(config: TrainConfig, videos: Sequence[VideoData], dataset_nam
                    progress: ProgressFn | None = None, cancel: CancelFn | None = None, *,
                    file: str, subject: str, dataset: str) -> FoldOutput:
     """``final/``: the fold model of ``subject`` (the authors publish no all-subject model)."""
-    from .models import checkpoint_bytes
-
     events = [{"event": "final_start", "fold": "final"}]
     if progress:
         progress(events[0])
@@ -174,10 +171,6 @@ def import_public_run(weights_dir: str | Path, run_dir: str | Path, dataset: str
     CASME_3_4emo / SAMMLV_4emo) picks their window and skip. ``final``: FIRST, a subject, or
     None (no final/). Returns the pooled metrics, like ``run_loso``.
     """
-    from .models import import_public_metst
-    from .models.public_weights import authors_run, read_public_weights
-    from .models.registry import default_config
-
     folder = scan_folder(weights_dir)
     run = authors_run(authors_dataset) if authors_dataset else authors_run(folder.path.name)
     if run is None:

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .datasets import load_manifest
 from .errors import InputError
+from .intervals import Interval
+from .intervals_io import read_predictions
 from .runs.folder import RunFolder
 
 #: Report modes: MEGC (what the run scored) and the public code's counting.
@@ -83,11 +86,8 @@ def manifest_of(report: RunReport) -> Path:
 def reference_report(report: RunReport, manifest: str | Path | None = None) -> RunReport:
     """The same run scored as the public ME-TST code counts (``metst evaluate --mode reference``):
     finished folds' predictions in frames after the run's skip, greedy matching, per subject and pooled."""
-    from .datasets import load_manifest
-    from .evaluation import cases_from_videos, evaluate
-    from .intervals import Interval
-    from .intervals_io import read_predictions
-    from .models import read_checkpoint_meta
+    from .evaluation import cases_from_videos, evaluate  # lazy: scipy
+    from .models import read_checkpoint_meta  # lazy: torch
 
     if not report.done_folds:
         raise InputError(report.run_dir, "no finished fold to score yet")

@@ -19,13 +19,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:
-    from .datasets.base import Dataset
+from . import __version__
+from .atomic import ensure_dir
+from .datasets.base import Dataset, LabelledInterval, VideoEntry
+from .datasets.manifest import write_manifest
+from .errors import FaceNotFoundError, InputError
+from .face import DlibLandmarkModel, FaceTracker
+from .resources_path import resource_path
 
 
 def expression_profile(n_frames: int, onset: int, apex: int, offset: int) -> np.ndarray:
@@ -230,9 +234,6 @@ class Event:
 # ---------------------------------------------------------------------------- subjects
 def load_face_photo() -> np.ndarray:
     """The bundled face photo (BGR uint8); shipped so that runtime needs no scikit-image."""
-    from .errors import InputError
-    from .resources_path import resource_path
-
     try:
         data = resource_path("faces", "astronaut.jpg").read_bytes()
     except FileNotFoundError:   # an installed resources package without faces/: the checkout's copy
@@ -272,9 +273,6 @@ def make_subject(index: int, rng: np.random.Generator, size: int = REFERENCE_SIZ
     the variant itself: after a flip, dlib's 22-26 (the subject's left brow) lie on the
     image's right, so warps keyed to landmark numbers follow the mirrored subject.
     """
-    from .errors import FaceNotFoundError
-    from .face import DlibLandmarkModel, FaceTracker
-
     photo = load_face_photo()
     model = model or DlibLandmarkModel()
     for _ in range(tries):
@@ -607,15 +605,8 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None, progress: P
     ``default_rng([seed, i, j])``, so a set is reproducible and a larger set extends a
     smaller one with the same seed.
     """
-    from . import __version__
-    from .datasets.base import Dataset, LabelledInterval, VideoEntry
-    from .datasets.manifest import write_manifest
-    from .face import DlibLandmarkModel
-
     config = config or SynthConfig()
     config.validate()
-    from .atomic import ensure_dir
-
     out = ensure_dir(out_dir)
     model = DlibLandmarkModel()
     videos: list[VideoEntry] = []

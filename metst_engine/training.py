@@ -53,11 +53,25 @@ import torch
 
 from . import __version__
 from .atomic import ensure_dir
+from .datasets import k_prime, load_manifest
 from .datasets.base import natural_key
 from .errors import Cancelled, InputError, MetstError
+from .evaluation import cases_from_videos, evaluate
 from .executors import Executor, LocalExecutor, Task
+from .extraction import extract_video
+from .features import ExtractParams
+from .inference import InferenceOptions, predict_features
 from .intervals import EMOTIONS, HEAD_CLASSES
+from .intervals_io import read_predictions
 from .model_catalog import MODEL_DEFAULTS, model_info
+from .models import (
+    CheckpointMeta,
+    Provenance,
+    build_model,
+    checkpoint_bytes,
+    read_checkpoint_meta,
+)
+from .models.registry import make_config, stored_config
 from .runs.config import TrainConfig
 from .runs.folder import RunFolder
 from .safe_paths import check_id
@@ -175,8 +189,6 @@ class FoldData:
 
 
 def load_dataset(path: str | Path):  # -> datasets.Dataset
-    from .datasets import load_manifest
-
     p = Path(path)
     if p.is_dir():
         p = p / "manifest.csv"
@@ -192,8 +204,6 @@ def default_skip(fps: float) -> int:
 
 def extract_params(config: TrainConfig, fps: float):  # -> features.ExtractParams
     """Extraction parameters of one video of the run (its skip from its fps unless given)."""
-    from .features import ExtractParams
-
     return ExtractParams(rois=config.rois or model_info(config.model).rois, window=config.window, skip=config.skip or default_skip(fps),
                          alignment=config.alignment)
 
@@ -201,8 +211,6 @@ def extract_params(config: TrainConfig, fps: float):  # -> features.ExtractParam
 def extract_for_training(config: TrainConfig, path: str, fps: float):  # -> features.FeatureSet
     """One video's features as a task: one process on its one declared CPU (not
     ``extract_workers``), reading the feature cache of the node it runs on."""
-    from .extraction import extract_video
-
     return extract_video(path, extract_params(config, fps), fps=fps, use_cache=config.use_cache,
                          cache_dir=config.cache_dir, workers=1)
 
@@ -221,8 +229,6 @@ def prepare_videos(config: TrainConfig, dataset, progress: ProgressFn | None = N
     Without an executor (or with an in-process one) the videos are extracted here one after
     the other; otherwise each is one task, and a video that fails stops the run naming it.
     """
-    from .extraction import extract_video
-
     videos = selected_videos(config, dataset)
     feats_of: dict[str, Any] = {}
     if executor is None or executor.in_process:
@@ -279,8 +285,6 @@ def build_fold_data(videos: Sequence[VideoData], train_subjects: Sequence[str]) 
 
 def fold_k_prime(videos: Sequence[VideoData], train_subjects: Sequence[str]) -> int:
     """k' of a fold: from the training subjects' micro-expressions, after the skip."""
-    from .datasets import k_prime
-
     chosen = [v for v in videos if v.entry.subject in set(train_subjects)]
     mes = [iv for v in chosen for iv in v.entry.intervals if iv.type == "micro"]
     if not mes:
@@ -311,8 +315,6 @@ def loss_fn(out, spot: torch.Tensor, recog: torch.Tensor, weights: torch.Tensor,
 def train_fold(config: TrainConfig, data: FoldData, name: str, *, n_channels: int,
                progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train one model on ``data``, seeded from (config.seed, name) alone; returns (model, info)."""
-    from .models import build_model
-
     cfg = config.resolved()
     seed = fold_seed(cfg.seed, name)
     torch.manual_seed(seed)
@@ -366,8 +368,6 @@ def train_fold(config: TrainConfig, data: FoldData, name: str, *, n_channels: in
 
 # ------------------------------------------------------------------------------- run folder
 def _checkpoint_meta(cfg: TrainConfig, data: FoldData, feats, dataset_name: str, metrics: dict[str, float] | None = None):
-    from .models import CheckpointMeta, Provenance
-
     return CheckpointMeta(roi_set=cfg.rois, alignment=cfg.alignment, channel_names=list(feats.channel_names), window=feats.k,
                           frame_skip=feats.skip, fps=float(feats.fps), class_names=list(EMOTIONS),
                           k_prime=int(data.k_prime), threshold_p=THRESHOLD_P,
@@ -407,8 +407,6 @@ def compute_fold(config: TrainConfig, subject: str, videos: Sequence[VideoData],
     A pure function of (config, videos, subject), so folds can run in any order, on other
     workers, and give the same tensors (on CPU with the same thread count).
     """
-    from .models import checkpoint_bytes
-
     cfg = config.resolved()
     events: list[dict[str, Any]] = []
     emit = _recorder(events, progress)
@@ -434,9 +432,6 @@ def predict_fold(config: TrainConfig, subject: str, videos: Sequence[VideoData],
                  meta: Any) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """Predict the held-out ``subject``'s videos with its fold model and score them (MEGC):
     (intervals per video in source frames, summary row)."""
-    from .evaluation import cases_from_videos, evaluate
-    from .inference import InferenceOptions, predict_features
-
     cfg = config.resolved()
     opts = InferenceOptions(strategy=cfg.strategy, device=str(resolve_device(cfg.device)))
     test = [v for v in videos if v.entry.subject == subject]
@@ -471,8 +466,6 @@ def run_fold(config: TrainConfig, run_dir: str | Path, subject: str, videos: Seq
 def compute_final(config: TrainConfig, videos: Sequence[VideoData], dataset_name: str,
                   progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> FoldOutput:
     """Train the final model on every subject (seeded by the name "final"); writes nothing."""
-    from .models import checkpoint_bytes
-
     cfg = config.resolved()
     events: list[dict[str, Any]] = []
     emit = _recorder(events, progress)
@@ -505,9 +498,6 @@ def pool_metrics(config: TrainConfig, run_dir: str | Path, videos: Sequence[Vide
     """Pooled MEGC metrics of every fold's predictions.csv (so resumed or remote folds count too),
     with per-subject rows and the recognition confusion matrix ({rows, columns, matrix}: GT
     classes x predicted classes + "unscored"); the caller writes them."""
-    from .evaluation import cases_from_videos, evaluate
-    from .intervals_io import read_predictions
-
     cfg = config.resolved()
     run = RunFolder(run_dir)
     subjects = _subjects(videos)
@@ -682,9 +672,6 @@ def _resumable(cfg: TrainConfig, run: RunFolder, record: Mapping[str, Any] | Non
 def _check_resumed_models(cfg: TrainConfig, run: RunFolder) -> None:
     """Refuse to resume when this version would build other networks than the finished folds
     hold (a default changed since the run started): the run would mix two architectures."""
-    from .models import read_checkpoint_meta
-    from .models.registry import make_config, stored_config
-
     done = run.fold_checkpoints()
     if not done:
         return

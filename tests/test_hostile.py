@@ -419,13 +419,13 @@ def test_11_manifest_apex_outside_the_interval_is_refused(tmp_path):
 
 
 def test_11_training_refuses_labels_past_the_end_of_the_video(tmp_path, monkeypatch):
-    from metst_engine import extraction
+    from metst_engine import training
     from metst_engine.datasets import Dataset, LabelledInterval, VideoEntry
     from metst_engine.training import TrainConfig, prepare_videos
 
     entry = VideoEntry("s1", "v1", tmp_path / "v1.mp4", 30.0)
     entry.intervals = [LabelledInterval("s1", "v1", 90, 95, 140, "micro", "positive")]
     feats = SimpleNamespace(n_frames=100, skip=1, k=30, starts=np.arange(0, 70, 15), channel_names=["a"])
-    monkeypatch.setattr(extraction, "extract_video", lambda *a, **k: feats)
+    monkeypatch.setattr(training, "extract_video", lambda *a, **k: feats)
     with pytest.raises(InputError, match=r"'v1' has 100 frames .* end past it \(\[90, 140\]\)"):
         prepare_videos(TrainConfig(dataset=str(tmp_path / "m.csv"), window=30), Dataset("d", [entry]))

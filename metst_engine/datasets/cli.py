@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from metst_engine.datasets import LabelRules, load_dataset, write_manifest
 from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS
 
 FORMATS = tuple(f for f in GROUND_TRUTH_FORMATS if f != "manifest")
@@ -38,13 +39,11 @@ def setup(p: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from metst_engine.datasets import LabelRules, load_dataset, write_manifest
-
     rules = LabelRules.for_mode("metst_code") if a.reference_rules else None
     try:
         ds = load_dataset(a.format, a.root, sheet=a.sheet, emotion_sheet=a.emotion_sheet, rules=rules)
     except ValueError as exc:
-        from metst_engine.cli import UsageError
+        from metst_engine.cli import UsageError  # lazy: cycle (cli imports this)
 
         raise UsageError(str(exc)) from None
     out = write_manifest(ds, a.output)

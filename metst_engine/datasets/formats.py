@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from metst_engine.datasets import casme2, manifest, public
 from metst_engine.datasets.base import Dataset, LabelRules
 
 #: Formats by name, in the order the help lists them.
@@ -20,8 +21,6 @@ def load_dataset(fmt: str, path: str | Path, *, sheet: str | Path | None = None,
     CAS(ME)^2 ``code_final.xlsx``); ``emotion_sheet``: SAMM-LV's FACS-codes sheet.
     Raises ValueError for an unknown format or an option the format does not take.
     """
-    from metst_engine.datasets import casme2, manifest, public
-
     if fmt not in GROUND_TRUTH_FORMATS:
         raise ValueError(f"unknown ground-truth format {fmt!r}; use one of {', '.join(GROUND_TRUTH_FORMATS)}")
     if emotion_sheet is not None and fmt != "samm_lv":

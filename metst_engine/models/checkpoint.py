@@ -18,12 +18,15 @@ import torch
 from torch import nn
 
 from metst_engine.atomic import atomic_path
+from metst_engine.datasets.public import CASME3_FPS, SAMMLV_FPS
 from metst_engine.errors import CheckpointError
+from metst_engine.intervals import EMOTIONS
 from metst_engine.models.meta_schema import (
     check_meta,
     tensor_set_problems,
     weight_problems,
 )
+from metst_engine.models.public_weights import authors_run, read_public_weights
 from metst_engine.models.registry import build_model, model_name_of, stored_config
 
 FORMAT = "metst-checkpoint"
@@ -299,10 +302,8 @@ def import_public_metst(
     ``k_prime`` the k' the weights are used with (the authors compute it from the dataset's
     labels). Save the result with ``save_checkpoint`` to get a safe checkpoint.
     """
-    from metst_engine.intervals import EMOTIONS
-    from metst_engine.models.public_weights import authors_run, read_public_weights
-    from metst_engine.rois import load_roi_set
-    from metst_engine.training import THRESHOLD_P  # the authors' spotting threshold p
+    from metst_engine.rois import load_roi_set  # lazy: cv2
+    from metst_engine.training import THRESHOLD_P  # lazy: cycle (via models)
 
     path = Path(path)
     run = authors_run(dataset) if dataset else authors_run(path.parent.name)
@@ -317,8 +318,6 @@ def import_public_metst(
                                     f"'{roi_set}' ROI set gives {len(channels)}")
     fps = None
     if run is not None:
-        from metst_engine.datasets.public import CASME3_FPS, SAMMLV_FPS
-
         fps = {"CASME_3": CASME3_FPS, "SAMMLV": SAMMLV_FPS}[run.key]
     meta = CheckpointMeta(
         roi_set=roi_set, alignment="public", channel_names=channels, window=run.window if run else None,

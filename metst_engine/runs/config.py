@@ -208,8 +208,8 @@ def _check_choices(c: TrainConfig) -> None:
 
 def _check_model(c: TrainConfig) -> None:
     model_info(c.model)    # the catalog's "unknown model" error, before torch is loaded
-    from ..models import default_config  # lazy: torch (the parser and the GUI panel start without it)
-    from ..models.meta_schema import config_problems  # lazy: torch (as above)
+    from ..models import default_config  # lazy: torch (CLI, GUI start without it)
+    from ..models.meta_schema import config_problems  # lazy: torch
 
     options = default_config(c.model)
     bad = sorted(set(c.model_overrides) - set(options))

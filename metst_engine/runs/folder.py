@@ -180,7 +180,7 @@ class RunFolder:
     def write_fold(self, subject: str, checkpoint: bytes, predictions: Iterable[tuple[str, str, Interval]],
                    metrics: dict[str, Any]) -> Path:
         """``folds/<subject>/``: model, predictions, then ``metrics.json`` (it marks the fold complete)."""
-        from ..models import write_checkpoint_bytes  # heavy (torch): only writers of models need it
+        from ..models import write_checkpoint_bytes  # lazy: torch
 
         fold_dir = self.fold_dir(subject)
         write_checkpoint_bytes(fold_dir / MODEL_FILE, checkpoint)
@@ -190,7 +190,7 @@ class RunFolder:
 
     def write_final(self, checkpoint: bytes) -> Path:
         """``final/model.safetensors``."""
-        from ..models import write_checkpoint_bytes  # heavy (torch): only writers of models need it
+        from ..models import write_checkpoint_bytes  # lazy: torch
 
         return write_checkpoint_bytes(self.final_checkpoint_file, checkpoint)
 

@@ -28,8 +28,6 @@ def _check_fps(fps: float | None, path: object = None) -> float | None:
         return None
     fps = float(fps)
     if not math.isfinite(fps) or not 0 < fps <= 100_000:
-        from metst_engine.errors import VideoError
-
         raise VideoError(path, f"fps must be a positive number, got {fps!r}; give the capture rate, e.g. --fps 30")
     return fps
 
