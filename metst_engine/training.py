@@ -53,13 +53,13 @@ import torch
 
 from . import __version__
 from .atomic import ensure_dir
-from .datasets import k_prime, load_manifest
+from .datasets import Dataset, k_prime, load_manifest
 from .datasets.base import natural_key
 from .errors import Cancelled, InputError, MetstError
 from .evaluation import cases_from_videos, evaluate
 from .executors import Executor, LocalExecutor, Task
 from .extraction import extract_video
-from .features import ExtractParams
+from .features import ExtractParams, FeatureSet
 from .inference import InferenceOptions, predict_features
 from .intervals import EMOTIONS, HEAD_CLASSES
 from .intervals_io import read_predictions
@@ -188,7 +188,7 @@ class FoldData:
     k_prime: int
 
 
-def load_dataset(path: str | Path):  # -> datasets.Dataset
+def load_dataset(path: str | Path) -> Dataset:
     p = Path(path)
     if p.is_dir():
         p = p / "manifest.csv"
@@ -202,13 +202,13 @@ def default_skip(fps: float) -> int:
     return max(1, round(fps / 30.0))
 
 
-def extract_params(config: TrainConfig, fps: float):  # -> features.ExtractParams
+def extract_params(config: TrainConfig, fps: float) -> ExtractParams:
     """Extraction parameters of one video of the run (its skip from its fps unless given)."""
     return ExtractParams(rois=config.rois or model_info(config.model).rois, window=config.window, skip=config.skip or default_skip(fps),
                          alignment=config.alignment)
 
 
-def extract_for_training(config: TrainConfig, path: str, fps: float):  # -> features.FeatureSet
+def extract_for_training(config: TrainConfig, path: str, fps: float) -> FeatureSet:
     """One video's features as a task: one process on its one declared CPU (not
     ``extract_workers``), reading the feature cache of the node it runs on."""
     return extract_video(path, extract_params(config, fps), fps=fps, use_cache=config.use_cache,
@@ -576,6 +576,31 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
         raise InputError(None, str(exc)) from None
     executor = executor or LocalExecutor(1)
     run = RunFolder(run_dir)
+    dataset, subjects = _start_run(cfg, run, resume, executor, record)
+    log_fh = run.open_progress()
+    emit = _progress_writer(log_fh, progress)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        emit({"event": "run_start", "subjects": subjects, "resume": resume})
+        videos = prepare_videos(cfg, dataset, emit, cancel, executor)
+        tasks = _loso_tasks(cfg, run, subjects, videos, dataset.name, executor, emit, cancel, fold_task, final_task)
+        failures = _collect_outcomes(executor, tasks, cancel, run, emit)
+        if failures:
+            emit({"event": "run_failed", "failed": sorted(failures)})
+            raise FoldsFailed(failures, run.path)
+        out_metrics = pool_metrics(cfg, run.path, videos)
+        run.write_metrics(out_metrics)
+        emit({"event": "run_end", "metrics": {k: v for k, v in out_metrics.items() if k != "per_subject"}})
+        return out_metrics
+    finally:
+        torch.set_num_threads(old_threads)
+        log_fh.close()
+
+
+def _start_run(cfg: TrainConfig, run: RunFolder, resume: bool, executor: Executor,
+               record: Mapping[str, Any] | None) -> tuple[Dataset, list[str]]:
+    """Check that the run can start (or resume) in ``run``; write its settings when new."""
     old = None
     if run.config_file.exists():
         if not resume:
@@ -597,8 +622,11 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
         run.write_settings({"config": cfg.to_dict(), "threads": cfg.threads, "subjects": subjects,
                                 "dataset_name": dataset.name, "version": __version__,
                                 "device": str(device), "created": time.time(), **dict(record or {})})
-    log_fh = run.open_progress()
+    return dataset, subjects
 
+
+def _progress_writer(log_fh: Any, progress: ProgressFn | None) -> ProgressFn:
+    """``emit(event)``: one line of progress.jsonl (then ``progress(row)``) per event."""
     def emit(event: dict[str, Any]) -> None:
         row = {"event": event.get("event"), "fold": event.get("fold"), "epoch": event.get("epoch"),
                "losses": event.get("losses"), "metrics": event.get("metrics"), "time": time.time()}
@@ -607,41 +635,31 @@ def run_loso(config: TrainConfig, run_dir: str | Path, progress: ProgressFn | No
         log_fh.flush()
         if progress:
             progress(row)
+    return emit
 
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        emit({"event": "run_start", "subjects": subjects, "resume": resume})
-        videos = prepare_videos(cfg, dataset, emit, cancel, executor)
-        tasks = _loso_tasks(cfg, run, subjects, videos, dataset.name, executor, emit, cancel, fold_task, final_task)
-        failures: dict[str, str] = {}
-        for outcome in executor.run(tasks, cancel):
-            name = outcome.name
-            if not outcome.ok:
-                failures[name] = outcome.error or "failed"
-                emit({"event": "final_failed" if name == _FINAL_TASK else "fold_failed",
-                      "fold": "final" if name == _FINAL_TASK else name, "error": outcome.error})
-                continue
-            out: FoldOutput = outcome.value
-            if not executor.in_process:      # in-process tasks emitted their events live
-                for event in out.events:
-                    emit(event)
-            if name == _FINAL_TASK:
-                write_final(run.path, out)
-                emit({"event": "final_end", "fold": "final", "seconds": (out.metrics or {}).get("seconds")})
-            else:
-                write_fold(run.path, out)
-                emit(_fold_end(out))
-        if failures:
-            emit({"event": "run_failed", "failed": sorted(failures)})
-            raise FoldsFailed(failures, run.path)
-        out_metrics = pool_metrics(cfg, run.path, videos)
-        run.write_metrics(out_metrics)
-        emit({"event": "run_end", "metrics": {k: v for k, v in out_metrics.items() if k != "per_subject"}})
-        return out_metrics
-    finally:
-        torch.set_num_threads(old_threads)
-        log_fh.close()
+
+def _collect_outcomes(executor: Executor, tasks: list[Task], cancel: CancelFn | None, run: RunFolder,
+                      emit: ProgressFn) -> dict[str, str]:
+    """Run the fold and final tasks, writing each result as it arrives; the failed ones by name."""
+    failures: dict[str, str] = {}
+    for outcome in executor.run(tasks, cancel):
+        name = outcome.name
+        if not outcome.ok:
+            failures[name] = outcome.error or "failed"
+            emit({"event": "final_failed" if name == _FINAL_TASK else "fold_failed",
+                  "fold": "final" if name == _FINAL_TASK else name, "error": outcome.error})
+            continue
+        out: FoldOutput = outcome.value
+        if not executor.in_process:      # in-process tasks emitted their events live
+            for event in out.events:
+                emit(event)
+        if name == _FINAL_TASK:
+            write_final(run.path, out)
+            emit({"event": "final_end", "fold": "final", "seconds": (out.metrics or {}).get("seconds")})
+        else:
+            write_fold(run.path, out)
+            emit(_fold_end(out))
+    return failures
 
 
 #: Task name of the final model (subjects name the folds).

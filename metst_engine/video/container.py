@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -127,57 +128,14 @@ class ContainerVideo(VideoSource):
 
     def _build_index(self, container: av.container.InputContainer, stream: av.VideoStream,
                      declared_frames: int, partial: bool) -> None:
-        keys: list[int | None] = []
-        dts_l: list[int | None] = []
-        key_l: list[bool] = []
-        corrupt_l: list[bool] = []
-        n_read = 0
-        demux_error: str | None = None
-        try:
-            for pkt in container.demux(stream):
-                if pkt.size == 0 and pkt.pts is None and pkt.dts is None:
-                    continue  # the flush packet at end of stream
-                n_read += 1
-                if pkt.size == 0 or pkt.is_discard:
-                    continue  # empty "drop" chunks / edit-list discards: not frames
-                pts, dts = pkt.pts, pkt.dts
-                keys.append(pts if pts is not None else dts)
-                dts_l.append(dts)
-                key_l.append(pkt.is_keyframe)
-                corrupt_l.append(pkt.is_corrupt)
-        except Exception as e:  # noqa: BLE001 - any demux failure = truncated/corrupt data
-            demux_error = f"demuxing stopped after {len(keys)} frames: {_av_problem(e)}"
-
-        n = len(keys)
+        packets = _demux(container, stream)
+        n = len(packets.keys)
         if n == 0:
-            raise VideoError(self.path, demux_error or "video stream has no frames",
+            raise VideoError(self.path, packets.error or "video stream has no frames",
                              usable_frames=0)
-        problems: list[str] = []
-        self._by_count = any(k is None for k in keys) or len(set(keys)) != n
-        if self._by_count:
-            # No usable timestamps: decode order is presentation order, count frames.
-            order = np.arange(n)
-            pts_sorted = np.arange(n, dtype=np.int64)
-        else:
-            k_arr = np.asarray(keys, dtype=np.int64)
-            order = np.argsort(k_arr, kind="stable")
-            pts_sorted = k_arr[order]
-        rank = np.empty(n, dtype=np.int64)
-        rank[order] = np.arange(n)          # packet number -> presentation index
-
-        usable = n
-        corrupt = np.flatnonzero(np.asarray(corrupt_l, dtype=bool))
-        if corrupt.size:
-            # Frames decoded after a corrupt packet may reference it (B-frames), so the
-            # usable prefix ends at the earliest frame among all later packets.
-            usable = int(rank[corrupt[0]:].min())
-            problems.append(f"frame {int(rank[corrupt[0]])} is corrupt or cut off "
-                            f"({corrupt.size} corrupt packet(s))")
-        if demux_error:
-            problems.append(demux_error)
-        if declared_frames and n_read < declared_frames:
-            problems.append(f"truncated: header declares {declared_frames} frames, "
-                            f"only {n_read} are in the file")
+        self._by_count = any(k is None for k in packets.keys) or len(set(packets.keys)) != n
+        pts_sorted, rank = _presentation_order(packets.keys, self._by_count)
+        usable, problems = _usable_frames(packets, rank, declared_frames)
         if problems and (not partial or usable == 0):
             raise VideoError(self.path, "; ".join(problems) + f" ({usable} frames usable"
                              + ("" if partial else "; open with partial=True to read them")
@@ -189,18 +147,7 @@ class ContainerVideo(VideoSource):
 
         self.n_frames = usable
         self._pts = pts_sorted[:usable]
-        # Keyframes by presentation index, with the timestamp to seek to (dts <= pts).
-        is_kf = np.asarray(key_l, dtype=bool) & (rank < usable)
-        if self._by_count:
-            seek_ts = np.zeros(n, dtype=np.int64)
-        else:
-            dts_arr = np.asarray([k if d is None else d for d, k in zip(dts_l, keys)],
-                                 dtype=np.int64)
-            seek_ts = np.minimum(dts_arr, np.asarray(keys, dtype=np.int64))
-        kf_rank = rank[is_kf]
-        ko = np.argsort(kf_rank, kind="stable")
-        self._kf_idx = kf_rank[ko]
-        self._kf_ts = seek_ts[is_kf][ko]
+        self._kf_idx, self._kf_ts = _keyframe_index(packets, rank, usable, self._by_count)
         if self._by_count:
             ts = np.arange(usable, dtype=np.float64) / float(stream.guessed_rate or DEFAULT_FPS)
         else:
@@ -370,3 +317,86 @@ class ContainerVideo(VideoSource):
 
     def _close(self) -> None:
         self._drop_decoder()
+
+
+@dataclass
+class _Packets:
+    """One demux pass over a video stream: per frame packet (decode order) its timestamp
+    (pts, or dts where pts is missing), dts and flags."""
+
+    keys: list[int | None] = field(default_factory=list)
+    dts: list[int | None] = field(default_factory=list)
+    keyframe: list[bool] = field(default_factory=list)
+    corrupt: list[bool] = field(default_factory=list)
+    n_read: int = 0                  #: packets in the file, empty "drop" chunks included
+    error: str | None = None         #: why demuxing stopped early
+
+
+def _demux(container: av.container.InputContainer, stream: av.VideoStream) -> _Packets:
+    """Read every packet of ``stream`` (no decoding); a demux failure ends the pass."""
+    packets = _Packets()
+    try:
+        for pkt in container.demux(stream):
+            if pkt.size == 0 and pkt.pts is None and pkt.dts is None:
+                continue  # the flush packet at end of stream
+            packets.n_read += 1
+            if pkt.size == 0 or pkt.is_discard:
+                continue  # empty "drop" chunks / edit-list discards: not frames
+            pts, dts = pkt.pts, pkt.dts
+            packets.keys.append(pts if pts is not None else dts)
+            packets.dts.append(dts)
+            packets.keyframe.append(pkt.is_keyframe)
+            packets.corrupt.append(pkt.is_corrupt)
+    except Exception as e:  # noqa: BLE001 - any demux failure = truncated/corrupt data
+        packets.error = f"demuxing stopped after {len(packets.keys)} frames: {_av_problem(e)}"
+    return packets
+
+
+def _presentation_order(keys: list[int | None], by_count: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The timestamps in presentation order and, per packet, its presentation index."""
+    n = len(keys)
+    if by_count:
+        # No usable timestamps: decode order is presentation order, count frames.
+        order = np.arange(n)
+        pts_sorted = np.arange(n, dtype=np.int64)
+    else:
+        k_arr = np.asarray(keys, dtype=np.int64)
+        order = np.argsort(k_arr, kind="stable")
+        pts_sorted = k_arr[order]
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)          # packet number -> presentation index
+    return pts_sorted, rank
+
+
+def _usable_frames(packets: _Packets, rank: np.ndarray, declared_frames: int) -> tuple[int, list[str]]:
+    """How many frames (from the first, in presentation order) decode correctly, and what is wrong."""
+    usable = len(packets.keys)
+    problems: list[str] = []
+    corrupt = np.flatnonzero(np.asarray(packets.corrupt, dtype=bool))
+    if corrupt.size:
+        # Frames decoded after a corrupt packet may reference it (B-frames), so the
+        # usable prefix ends at the earliest frame among all later packets.
+        usable = int(rank[corrupt[0]:].min())
+        problems.append(f"frame {int(rank[corrupt[0]])} is corrupt or cut off "
+                        f"({corrupt.size} corrupt packet(s))")
+    if packets.error:
+        problems.append(packets.error)
+    if declared_frames and packets.n_read < declared_frames:
+        problems.append(f"truncated: header declares {declared_frames} frames, "
+                        f"only {packets.n_read} are in the file")
+    return usable, problems
+
+
+def _keyframe_index(packets: _Packets, rank: np.ndarray, usable: int,
+                    by_count: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Keyframes by presentation index, with the timestamp to seek to (dts <= pts)."""
+    is_kf = np.asarray(packets.keyframe, dtype=bool) & (rank < usable)
+    if by_count:
+        seek_ts = np.zeros(len(packets.keys), dtype=np.int64)
+    else:
+        dts_arr = np.asarray([k if d is None else d for d, k in zip(packets.dts, packets.keys)],
+                             dtype=np.int64)
+        seek_ts = np.minimum(dts_arr, np.asarray(packets.keys, dtype=np.int64))
+    kf_rank = rank[is_kf]
+    ko = np.argsort(kf_rank, kind="stable")
+    return kf_rank[ko], seek_ts[is_kf][ko]
