@@ -685,6 +685,18 @@ def _error(text: str) -> None:
     print(line.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``metst project stats | head``): stop quietly, as Python's
+    documentation of SIGPIPE advises: point stdout at devnull so the flush at exit cannot fail
+    again, and exit 1 (the output is incomplete) without a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):      # no real stdout (captured): nothing is left to flush
+        pass
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -695,7 +707,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _, _, _, run = VERBS[args.verb]
     try:
-        return run(args)
+        code = run(args)
+        sys.stdout.flush()          # a reader that closed early shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except UsageError as exc:
         _error(f"error: {exc}")
         return 2
