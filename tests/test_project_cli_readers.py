@@ -79,10 +79,10 @@ def test_every_read_only_verb_works_while_another_process_edits(held, tmp_path, 
     assert code == 0 and ag["events_a"] == 1, err
     for name, extra in (("x.csv", []), ("x.xlsx", []), ("x.eaf", ["--video", "a"])):
         code, out, err = run(capsys, "export", held, "-o", tmp_path / name, *extra)
-        assert code == 0 and (tmp_path / name).stat().st_size > 0, err
+        assert code == 0 and out["output"] == str(tmp_path / name) and (tmp_path / name).stat().st_size > 0, err
     csv = (tmp_path / "x.csv").read_text(encoding="utf-8-sig")
     assert "unsaved" not in csv and csv.count("\n") == 5                # the open transaction is not seen
-    code, out, err = run(capsys, "export", held, "-o", tmp_path / "m.csv", "--format", "manifest")
+    code, _, err = run(capsys, "export", held, "-o", tmp_path / "m.csv", "--format", "manifest")
     assert code == 1 and "no video is marked review complete" in err  # refused for its content, not the lock
 
 
@@ -184,7 +184,7 @@ def test_a_reader_that_closes_early_ends_the_verb_quietly(proj, tmp_path, args, 
     try:
         done = subprocess.run([sys.executable, "-m", "metst_engine.cli",
                                *[a.format(proj=proj, tmp=tmp_path) for a in args]],
-                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (code, "")    # no traceback, no "internal error"

@@ -15,7 +15,14 @@ from project_support import project_with, two_clips
 
 from metst_engine.datasets import load_manifest
 from metst_engine.errors import InputError, PendingIntervalsError, ProjectError
-from metst_engine.project import PendingIntervals, Project, Review, ReviewError, ReviewPosition, schema
+from metst_engine.project import (
+    PendingIntervals,
+    Project,
+    Review,
+    ReviewError,
+    ReviewPosition,
+    schema,
+)
 from metst_engine.project.training_labels import TrainingLabelsPart
 
 

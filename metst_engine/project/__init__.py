@@ -26,7 +26,13 @@ from metst_engine.project.records import (
     VideoProgress,
     VideoRecord,
 )
-from metst_engine.project.review import History, PendingIntervals, Review, ReviewError, Step
+from metst_engine.project.review import (
+    History,
+    PendingIntervals,
+    Review,
+    ReviewError,
+    Step,
+)
 from metst_engine.project.schema import SCHEMA_VERSION
 from metst_engine.project.store import DB_NAME, Project
 

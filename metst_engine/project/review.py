@@ -26,7 +26,12 @@ from dataclasses import dataclass
 
 from metst_engine.errors import MetstError
 from metst_engine.intervals import EMOTIONS
-from metst_engine.project.records import Edit, IntervalRecord, ReviewPosition, VideoRecord
+from metst_engine.project.records import (
+    Edit,
+    IntervalRecord,
+    ReviewPosition,
+    VideoRecord,
+)
 from metst_engine.project.store import Project
 
 #: Length of a manual interval added at the playhead (seconds); its edges are then set or dragged.
