@@ -250,7 +250,11 @@ class Review:
         the agreement figures (the step's edit is then a "reject").
         """
         iid = self._selected("Delete")
-        if self.project.interval(iid).source == "manual":
+        try:
+            manual = self.project.interval(iid).source == "manual"
+        except MetstError as exc:          # gone meanwhile (undone elsewhere)
+            raise ReviewError(f"Delete: {exc}") from exc
+        if manual:
             step = self._do("Delete", lambda: self.project.delete_interval(iid))
             self.selected = None
             return step
