@@ -1,7 +1,9 @@
 """Atomic file writes: a temporary file in the target's folder, synced, then renamed over it.
 
 A killed run therefore leaves either the old file or the new one, never half a file, and
-no temporary behind when the writer fails. An output that cannot be written (a folder of
+no temporary behind when the writer fails. The new file gets the permissions any new file
+gets (0666 less the umask, as ``open()`` gives), not ``mkstemp``'s private 0600: an export
+or a run folder is as readable by the group as the user's other files. An output that cannot be written (a folder of
 that name, no permission, a read-only disk, a disk full) is an :class:`InputError` naming
 it and what to do, not an internal error.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,11 +57,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     if path.is_dir():
         raise InputError(path, output_problem(IsADirectoryError(errno.EISDIR, "is a folder")))
     ensure_dir(path.parent)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise InputError(path, output_problem(exc)) from None
-    os.close(fd)
+    tmp = _new_temporary(path)
     try:
         try:
             yield Path(tmp)
@@ -75,3 +73,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             raise InputError(path, output_problem(exc)) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _new_temporary(path: Path) -> Path:
+    """An empty, new file beside ``path`` (``.<name>.<random>.tmp``), created with mode 0666 so the
+    umask applies as for any new file (``tempfile.mkstemp`` would make it 0600)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666))
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise InputError(path, output_problem(exc)) from None
+        return tmp
+    raise InputError(path, output_problem(FileExistsError(errno.EEXIST, "no free temporary name")))

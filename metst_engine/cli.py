@@ -3,7 +3,8 @@
 Conventions for every verb: results go to stdout or the named output file; logs and
 progress go to stderr; on failure one line ``error: <file>: <problem>`` and a non-zero
 exit code (1 bad input, 2 bad usage, 3 internal error, 4 cancelled on request), with a
-traceback only under ``--debug``. Each verb registers itself in :data:`VERBS` (name -> (setup, run)).
+traceback only under ``--debug``. When stdout's reader goes away (``metst project stats | head``)
+the verb ends quietly with exit code 1, as Python's documentation of SIGPIPE advises. Each verb registers itself in :data:`VERBS` (name -> (setup, run)).
 """
 
 from __future__ import annotations
@@ -685,7 +686,30 @@ def _error(text: str) -> None:
     print(line.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
 
 
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``metst project stats | head``): stop quietly, as Python's
+    documentation of SIGPIPE advises: point stdout at devnull so the flush at exit cannot fail
+    again, and exit 1 (the output is incomplete) without a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):      # no real stdout (captured): nothing is left to flush
+        pass
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb; the exit code (see the module's docstring)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()      # a reader that closed early shows here, not at the exit
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.INFO
@@ -696,6 +720,8 @@ def main(argv: list[str] | None = None) -> int:
     _, _, _, run = VERBS[args.verb]
     try:
         return run(args)
+    except BrokenPipeError:
+        raise                       # stdout's reader went away: main() ends quietly
     except UsageError as exc:
         _error(f"error: {exc}")
         return 2

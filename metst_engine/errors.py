@@ -58,5 +58,22 @@ class EditConflictError(ProjectError):
     """An undo/redo or edit found the row changed since (nothing was written)."""
 
 
+class PendingIntervalsError(ProjectError):
+    """A video's review cannot be marked complete while intervals of it are still pending:
+    each would become "no expression" in the training labels. Carries their ids."""
+
+    def __init__(self, path: str | Path | None, video: str, interval_ids: tuple[int, ...], fix: str):
+        self.video = video
+        self.interval_ids = tuple(interval_ids)
+        shown = ", ".join(map(str, self.interval_ids[:10])) + (" ..." if len(self.interval_ids) > 10 else "")
+        super().__init__(path, f"video {video!r} still has {self.count} pending interval(s) (ids {shown}); "
+                               f"a pending interval would count as 'no expression' once the review is complete: "
+                               f"{fix}")
+
+    @property
+    def count(self) -> int:
+        return len(self.interval_ids)
+
+
 class Cancelled(MetstError):
     """Long work stopped because the caller asked it to; nothing partial was written."""

@@ -146,10 +146,10 @@ def test_accept_reject_emotion_and_onset_keys_write_the_store(qtbot, window, fol
     click_row(qtbot, window.table, third.id)
     press(qtbot, window, Key.Key_2)
     after = stored(folder, third.id)
-    assert (after.emotion, after.state) == ("positive", "corrected")
+    assert (after.emotion, after.state, after.label_edited) == ("positive", "accepted", True)  # a label, not timing
     window.player.seek(third.onset + 1)
     press(qtbot, window, Key.Key_I)
-    assert stored(folder, third.id).onset == third.onset + 1
+    assert (stored(folder, third.id).onset, stored(folder, third.id).state) == (third.onset + 1, "corrected")
     window.player.seek(third.offset - 1)
     press(qtbot, window, Key.Key_O)
     assert stored(folder, third.id).offset == third.offset - 1
@@ -282,6 +282,12 @@ def test_training_panel_gets_manifests_records_runs_and_uses_models(qtbot, windo
     target = pending_rows(window)[0]
     click_row(qtbot, window.table, target.id)
     press(qtbot, window, Key.Key_A)
+    window.complete_action.trigger()                                   # refused: intervals still pending
+    assert not window.project.video("s03_v01").complete and not window.complete_action.isChecked()
+    assert "pending interval(s)" in window.statusBar().currentMessage()
+    for row in pending_rows(window):
+        click_row(qtbot, window.table, row.id)
+        press(qtbot, window, Key.Key_R)
     window.complete_action.trigger()
     assert window.project.video("s03_v01").complete
     combo = window.training.source_combo

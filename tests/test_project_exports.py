@@ -172,9 +172,11 @@ def test_eaf_has_one_tier_per_annotator_or_state(tmp_path, clip):
         p.export_eaf(tmp_path / "a.eaf", "clip")
         p.export_eaf(tmp_path / "s.eaf", "clip", tiers="state")
     eaf = Eaf(str(tmp_path / "a.eaf"))
-    assert sorted(eaf.get_tier_names()) == ["alice", "bob"]
+    assert sorted(eaf.get_tier_names()) == ["alice", "rejected proposals"]     # bob only rejected: no tier
     (start, end, value), = [a[:3] for a in eaf.get_annotation_data_for_tier("alice")]
     assert (start, end) == (500, 1000)              # onset frame 10 at 0.5 s, until frame 20 shows at 1.0 s
     assert value == "positive (micro, accepted, manual): <b>&"
+    (value,) = [a[2] for a in eaf.get_annotation_data_for_tier("rejected proposals")]
+    assert value == "expression (micro, rejected, manual, by bob)"
     assert eaf.media_descriptors[0]["RELATIVE_MEDIA_URL"] == "./p/media/clip.mp4"
     assert sorted(Eaf(str(tmp_path / "s.eaf")).get_tier_names()) == ["accepted", "rejected"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from project_support import project_with, two_clips
 
-from metst_engine.project import Project, Review, ReviewError
+from metst_engine.project import PendingIntervals, Project, Review, ReviewError
 from metst_engine.project.review import MANUAL_SECONDS, History, edges_keeping_apex, interval_at, manual_span
 
 
@@ -97,6 +97,10 @@ def test_moving_edges_past_the_apex_drops_it_and_add_delete_complete_undo(projec
     review.undo()                                                     # the add: the selection goes with it
     assert review.selected is None and not [r for r in on_disk(project, "a") if r[5] == "manual"]
 
+    with pytest.raises(PendingIntervals) as refused:                 # two proposals still undecided
+        review.set_complete(True)
+    assert refused.value.count == 2 and not project.video("a").complete
+    review.reject_all_pending()
     review.set_complete(True)
     assert review.video.complete and project.video("a").complete
     review.undo()

@@ -13,7 +13,7 @@ import pytest
 from project_support import project_with, tiny_video, two_clips
 
 from metst_engine.datasets import load_manifest
-from metst_engine.errors import EditConflictError, InputError, ProjectError, ReadOnlyError
+from metst_engine.errors import EditConflictError, InputError, PendingIntervalsError, ProjectError, ReadOnlyError
 from metst_engine.project import Project
 
 
@@ -297,13 +297,13 @@ def test_review_queue_orders(project, tmp_path):
 
 
 def test_progress_per_video_and_subject(project, tmp_path):
+    project.set_complete("b")                       # then a new analysis brings a pending proposal
     project.import_predictions(write_predictions(tmp_path / "p.csv", [
         ("a", 1, 3, 0.9), ("a", 10, 12, 0.9), ("a", 20, 22, 0.9), ("b", 5, 9, 0.9)]))
     a = project.intervals("a")
     project.accept(a[0].id)
     project.reject(a[1].id)
     project.add_interval("a", 40, 44)
-    project.set_complete("b")
     pa, pb = project.progress()
     assert (pa.video, pa.total, pa.pending, pa.accepted, pa.rejected, pa.manual, pa.complete) == (
         "a", 4, 1, 2, 1, 1, False)
@@ -325,6 +325,10 @@ def test_training_labels_come_only_from_complete_videos(project, tmp_path):
     # a[3] stays pending; video b is not complete
     with pytest.raises(ProjectError, match="no video is marked review complete"):
         project.training_manifest(tmp_path / "none.csv")
+    with pytest.raises(PendingIntervalsError, match="1 pending interval") as refused:
+        project.set_complete("a")
+    assert refused.value.interval_ids == (a[3].id,) and not project.video("a").complete
+    project.reject(a[3].id)
     project.set_complete("a")
     project.add_interval("b", 20, 25)
     out = project.training_manifest(tmp_path / "train" / "manifest.csv")

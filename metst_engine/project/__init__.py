@@ -18,6 +18,7 @@ from metst_engine.project.records import (
     Edit,
     ImportResult,
     IntervalRecord,
+    ReviewPosition,
     RunRecord,
     SubjectProgress,
     SubjectRecord,
@@ -25,7 +26,13 @@ from metst_engine.project.records import (
     VideoProgress,
     VideoRecord,
 )
-from metst_engine.project.review import History, Review, ReviewError, Step
+from metst_engine.project.review import (
+    History,
+    PendingIntervals,
+    Review,
+    ReviewError,
+    Step,
+)
 from metst_engine.project.schema import SCHEMA_VERSION
 from metst_engine.project.store import DB_NAME, Project
 
@@ -43,9 +50,11 @@ __all__ = [
     "History",
     "ImportResult",
     "IntervalRecord",
+    "PendingIntervals",
     "Project",
     "Review",
     "ReviewError",
+    "ReviewPosition",
     "RunRecord",
     "Step",
     "SubjectProgress",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS, load_dataset
-from metst_engine.errors import InputError
+from metst_engine.errors import InputError, PendingIntervalsError
 from metst_engine.project.core import db_path
 from metst_engine.project.recovery import damaged
 from metst_engine.project.store import Project
@@ -27,9 +27,10 @@ EPILOG = """examples:
   metst project import interviews --ground-truth casme3 /data/CASME3
   metst project import interviews --ground-truth casme2 /data/CASME2 --sheet "/data/CAS(ME)^2code_final.xlsx"
   metst project import interviews --ground-truth manifest synth/manifest.csv
-  metst project complete interviews p01_a
+  metst project complete interviews p01_a                      # refused while intervals are pending
+  metst project complete interviews p01_a --reject-pending     # rejects the pending ones, then completes
   metst project export interviews -o labels.csv                # MEGC-style CSV (also .xlsx)
-  metst project export interviews -o p01_a.eaf --video p01_a   # ELAN, one tier per annotator
+  metst project export interviews -o p01_a.eaf --video p01_a   # ELAN, one tier per annotator (+ rejected)
   metst project export interviews -o train.csv --format manifest --include-ground-truth
   metst project stats interviews
   metst project agreement interviews alice bob
@@ -76,13 +77,19 @@ def setup(p: argparse.ArgumentParser) -> None:
                    help="default: from the output's suffix (.csv, .xlsx, .eaf)")
     a.add_argument("--video", default=None, help="one video (required for eaf)")
     a.add_argument("--tiers", choices=["annotator", "state"], default="annotator", help="eaf: one tier per ...")
+    a.add_argument("--rejected", choices=["tier", "omit"], default="tier",
+                   help="eaf: rejected intervals in their own tier 'rejected proposals' (default) or left out")
     a.add_argument("--include-ground-truth", action="store_true", help="manifest: merge imported ground truth")
     a = sub.add_parser("stats", help="review progress per video and subject, missing videos (JSON)")
     a.add_argument("project")
-    a = sub.add_parser("complete", help="mark a video's review complete (or --reopen it)")
+    a = sub.add_parser("complete", help="mark a video's review complete (or --reopen it); refused while "
+                                        "intervals are pending")
     a.add_argument("project")
     a.add_argument("video")
-    a.add_argument("--reopen", action="store_true")
+    what = a.add_mutually_exclusive_group()
+    what.add_argument("--reopen", action="store_true")
+    what.add_argument("--reject-pending", action="store_true",
+                      help="reject the video's pending intervals first (one edit), then mark it complete")
     a = sub.add_parser("relocate", help="point a moved video at its new path (content must match)")
     a.add_argument("project")
     a.add_argument("video")
@@ -155,8 +162,7 @@ def _run(a: argparse.Namespace) -> int:
             _print({"videos": [asdict(v) for v in p.progress()], "subjects": [asdict(s) for s in p.subject_progress()],
                     "missing": [asdict(m) for m in p.missing_videos()], "notes": p.notes})
         elif a.action == "complete":
-            p.set_complete(a.video, not a.reopen)
-            _print({"video": a.video, "complete": not a.reopen})
+            _print(_complete(p, a))
         elif a.action == "relocate":
             p.relocate_video(a.video, a.new_path, check_content=not a.force)
             _print({"video": a.video, "path": str(p.video(a.video).path)})
@@ -193,6 +199,22 @@ def _import(p: Any, a: argparse.Namespace) -> Any:
     return {"file": a.intervals, "added": r.added, "skipped": r.skipped}
 
 
+def _complete(p: Any, a: argparse.Namespace) -> Any:
+    """Mark complete (or reopen); pending intervals refuse it unless --reject-pending rejects them first."""
+    rejected = 0
+    if a.reject_pending:
+        pending = p.intervals(a.video, states=["pending"])
+        if pending:
+            rejected = len(p.reject_pending(a.video).changes)
+    try:
+        p.set_complete(a.video, not a.reopen)
+    except PendingIntervalsError as exc:
+        raise PendingIntervalsError(exc.path, exc.video, exc.interval_ids,
+                                    "review them (metst-gui, N = next pending), or run 'metst project complete "
+                                    f"{a.project} {exc.video} --reject-pending' to reject them all") from None
+    return {"video": a.video, "complete": not a.reopen, "rejected_pending": rejected}
+
+
 def _export(p: Any, a: argparse.Namespace) -> Any:
     out = Path(a.output)
     fmt = a.format or {".csv": "csv", ".xlsx": "xlsx", ".eaf": "eaf"}.get(out.suffix.lower())
@@ -205,7 +227,8 @@ def _export(p: Any, a: argparse.Namespace) -> Any:
     elif fmt == "eaf":
         if a.video is None:
             raise InputError(out, "an ELAN file holds one video: pass --video")
-        p.export_eaf(out, a.video, tiers=a.tiers)
+        p.export_eaf(out, a.video, tiers=a.tiers, rejected=a.rejected)
     else:
         p.training_manifest(out, include_ground_truth=a.include_ground_truth)
+        return {"output": str(out), "format": fmt, "left_out": p.training_exclusions()}
     return {"output": str(out), "format": fmt}

@@ -48,7 +48,7 @@ NetworkPolicy = Literal["exclusive", "refuse"]
 
 INTERVAL_SELECT = """
 SELECT i.id, i.video_id, i.onset, i.apex, i.offset, i.emotion, i.type, i.source, i.state, i.score,
-       a.name AS annotator, i.note, i.run_id, i.touched, i.created, i.updated
+       a.name AS annotator, i.note, i.run_id, i.touched, i.created, i.updated, i.label_edited
 FROM intervals i LEFT JOIN annotators a ON a.id = i.annotator_id
 """
 _INTERVAL_FIELDS = tuple(f.name for f in fields(IntervalRecord))
@@ -293,9 +293,11 @@ class ProjectCore:
 
     def _put_interval(self, conn: sqlite3.Connection, row: dict[str, Any]) -> int:
         """Insert or overwrite one interval row (public field names; annotator by name)."""
+        row = {"label_edited": 0, **row}
         cols = [c for c in _INTERVAL_FIELDS if c != "annotator"] + ["annotator_id"]
         values = [row[c] for c in _INTERVAL_FIELDS if c != "annotator"] + [self._annotator_id(conn, row["annotator"])]
         values[cols.index("touched")] = int(bool(row["touched"]))
+        values[cols.index("label_edited")] = int(bool(row["label_edited"]))
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id")
         cur = conn.execute(f"INSERT INTO intervals({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                            f"ON CONFLICT(id) DO UPDATE SET {updates}", values)

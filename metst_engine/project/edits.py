@@ -8,7 +8,14 @@ from typing import Any, Literal
 
 from metst_engine.errors import InputError, ProjectError
 from metst_engine.project.core import INTERVAL_SELECT, check_row, utc_now
-from metst_engine.project.records import Change, Edit, IntervalRecord, SubjectProgress, VideoProgress
+from metst_engine.project.records import (
+    Change,
+    Edit,
+    IntervalRecord,
+    ReviewPosition,
+    SubjectProgress,
+    VideoProgress,
+)
 from metst_engine.project.videos import VideosPart
 
 QueueOrder = Literal["time", "score", "uncertainty"]
@@ -90,12 +97,16 @@ class ReviewPart(VideosPart):
     def correct(self, interval_id: int, *, onset: int | None = None, apex: int | None | Literal["keep"] = "keep",
                 offset: int | None = None, emotion: str | None | Literal["keep"] = "keep",
                 type: str | None = None) -> Edit:
-        """Change bounds, apex, emotion or type; the interval becomes "corrected" (manual ones stay accepted).
+        """Change bounds, apex, emotion or type; the interval is decided by it.
 
-        ``apex=None`` / ``emotion=None`` clear them; leave them out to keep them.
+        Timing and labels are kept apart: a proposal or imported interval whose onset, apex or
+        offset changes becomes "corrected"; one whose emotion or type alone changes becomes
+        (or stays) "accepted" with ``label_edited`` set (a "corrected" one stays corrected).
+        Manual intervals stay "accepted". ``apex=None`` / ``emotion=None`` clear them; leave
+        them out to keep them.
         """
         def change(row: dict[str, Any]) -> dict[str, Any]:
-            new: dict[str, Any] = {"state": "accepted" if row["source"] == "manual" else "corrected"}
+            new: dict[str, Any] = {}
             if onset is not None:
                 new["onset"] = int(onset)
             if offset is not None:
@@ -106,7 +117,7 @@ class ReviewPart(VideosPart):
                 new["emotion"] = emotion or None
             if type is not None:
                 new["type"] = type
-            return new
+            return {**new, **_decided(row, new)}
         return self._edit_interval("correct", interval_id, change)
 
     def set_note(self, interval_id: int, note: str) -> Edit:
@@ -126,12 +137,61 @@ class ReviewPart(VideosPart):
             row["id"] = self._put_interval(conn, row)
             return self._log(conn, "add", [Change("intervals", row["id"], None, self._interval_row(conn, row["id"]))])
 
+    def reject_pending(self, video: int | str) -> Edit:
+        """Reject every pending interval of ``video`` in one edit (one undo puts them all back)."""
+        vid = self.video(video).id
+        with self._transaction() as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM intervals WHERE video_id = ? AND state = 'pending' "
+                                              "ORDER BY onset, offset, id", (vid,))]
+            if not ids:
+                raise ProjectError(self.db_path, f"video {self.video(vid).name!r} has no pending interval")
+            changes = []
+            for iid in ids:
+                before = self._require_interval(conn, iid)
+                self._put_interval(conn, {**before, "state": "rejected", "annotator": self.annotator, "touched": 1,
+                                          "updated": utc_now()})
+                changes.append(Change("intervals", iid, before, self._interval_row(conn, iid)))
+            return self._log(conn, "reject pending", changes)
+
     def delete_interval(self, interval_id: int) -> Edit:
         """Remove an interval (the edit log keeps it; undo restores it with the same id)."""
         with self._transaction() as conn:
             before = self._require_interval(conn, interval_id)
             conn.execute("DELETE FROM intervals WHERE id = ?", (interval_id,))
             return self._log(conn, "delete", [Change("intervals", interval_id, before, None)])
+
+    # ------------------------------------------------------------------ where the reviewer left off
+    def last_position(self, annotator: str | None = None) -> ReviewPosition | None:
+        """Where ``annotator`` (default: this project's) last was: video and frame; None if never saved.
+
+        Each annotator has their own, so two people reviewing one project each resume their own place.
+        """
+        row = self._db().execute(
+            "SELECT p.video_id, v.name, p.frame, p.updated, v.n_frames FROM review_positions p "
+            "JOIN annotators a ON a.id = p.annotator_id JOIN videos v ON v.id = p.video_id WHERE a.name = ?",
+            (annotator or self.annotator,)).fetchone()
+        if row is None:
+            return None
+        return ReviewPosition(row["video_id"], row["name"], max(0, min(row["frame"], row["n_frames"] - 1)),
+                              row["updated"])
+
+    def set_last_position(self, video: int | str, frame: int) -> bool:
+        """Remember ``video`` and ``frame`` as where this annotator is (not an edit: no undo, no log).
+
+        Returns False, saving nothing, when the project is read-only. Call it when the video
+        changes and when the project closes, not on every frame: each call is a durable write.
+        """
+        if self.read_only:
+            return False
+        v = self.video(video)
+        if not 0 <= int(frame) < max(v.n_frames, 1):
+            raise InputError(None, f"frame {frame} is outside video {v.name!r} (0-{v.n_frames - 1})")
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO review_positions(annotator_id, video_id, frame, updated) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT(annotator_id) DO UPDATE SET video_id = excluded.video_id, "
+                         "frame = excluded.frame, updated = excluded.updated",
+                         (self._annotator_id(conn, self.annotator), v.id, int(frame), utc_now()))
+        return True
 
     # ------------------------------------------------------------------ internals
     def _edit_interval(self, action: str, interval_id: int,
@@ -159,3 +219,14 @@ class ReviewPart(VideosPart):
             clauses.append("a.name = ?")
             args.append(annotator)
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _decided(row: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """State (and label flag) of ``row`` after the change ``new``: "corrected" only when its timing
+    moved; a label change alone accepts it and marks ``label_edited``; manual ones stay accepted."""
+    if row["source"] == "manual":
+        return {"state": "accepted"}
+    timing = any(k in new and new[k] != row[k] for k in ("onset", "apex", "offset"))
+    label = any(k in new and new[k] != row[k] for k in ("emotion", "type"))
+    state = "corrected" if timing or row["state"] == "corrected" else "accepted"
+    return {"state": state, **({"label_edited": 1} if label else {})}

@@ -93,12 +93,33 @@ def _parse(row: Row) -> ExportRow:
                      row.text("note"), row.number("onset_s"), row.number("apex_s"), row.number("offset_s"))
 
 
+#: ELAN tiers of the intervals that are not an annotator's finding (``tiers="annotator"``).
+REJECTED_TIER = "rejected proposals"
+PENDING_TIER = "pending proposals"
+RejectedInEaf = Literal["tier", "omit"]
+
+
+def eaf_tier(row: ExportRow, tiers: Literal["annotator", "state"]) -> str:
+    """The tier of ``row``: its state, or its annotator's; with ``tiers="annotator"`` rejected and
+    pending intervals go to their own tiers, so no annotator's tier shows a non-finding."""
+    if tiers == "state":
+        return row.state
+    if row.state == "rejected":
+        return REJECTED_TIER
+    if row.state == "pending":
+        return PENDING_TIER
+    return row.annotator or "unassigned"
+
+
 def write_eaf(path: str | Path, rows: Sequence[ExportRow], media: Path | None, timestamps: np.ndarray, fps: float,
-              tiers: Literal["annotator", "state"] = "annotator") -> Path:
+              tiers: Literal["annotator", "state"] = "annotator", rejected: RejectedInEaf = "tier") -> Path:
     """ELAN file: one tier per annotator (or state); an annotation spans its frames' display times.
 
-    An interval starts at the time of its onset frame and ends when the frame after its
-    offset is shown (the video's own timestamps; one frame period past the last frame).
+    With ``tiers="annotator"`` an annotator's tier holds only findings (accepted, corrected,
+    added); rejected intervals go to the tier ``"rejected proposals"`` (or are left out with
+    ``rejected="omit"``) and undecided ones to ``"pending proposals"``, their labels naming
+    who decided. An interval starts at the time of its onset frame and ends when the frame
+    after its offset is shown (the video's own timestamps; one frame period past the last frame).
     """
     from pympi.Elan import Eaf  # only ELAN exports need it; keeps `metst` start fast
 
@@ -112,17 +133,22 @@ def write_eaf(path: str | Path, rows: Sequence[ExportRow], media: Path | None, t
                             mimetype=mime)
     n = len(timestamps)
     for row in rows:
-        tier = xml_safe(row.state if tiers == "state" else (row.annotator or "unassigned")) or "unnamed"
+        if rejected == "omit" and row.state == "rejected":
+            continue
+        name = eaf_tier(row, tiers)
+        tier = xml_safe(name) or "unnamed"
         if tier not in eaf.tiers:
-            eaf.add_tier(tier, ann=None if tiers == "state" else tier)
+            eaf.add_tier(tier, ann=None if tiers == "state" or name in (REJECTED_TIER, PENDING_TIER) else tier)
         start = float(timestamps[row.onset])
         end = float(timestamps[row.offset + 1]) if row.offset + 1 < n else float(timestamps[row.offset]) + 1.0 / fps
-        label = f"{row.emotion or 'expression'} ({row.type}, {row.state}, {row.source})"
+        who = f", by {row.annotator}" if name in (REJECTED_TIER, PENDING_TIER) and row.annotator else ""
+        label = f"{row.emotion or 'expression'} ({row.type}, {row.state}, {row.source}{who})"
         if row.note:
             label += f": {row.note}"
         start_ms = round(start * 1000)
         eaf.add_annotation(tier, start_ms, max(round(end * 1000), start_ms + 1), xml_safe(label))
     with atomic_path(path) as tmp:
+        tmp.unlink()                # pympi renames an existing file to *.bak before writing
         eaf.to_file(str(tmp))
     return path
 
@@ -152,7 +178,9 @@ class ExportsPart(ReviewPart):
     def export_xlsx(self, path: str | Path, video: int | str | None = None) -> Path:
         return write_xlsx(path, self.export_rows(video))
 
-    def export_eaf(self, path: str | Path, video: int | str, tiers: Literal["annotator", "state"] = "annotator") -> Path:
-        """ELAN file of one video, one tier per annotator (or per state), linked to the video file."""
+    def export_eaf(self, path: str | Path, video: int | str, tiers: Literal["annotator", "state"] = "annotator",
+                   rejected: RejectedInEaf = "tier") -> Path:
+        """ELAN file of one video, one tier per annotator (or per state), linked to the video file;
+        rejected intervals in their own tier or left out (see :func:`write_eaf`)."""
         v = self.video(video)
-        return write_eaf(path, self.export_rows(v.id), v.path, self.timestamps(v.id), v.fps, tiers)
+        return write_eaf(path, self.export_rows(v.id), v.path, self.timestamps(v.id), v.fps, tiers, rejected)

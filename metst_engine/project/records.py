@@ -78,12 +78,25 @@ class IntervalRecord:
     touched: bool             #: a human accepted, rejected, corrected, added or annotated it
     created: str
     updated: str
+    #: a human changed its emotion or type (its state tells whether its timing was corrected)
+    label_edited: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> IntervalRecord:
-        values = {f.name: row[f.name] for f in fields(cls)}
+        values = {f.name: row[f.name] for f in fields(cls) if f.name in row}
         values["touched"] = bool(values["touched"])
+        values["label_edited"] = bool(values.get("label_edited", False))
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class ReviewPosition:
+    """Where an annotator left off: the video (row id and name) and the frame shown there."""
+
+    video_id: int
+    video: str
+    frame: int
+    updated: str
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 A :class:`Review` over an open :class:`~metst_engine.project.Project` holds the current
 video and the selected interval. Each action (accept, reject, emotion, onset / apex /
-offset, move edges, add, delete, mark complete) is written to the store at once, so it is
+offset, move edges, add, delete, reject all pending, mark complete) is written to the store at once, so it is
 on disk when it returns, and recorded as a :class:`Step` in the video's :class:`History`;
 undo and redo replay the store's edit (``Project.undo`` / ``Project.redo``). A refused
-action raises :class:`ReviewError` with a message for the user and changes nothing.
+action raises :class:`ReviewError` with a message for the user and changes nothing; mark
+complete with intervals still pending raises its subclass :class:`PendingIntervals`, which
+carries their ids.
 
 The GUI's undo stack only mirrors these histories; scripts and tests review through this
 module alone::
@@ -24,7 +26,12 @@ from dataclasses import dataclass
 
 from metst_engine.errors import MetstError
 from metst_engine.intervals import EMOTIONS
-from metst_engine.project.records import Edit, IntervalRecord, VideoRecord
+from metst_engine.project.records import (
+    Edit,
+    IntervalRecord,
+    ReviewPosition,
+    VideoRecord,
+)
 from metst_engine.project.store import Project
 
 #: Length of a manual interval added at the playhead (seconds); its edges are then set or dragged.
@@ -35,6 +42,24 @@ BOUNDS: tuple[str, ...] = ("onset", "apex", "offset")
 
 class ReviewError(MetstError):
     """A review action that cannot be done as asked (nothing was changed); the text says why."""
+
+
+class PendingIntervals(ReviewError):
+    """Mark complete was refused: the video still has pending intervals (their ids, in time order).
+
+    The GUI can offer to jump to them (``Review.select(interval_ids[0])``) or to reject them
+    all (:meth:`Review.reject_all_pending`), then mark the video complete again.
+    """
+
+    def __init__(self, video: VideoRecord, interval_ids: Sequence[int]) -> None:
+        self.video = video
+        self.interval_ids = tuple(interval_ids)
+        super().__init__(f"Mark complete: {video.name} still has {self.count} pending interval(s); accept or "
+                         "reject each (N jumps to the next), or reject them all, then mark it complete")
+
+    @property
+    def count(self) -> int:
+        return len(self.interval_ids)
 
 
 @dataclass(frozen=True)
@@ -217,17 +242,60 @@ class Review:
         return step
 
     def delete(self) -> Step:
-        """Remove the selected interval (undo restores it)."""
+        """Delete the selected interval; undo restores it.
+
+        An interval the annotator added (source "manual") is removed (the edit log keeps the
+        row). A model proposal or an imported interval is not erased but rejected: the record
+        that the model proposed it and a person said no stays in the project, its exports and
+        the agreement figures (the step's edit is then a "reject").
+        """
         iid = self._selected("Delete")
-        step = self._do("Delete", lambda: self.project.delete_interval(iid))
-        self.selected = None
-        return step
+        try:
+            manual = self.project.interval(iid).source == "manual"
+        except MetstError as exc:          # gone meanwhile (undone elsewhere)
+            raise ReviewError(f"Delete: {exc}") from exc
+        if manual:
+            step = self._do("Delete", lambda: self.project.delete_interval(iid))
+            self.selected = None
+            return step
+        return self._do("Delete (proposal kept as rejected)", lambda: self.project.reject(iid))
+
+    def pending(self, video: int | str | None = None) -> list[IntervalRecord]:
+        """The pending intervals of ``video`` (default: the current one), in time order."""
+        return self.project.intervals(self._current().id if video is None else video, states=["pending"])
+
+    def reject_all_pending(self, video: int | str | None = None) -> Step:
+        """Reject every pending interval of ``video`` (default: the current one) as one step of its history."""
+        vid = self._current().id if video is None else self.project.video(video).id
+        if not self.pending(vid):
+            raise ReviewError("Reject all pending: nothing pending in this video")
+        return self._do("Reject all pending", lambda: self.project.reject_pending(vid), vid)
 
     def set_complete(self, complete: bool) -> Step:
-        """Mark the current video's review complete (or reopen it)."""
+        """Mark the current video's review complete (or reopen it).
+
+        Refused with :class:`PendingIntervals` (their count and ids) while intervals are pending.
+        """
         video = self._current()
+        if complete:
+            pending = self.pending()
+            if pending:
+                raise PendingIntervals(video, [r.id for r in pending])
         return self._do("Mark complete" if complete else "Reopen",
                         lambda: self.project.set_complete(video.id, complete))
+
+    # -- where the reviewer left off ---------------------------------------------------------
+    def resume(self) -> ReviewPosition | None:
+        """Open the video this annotator last saved (:meth:`remember`); its frame is for the player.
+        None (nothing opened) when no position was saved."""
+        position = self.project.last_position()
+        if position is not None:
+            self.open(position.video_id)
+        return position
+
+    def remember(self, frame: int) -> bool:
+        """Save the current video and ``frame`` as where to resume; False when read-only (nothing saved)."""
+        return self.project.set_last_position(self._current().id, frame)
 
     def undo(self, video_id: int | None = None) -> Step:
         """Undo the last done step of ``video_id`` (default: the current video)."""
@@ -251,15 +319,16 @@ class Review:
             raise ReviewError(f"{what}: select an interval first")
         return self.selected
 
-    def _do(self, text: str, action: Callable[[], Edit]) -> Step:
-        video = self._current()
+    def _do(self, text: str, action: Callable[[], Edit], video_id: int | None = None) -> Step:
+        """Run ``action`` and record it in the history of ``video_id`` (default: the current video)."""
+        vid = self._current().id if video_id is None else video_id
         if self.project.read_only:
             raise ReviewError(f"{text}: {self.project.read_only_reason}")
         try:
             step = Step(text, action())
         except MetstError as exc:
             raise ReviewError(f"{text}: {exc}") from exc
-        self.history(video.id).record(step)
+        self.history(vid).record(step)
         self._refresh()
         return step
 

@@ -90,8 +90,20 @@ CREATE TABLE curves (
 CREATE INDEX intervals_pending ON intervals(state, video_id);
 """
 
+# label_edited: the emotion or type was changed by hand ("corrected" is for timing only);
+# review_positions: where each annotator left off, to reopen there.
+_V3 = """
+ALTER TABLE intervals ADD COLUMN label_edited INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE review_positions (
+    annotator_id INTEGER PRIMARY KEY REFERENCES annotators(id),
+    video_id INTEGER NOT NULL REFERENCES videos(id),
+    frame INTEGER NOT NULL CHECK (frame >= 0),
+    updated TEXT NOT NULL
+);
+"""
+
 #: MIGRATIONS[i] takes a database from schema version i to i + 1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

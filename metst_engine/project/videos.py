@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from metst_engine.atomic import atomic_path
-from metst_engine.errors import InputError, ProjectError
+from metst_engine.errors import InputError, PendingIntervalsError, ProjectError
 from metst_engine.project.core import ProjectCore, utc_now
 from metst_engine.project.records import (
     Change,
@@ -159,9 +159,19 @@ class VideosPart(ProjectCore):
             return self._log(conn, "relocate", [Change("videos", v.id, before, after)])
 
     def set_complete(self, video: int | str, complete: bool = True) -> Edit:
-        """Mark a video's review complete (only complete videos give training labels) or reopen it."""
+        """Mark a video's review complete (only complete videos give training labels) or reopen it.
+
+        Refused (:class:`~metst_engine.errors.PendingIntervalsError`, with the ids) while an
+        interval of the video is pending: decide each, or reject them all with ``reject_pending``.
+        """
         v = self.video(video)
         with self._transaction() as conn:
+            pending = tuple(r[0] for r in conn.execute(
+                "SELECT id FROM intervals WHERE video_id = ? AND state = 'pending' ORDER BY onset, offset, id",
+                (v.id,)))
+            if complete and pending:
+                raise PendingIntervalsError(self.db_path, v.name, pending,
+                                            "accept or reject each, or reject them all, then mark it complete")
             before = {"complete": int(v.complete), "completed_by": v.completed_by, "completed_at": v.completed_at}
             after = ({"complete": 1, "completed_by": self.annotator, "completed_at": utc_now()} if complete
                      else {"complete": 0, "completed_by": None, "completed_at": None})
