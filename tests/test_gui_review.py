@@ -25,7 +25,7 @@ REVIEWER = "alice"
 
 @pytest.fixture(scope="module")
 def demo_source(tmp_path_factory) -> Path:
-    from metst_gui.demo_project import ensure_demo_project
+    from metst_gui.project.demo_project import ensure_demo_project
 
     cache = tmp_path_factory.mktemp("feature-cache")
     old = os.environ.get("METST_CACHE_DIR")
@@ -50,7 +50,7 @@ def settings(tmp_path) -> QtCore.QSettings:
 
 
 def make_window(qtbot, folder: Path, settings: QtCore.QSettings):
-    from metst_gui.main_window import MainWindow
+    from metst_gui.shell.main_window import MainWindow
 
     project = Project.open(folder, annotator=REVIEWER, read_only=False)
     win = MainWindow(project, settings, proxy=False, owns_project=True)
@@ -321,7 +321,7 @@ def _tiny_checkpoint(path: Path) -> None:
 
 # ------------------------------------------------------------------ export, agreement, shortcuts, layout
 def test_export_dialog_writes_csv_xlsx_and_eaf(qtbot, window, tmp_path):
-    from metst_gui.export_dialog import ExportDialog
+    from metst_gui.project.export_dialog import ExportDialog
 
     open_busy_video(window, qtbot)
     dialog = ExportDialog(window.project, window.session.video, window)
@@ -339,7 +339,7 @@ def test_export_dialog_writes_csv_xlsx_and_eaf(qtbot, window, tmp_path):
 
 
 def test_agreement_view_shows_kappa_and_f1(qtbot, window):
-    from metst_gui.agreement_view import AgreementView
+    from metst_gui.review.agreement_view import AgreementView
 
     open_busy_video(window, qtbot)
     for r in pending_rows(window)[:3]:
@@ -423,7 +423,7 @@ def test_an_undo_the_store_refuses_is_reported_and_changes_nothing(qtbot, window
 
 
 def test_a_read_only_project_shows_why_and_refuses_edits(qtbot, folder, settings):
-    from metst_gui.main_window import MainWindow
+    from metst_gui.shell.main_window import MainWindow
 
     with Project.open(folder, annotator="bob", read_only=False) as editor:   # another editor holds it
         viewer = Project.open(folder, annotator=REVIEWER)
@@ -444,11 +444,11 @@ def test_a_read_only_project_shows_why_and_refuses_edits(qtbot, folder, settings
 
 
 def test_metst_gui_opens_a_project_folder_and_the_demo(qtbot, folder, monkeypatch, tmp_path):
-    from metst_gui import app as gui_app
-    from metst_gui.main_window import MainWindow
+    from metst_gui.shell import app as gui_app
+    from metst_gui.shell.main_window import MainWindow
 
     monkeypatch.setattr(QtWidgets.QApplication, "exec", lambda *a: 0)
-    monkeypatch.setattr("metst_gui.main_window.default_settings",
+    monkeypatch.setattr("metst_gui.shell.main_window.default_settings",
                         lambda: QtCore.QSettings(str(tmp_path / "app.ini"), QtCore.QSettings.Format.IniFormat))
     monkeypatch.setenv("METST_DEMO_DIR", str(folder))                  # already built: opened as it is
 

@@ -49,7 +49,7 @@ def uninterrupted(synth, feature_cache, tmp_path_factory):
 
 
 def _panel(qtbot, synth: Path, run_dir: Path, epochs: int, seed: int, batch: int):
-    from metst_gui.training_panel import TrainingPanel
+    from metst_gui.training.training_panel import TrainingPanel
 
     panel = TrainingPanel()
     qtbot.addWidget(panel)
@@ -64,7 +64,7 @@ def _panel(qtbot, synth: Path, run_dir: Path, epochs: int, seed: int, batch: int
 
 
 def _table_values(table) -> list[list]:
-    from metst_gui.results_view import VALUE_ROLE
+    from metst_gui.training.results_view import VALUE_ROLE
 
     return [[table.item(r, c).data(VALUE_ROLE) if table.item(r, c) else None for c in range(table.columnCount())]
             for r in range(table.rowCount())]
@@ -82,7 +82,7 @@ def _tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def test_panel_runs_a_loso_run_and_shows_its_metrics(qtbot, synth, feature_cache, uninterrupted, tmp_path,
                                                      artifacts_dir):
-    from metst_gui.results_view import METRIC_LABELS
+    from metst_gui.training.results_view import METRIC_LABELS
 
     run = tmp_path / "run"
     panel = _panel(qtbot, synth, run, epochs=1, seed=0, batch=32)
@@ -168,8 +168,8 @@ def test_panel_runs_a_loso_run_and_shows_its_metrics(qtbot, synth, feature_cache
 
 def test_cancel_reattach_and_resume_give_the_uninterrupted_checkpoints(qtbot, synth, feature_cache, uninterrupted,
                                                                       tmp_path, monkeypatch):
-    from metst_gui import training_panel
     from metst_engine.runs import EXIT_CANCELLED
+    from metst_gui.training import training_panel
 
     run = tmp_path / "run"
     first = _panel(qtbot, synth, run, epochs=CANCEL_EPOCHS, seed=CANCEL_SEED, batch=BATCH)
@@ -218,7 +218,7 @@ def test_cancel_reattach_and_resume_give_the_uninterrupted_checkpoints(qtbot, sy
 
 
 def test_attach_to_a_finished_run_shows_it_and_refuses_to_start_over_it(qtbot, synth, feature_cache, uninterrupted):
-    from metst_gui.training_panel import TrainingPanel
+    from metst_gui.training.training_panel import TrainingPanel
 
     panel = TrainingPanel()
     qtbot.addWidget(panel)
@@ -265,7 +265,7 @@ def test_ray_settings_reach_the_command_line_and_a_refused_run_shows_the_error(q
 
 def test_progress_state_counts_trainings_and_estimates_time_left():
     from metst_engine.runs import ProgressState
-    from metst_gui.run_monitor import format_seconds
+    from metst_gui.training.run_monitor import format_seconds
 
     state = ProgressState(final=True)
     state.apply({"event": "run_start", "subjects": ["s01", "s02", "s03"]})

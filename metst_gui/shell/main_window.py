@@ -1,10 +1,10 @@
 """The review workspace: project browser, player, stacked curves, interval table, training tab, status bar.
 
-Assembly only: the browser, :class:`~metst_gui.player.Player`, :class:`~metst_gui.timeline.Timeline`
-and :class:`~metst_gui.interval_table.IntervalTable` show what the store holds for the
-current video; :class:`~metst_gui.review_session.ReviewSession` dispatches keys to the
+Assembly only: the browser, :class:`~metst_gui.player.player.Player`, :class:`~metst_gui.review.timeline.Timeline`
+and :class:`~metst_gui.review.interval_table.IntervalTable` show what the store holds for the
+current video; :class:`~metst_gui.review.review_session.ReviewSession` dispatches keys to the
 engine's review model (:mod:`metst_engine.project.review`: the rules and undo histories);
-Analyze runs in :class:`~metst_gui.analyze_worker.AnalyzeWorker`. Window geometry and dock
+Analyze runs in :class:`~metst_gui.project.analyze_worker.AnalyzeWorker`. Window geometry and dock
 layout are restored from QSettings.
 """
 
@@ -21,16 +21,16 @@ from metst_engine.project import Edit, IntervalRecord, Project
 from metst_engine.project.review import interval_at
 from metst_engine.runs import RunFolder
 from metst_engine.video import VideoSource, open_video
-from metst_gui.analyze_worker import AnalyzeJob, AnalyzeOutcome, AnalyzeWorker
-from metst_gui.curves_data import CurveData
-from metst_gui.frame_provider import FrameProvider
-from metst_gui.interval_table import IntervalTable
-from metst_gui.player import Player
-from metst_gui.project_browser import ProjectBrowser
-from metst_gui.review_session import ReviewSession
-from metst_gui.shortcuts import ShortcutMap, ShortcutOverlay
-from metst_gui.timeline import IntervalMark, Timeline
-from metst_gui.training_panel import TrainingPanel
+from metst_gui.player.frame_provider import FrameProvider
+from metst_gui.player.player import Player
+from metst_gui.project.analyze_worker import AnalyzeJob, AnalyzeOutcome, AnalyzeWorker
+from metst_gui.project.project_browser import ProjectBrowser
+from metst_gui.review.curves_data import CurveData
+from metst_gui.review.interval_table import IntervalTable
+from metst_gui.review.review_session import ReviewSession
+from metst_gui.review.timeline import IntervalMark, Timeline
+from metst_gui.shell.shortcuts import ShortcutMap, ShortcutOverlay
+from metst_gui.training.training_panel import TrainingPanel
 
 #: Label sources offered to the training panel: name -> (include_ground_truth, reviewed).
 LABEL_SOURCES: dict[str, tuple[bool, bool]] = {
@@ -489,12 +489,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ================================================================== dialogs
     def show_export_dialog(self) -> None:
-        from metst_gui.export_dialog import ExportDialog
+        from metst_gui.project.export_dialog import ExportDialog
 
         ExportDialog(self.project, self.session.video, self).exec()
 
     def show_agreement(self) -> None:
-        from metst_gui.agreement_view import AgreementView
+        from metst_gui.review.agreement_view import AgreementView
 
         AgreementView(self.project, self).exec()
 

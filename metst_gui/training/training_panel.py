@@ -30,9 +30,8 @@ from metst_engine.errors import MetstError
 from metst_engine.model_catalog import CATALOG, DEFAULT_MODEL, model_info, per_model
 from metst_engine.rois import available_roi_sets
 from metst_engine.runs import RunFolder, TrainConfig, TrainLaunch, request_stop
-
-from .results_view import ResultsView
-from .run_monitor import RunMonitor, format_seconds
+from metst_gui.training.results_view import ResultsView
+from metst_gui.training.run_monitor import RunMonitor, format_seconds
 
 MANIFEST_FILE = "Manifest file…"
 STRATEGIES = {"spotting_mainly": "spotting mainly (the authors' default)",
@@ -545,7 +544,7 @@ class TrainingWindow(QtWidgets.QMainWindow):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m metst_gui.training_panel [RUN_DIR]``: the panel in its own window, optionally on a run folder."""
+    """``python -m metst_gui.training.training_panel [RUN_DIR]``: the panel in its own window, optionally on a run folder."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
