@@ -121,7 +121,7 @@ def test_open_play_step_and_seek_by_clicking_a_plot(qtbot, window):
     here = player.index
     press(qtbot, window, Key.Key_Right)
     assert player.index == here + 1
-    assert window.frame_label.text().startswith(f"frame {here + 1} ")
+    assert window.status_fields.frame_label.text().startswith(f"frame {here + 1} ")
     timeline.set_x_range(0, 239)
     qtbot.wait(50)
     click_plot(qtbot, timeline, "flow", 140, 0.5)
@@ -249,20 +249,20 @@ def test_analyze_can_be_cancelled_then_adds_a_new_run(qtbot, window, folder):
     click_row(qtbot, window.table, reviewed.id)
     press(qtbot, window, Key.Key_A)
     runs_before = len(window.project.runs())
-    window.analyze_use_cache = False                                   # so there is something to cancel
+    window.analyzer.use_cache = False                                   # so there is something to cancel
     assert window.analyze([vid])
-    window.cancel_analyze()
-    qtbot.waitUntil(lambda: window.analyze_worker is None, timeout=WAIT_MS)
+    window.analyzer.cancel()
+    qtbot.waitUntil(lambda: window.analyzer.worker is None, timeout=WAIT_MS)
     assert "cancelled" in window.statusBar().currentMessage()
     assert len(window.project.runs()) == runs_before
-    window.analyze_use_cache = True
+    window.analyzer.use_cache = True
     menus = [m for m in window.findChildren(QtWidgets.QMenu) if m.title() == "Analyze &alignment"]
     assert len(menus) == 1 and len(menus[0].actions()) == 3           # Project > Analyze alignment
-    window.alignment_actions["public"].trigger()                       # what choosing the menu item does
-    assert window.alignment_actions["public"].isChecked() and not window.alignment_actions[None].isChecked()
+    window.analyzer.alignment_actions["public"].trigger()                       # what choosing the menu item does
+    assert window.analyzer.alignment_actions["public"].isChecked() and not window.analyzer.alignment_actions[None].isChecked()
     assert window.analyze([vid])
-    assert window.analyze_progress.isVisible()
-    qtbot.waitUntil(lambda: window.analyze_worker is None, timeout=120_000)
+    assert window.analyzer.progress.isVisible()
+    qtbot.waitUntil(lambda: window.analyzer.worker is None, timeout=120_000)
     with Project.open(folder, read_only=True) as p:
         assert len(p.runs()) == runs_before + 1
         new_run = p.runs()[-1]
@@ -284,7 +284,7 @@ def test_training_panel_gets_manifests_records_runs_and_uses_models(qtbot, windo
     press(qtbot, window, Key.Key_A)
     window.complete_action.trigger()
     assert window.project.video("s03_v01").complete
-    combo = window.training.source_combo
+    combo = window.training.form.source_combo
     offered = [combo.itemText(i) for i in range(combo.count())]
     assert {"Reviewed annotations", "Imported ground truth", "Reviewed + ground truth"} <= set(offered)
     reviewed = Path(combo.itemData(offered.index("Reviewed annotations")))
@@ -302,8 +302,8 @@ def test_training_panel_gets_manifests_records_runs_and_uses_models(qtbot, windo
 
     runs_before = len(window.project.runs())
     window.training.use_model_requested.emit(str(checkpoint), str(run))
-    assert window.analyze_worker is not None and window.analyze_worker.checkpoint == str(checkpoint)
-    qtbot.waitUntil(lambda: window.analyze_worker is None, timeout=120_000)
+    assert window.analyzer.worker is not None and window.analyzer.worker.checkpoint == str(checkpoint)
+    qtbot.waitUntil(lambda: window.analyzer.worker is None, timeout=120_000)
     with Project.open(folder, read_only=True) as p:
         assert len(p.runs()) == runs_before + 1 and p.runs()[-1].predictor == str(checkpoint)
         assert p.interval(target.id).state == "accepted"               # never overwritten
