@@ -187,12 +187,12 @@ def test_cancel_reattach_and_resume_give_the_uninterrupted_checkpoints(qtbot, sy
     second = _panel(qtbot, synth, tmp_path / "unused", epochs=1, seed=0, batch=32)
     assert second.attach(run)
     assert second.is_running() and second.cancel_button.isEnabled()
-    assert second.epochs_spin.value() == CANCEL_EPOCHS and second.seed_spin.value() == CANCEL_SEED
+    assert second.form.epochs_spin.value() == CANCEL_EPOCHS and second.form.seed_spin.value() == CANCEL_SEED
     second.cancel()
     qtbot.waitUntil(lambda: second.outcome is not None, timeout=RUN_TIMEOUT_MS)
-    assert second.outcome == "cancelled", second.log_view.toPlainText()
+    assert second.outcome == "cancelled", second.progress_page.log_view.toPlainText()
     assert process.wait(timeout=60) == EXIT_CANCELLED
-    assert "continue with --resume" in second.log_view.toPlainText()
+    assert "continue with --resume" in second.progress_page.log_view.toPlainText()
     done = [s for s in ("s01", "s02", "s03") if (run / "folds" / s / "metrics.json").is_file()]
     assert done and done[0] == "s01" and len(done) < 3 and not (run / "metrics.json").exists()
     assert second.resume_button.isEnabled() and not second.use_button.isEnabled()
@@ -204,7 +204,7 @@ def test_cancel_reattach_and_resume_give_the_uninterrupted_checkpoints(qtbot, sy
     monkeypatch.setattr(second, "_ask_close", lambda: training_panel.CLOSE_CANCEL)
     assert second.confirm_close() is False and second.is_running()
     qtbot.waitUntil(lambda: second.outcome is not None, timeout=RUN_TIMEOUT_MS)
-    assert second.outcome == "finished", second.log_view.toPlainText()
+    assert second.outcome == "finished", second.progress_page.log_view.toPlainText()
     assert second.confirm_close() is True                       # nothing running: no question
     events = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
     last_start = max(i for i, e in enumerate(events) if e["event"] == "run_start")
