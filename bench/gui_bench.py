@@ -40,9 +40,9 @@ from metst_engine.resources_path import resource_path
 from metst_engine.rois import load_roi_set
 from metst_engine.video import open_video
 from metst_engine.video.proxy import build_proxy
-from metst_gui.frame_provider import FrameProvider
-from metst_gui.player import Player
-from metst_gui.timeline import IntervalMark, Timeline
+from metst_gui.player.frame_provider import FrameProvider
+from metst_gui.player.player import Player
+from metst_gui.review.timeline import IntervalMark, Timeline
 
 W, H, FPS, GOP, BFRAMES = 1920, 1080, 30, 60, 3
 

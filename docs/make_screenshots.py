@@ -8,7 +8,7 @@ model-free spotter's predictions) and a tiny finished training run in build/scre
 (reused by later calls), opens the real MainWindow on them, reviews a few intervals as
 annotator "alice", and saves into docs/images/: the review workspace, the help overlay,
 the training panel with the run's results, the export dialog and the agreement view.
-Rewrites the keyboard table in docs/user-guide.md from metst_gui/shortcuts.py.
+Rewrites the keyboard table in docs/user-guide.md from metst_gui/shell/shortcuts.py.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ os.environ.setdefault("METST_CACHE_DIR", str(WORK / "feature-cache"))
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.project import Project
-from metst_gui.demo_project import ensure_demo_project
-from metst_gui.keyboard_table import with_table
-from metst_gui.main_window import MainWindow
+from metst_gui.project.demo_project import ensure_demo_project
+from metst_gui.shell.keyboard_table import with_table
+from metst_gui.shell.main_window import MainWindow
 
 
 def wait_until(app: QtWidgets.QApplication, ready, what: str, timeout_s: float = WAIT_S) -> None:
@@ -113,7 +113,7 @@ def review_a_few(win: MainWindow, app: QtWidgets.QApplication):
 
 def main() -> int:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    from metst_gui.app_icon import app_icon
+    from metst_gui.shell.app_icon import app_icon
 
     app.setWindowIcon(app_icon())
     IMAGES.mkdir(parents=True, exist_ok=True)
@@ -144,7 +144,7 @@ def main() -> int:
     shoot(win, "keyboard-overlay.png")
     win.overlay.toggle()
 
-    from metst_gui.export_dialog import ExportDialog
+    from metst_gui.project.export_dialog import ExportDialog
     export = ExportDialog(win.project, win.session.video, win)
     export.set_format("EAF (ELAN)")
     export.path_edit.setText(str(Path("~/interviews/s03_v01.eaf")))   # what a user would type, not the build folder
@@ -153,7 +153,7 @@ def main() -> int:
     shoot(export, "export-dialog.png")
     export.close()
 
-    from metst_gui.agreement_view import AgreementView
+    from metst_gui.review.agreement_view import AgreementView
     agreement = AgreementView(win.project, win)
     agreement.a_box.setCurrentText("alice")
     agreement.b_box.setCurrentText("dataset")

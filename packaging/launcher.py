@@ -13,7 +13,7 @@ from pathlib import Path
 def main() -> int:
     name = Path(sys.executable).name.lower()
     if name.startswith(("metst-gui", "metst_gui")):
-        from metst_gui.app import main as gui_main
+        from metst_gui.shell.app import main as gui_main
 
         return gui_main()
     from metst_engine.cli import main as cli_main

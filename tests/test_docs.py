@@ -26,20 +26,20 @@ def images_in(document: Path) -> list[Path]:
 
 
 def test_user_guide_keyboard_table_is_the_shortcut_defaults():
-    from metst_gui.keyboard_table import keyboard_markdown, table_in
-    from metst_gui.shortcuts import PLAYER_KEYS, REVIEW_SHORTCUTS
+    from metst_gui.shell.keyboard_table import keyboard_markdown, table_in
+    from metst_gui.shell.shortcuts import PLAYER_KEYS, REVIEW_SHORTCUTS
 
     guide = table_in((ROOT / "docs" / "user-guide.md").read_text(encoding="utf-8"))
     assert guide is not None, "the keyboard-table markers are missing from docs/user-guide.md"
-    assert guide == keyboard_markdown(), "run docs/make_screenshots.py (or metst_gui.keyboard_table.with_table)"
+    assert guide == keyboard_markdown(), "run docs/make_screenshots.py (or metst_gui.shell.keyboard_table.with_table)"
     for spec in REVIEW_SHORTCUTS:
         assert f"| `{spec.default}` | {spec.label} |" in guide
     assert len(guide.splitlines()) == 2 + len(REVIEW_SHORTCUTS) + len(PLAYER_KEYS)
 
 
 def test_a_changed_default_makes_the_table_differ(monkeypatch):
-    from metst_gui import keyboard_table
-    from metst_gui.shortcuts import REVIEW_SHORTCUTS, ShortcutSpec
+    from metst_gui.shell import keyboard_table
+    from metst_gui.shell.shortcuts import REVIEW_SHORTCUTS, ShortcutSpec
 
     before = keyboard_table.keyboard_markdown()
     changed = (ShortcutSpec("accept", REVIEW_SHORTCUTS[0].label, "Y"), *REVIEW_SHORTCUTS[1:])
@@ -87,7 +87,7 @@ def test_pyinstaller_spec_parses_and_names_existing_files():
 
 
 def test_app_icon_loads(qapp):
-    from metst_gui.app_icon import app_icon
+    from metst_gui.shell.app_icon import app_icon
 
     icon = app_icon()
     assert not icon.isNull() and icon.pixmap(64, 64).width() == 64
@@ -96,7 +96,7 @@ def test_app_icon_loads(qapp):
 def test_distinct_colours_tells_a_blank_window_from_a_picture(qapp):
     from PySide6 import QtGui
 
-    from metst_gui.smoke_test import distinct_colours
+    from metst_gui.shell.smoke_test import distinct_colours
 
     blank = QtGui.QImage(200, 100, QtGui.QImage.Format.Format_RGB32)
     blank.fill(QtGui.QColor("white"))
@@ -110,7 +110,7 @@ def private_settings(tmp_path, monkeypatch):
     """The window's QSettings in tmp_path, not the user's."""
     from PySide6 import QtCore
 
-    monkeypatch.setattr("metst_gui.main_window.default_settings",
+    monkeypatch.setattr("metst_gui.shell.main_window.default_settings",
                         lambda: QtCore.QSettings(str(tmp_path / "app.ini"), QtCore.QSettings.Format.IniFormat))
 
 
@@ -118,7 +118,7 @@ def test_smoke_test_opens_a_project_shows_a_frame_and_saves_a_screenshot(qapp, t
     from PySide6 import QtGui
 
     from metst_engine.project import Project
-    from metst_gui.app import main
+    from metst_gui.shell.app import main
 
     folder = tmp_path / "project"
     with Project.create(folder, annotator="tester") as project:
@@ -131,8 +131,8 @@ def test_smoke_test_opens_a_project_shows_a_frame_and_saves_a_screenshot(qapp, t
 
 def test_smoke_test_fails_on_a_blank_screenshot(qapp, tmp_path, monkeypatch, private_settings):
     from metst_engine.project import Project
-    from metst_gui import smoke_test
-    from metst_gui.app import main
+    from metst_gui.shell import smoke_test
+    from metst_gui.shell.app import main
 
     folder = tmp_path / "project"
     with Project.create(folder, annotator="tester") as project:

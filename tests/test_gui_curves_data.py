@@ -9,7 +9,7 @@ from metst_engine.errors import InputError
 
 
 def test_reads_model_free_and_model_curves(tmp_path):
-    from metst_gui.curves_data import CurveData
+    from metst_gui.review.curves_data import CurveData
 
     flow = np.arange(20, dtype=np.float32).reshape(5, 4)
     names = np.array(["brow_r_x", "brow_r_y", "mouth_x", "mouth_y"])
@@ -30,7 +30,7 @@ def test_reads_model_free_and_model_curves(tmp_path):
 
 
 def test_a_file_that_is_not_curves_is_an_input_error(tmp_path):
-    from metst_gui.curves_data import CurveData
+    from metst_gui.review.curves_data import CurveData
 
     np.savez(tmp_path / "other.npz", something=np.zeros(3))
     with pytest.raises(InputError, match="not a metst curves file"):

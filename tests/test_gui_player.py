@@ -42,8 +42,8 @@ def gop_video(tmp_path_factory) -> Path:
 
 
 def make_player(qtbot, path: Path, **provider_kw):
-    from metst_gui.frame_provider import FrameProvider
-    from metst_gui.player import Player
+    from metst_gui.player.frame_provider import FrameProvider
+    from metst_gui.player.player import Player
 
     video = open_video(path)
     provider = FrameProvider(video, **provider_kw)
@@ -216,7 +216,7 @@ def test_a_proxy_preview_is_replaced_by_the_exact_frame(qtbot, gop_video, tmp_pa
 
 
 def test_the_provider_builds_a_proxy_for_long_gop_files(qtbot, gop_video, tmp_path):
-    from metst_gui.frame_provider import FrameProvider, wants_proxy
+    from metst_gui.player.frame_provider import FrameProvider, wants_proxy
 
     with open_video(gop_video) as video:
         assert wants_proxy(video)                       # keyframes 20 frames apart

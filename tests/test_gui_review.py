@@ -25,7 +25,7 @@ REVIEWER = "alice"
 
 @pytest.fixture(scope="module")
 def demo_source(tmp_path_factory) -> Path:
-    from metst_gui.demo_project import ensure_demo_project
+    from metst_gui.project.demo_project import ensure_demo_project
 
     cache = tmp_path_factory.mktemp("feature-cache")
     old = os.environ.get("METST_CACHE_DIR")
@@ -50,7 +50,7 @@ def settings(tmp_path) -> QtCore.QSettings:
 
 
 def make_window(qtbot, folder: Path, settings: QtCore.QSettings):
-    from metst_gui.main_window import MainWindow
+    from metst_gui.shell.main_window import MainWindow
 
     project = Project.open(folder, annotator=REVIEWER, read_only=False)
     win = MainWindow(project, settings, proxy=False, owns_project=True)
@@ -121,7 +121,7 @@ def test_open_play_step_and_seek_by_clicking_a_plot(qtbot, window):
     here = player.index
     press(qtbot, window, Key.Key_Right)
     assert player.index == here + 1
-    assert window.frame_label.text().startswith(f"frame {here + 1} ")
+    assert window.status_fields.frame_label.text().startswith(f"frame {here + 1} ")
     timeline.set_x_range(0, 239)
     qtbot.wait(50)
     click_plot(qtbot, timeline, "flow", 140, 0.5)
@@ -249,20 +249,20 @@ def test_analyze_can_be_cancelled_then_adds_a_new_run(qtbot, window, folder):
     click_row(qtbot, window.table, reviewed.id)
     press(qtbot, window, Key.Key_A)
     runs_before = len(window.project.runs())
-    window.analyze_use_cache = False                                   # so there is something to cancel
+    window.analyzer.use_cache = False                                   # so there is something to cancel
     assert window.analyze([vid])
-    window.cancel_analyze()
-    qtbot.waitUntil(lambda: window.analyze_worker is None, timeout=WAIT_MS)
+    window.analyzer.cancel()
+    qtbot.waitUntil(lambda: window.analyzer.worker is None, timeout=WAIT_MS)
     assert "cancelled" in window.statusBar().currentMessage()
     assert len(window.project.runs()) == runs_before
-    window.analyze_use_cache = True
+    window.analyzer.use_cache = True
     menus = [m for m in window.findChildren(QtWidgets.QMenu) if m.title() == "Analyze &alignment"]
     assert len(menus) == 1 and len(menus[0].actions()) == 3           # Project > Analyze alignment
-    window.alignment_actions["public"].trigger()                       # what choosing the menu item does
-    assert window.alignment_actions["public"].isChecked() and not window.alignment_actions[None].isChecked()
+    window.analyzer.alignment_actions["public"].trigger()                       # what choosing the menu item does
+    assert window.analyzer.alignment_actions["public"].isChecked() and not window.analyzer.alignment_actions[None].isChecked()
     assert window.analyze([vid])
-    assert window.analyze_progress.isVisible()
-    qtbot.waitUntil(lambda: window.analyze_worker is None, timeout=120_000)
+    assert window.analyzer.progress.isVisible()
+    qtbot.waitUntil(lambda: window.analyzer.worker is None, timeout=120_000)
     with Project.open(folder, read_only=True) as p:
         assert len(p.runs()) == runs_before + 1
         new_run = p.runs()[-1]
@@ -290,7 +290,7 @@ def test_training_panel_gets_manifests_records_runs_and_uses_models(qtbot, windo
         press(qtbot, window, Key.Key_R)
     window.complete_action.trigger()
     assert window.project.video("s03_v01").complete
-    combo = window.training.source_combo
+    combo = window.training.form.source_combo
     offered = [combo.itemText(i) for i in range(combo.count())]
     assert {"Reviewed annotations", "Imported ground truth", "Reviewed + ground truth"} <= set(offered)
     reviewed = Path(combo.itemData(offered.index("Reviewed annotations")))
@@ -308,8 +308,8 @@ def test_training_panel_gets_manifests_records_runs_and_uses_models(qtbot, windo
 
     runs_before = len(window.project.runs())
     window.training.use_model_requested.emit(str(checkpoint), str(run))
-    assert window.analyze_worker is not None and window.analyze_worker.checkpoint == str(checkpoint)
-    qtbot.waitUntil(lambda: window.analyze_worker is None, timeout=120_000)
+    assert window.analyzer.worker is not None and window.analyzer.worker.checkpoint == str(checkpoint)
+    qtbot.waitUntil(lambda: window.analyzer.worker is None, timeout=120_000)
     with Project.open(folder, read_only=True) as p:
         assert len(p.runs()) == runs_before + 1 and p.runs()[-1].predictor == str(checkpoint)
         assert p.interval(target.id).state == "accepted"               # never overwritten
@@ -327,7 +327,7 @@ def _tiny_checkpoint(path: Path) -> None:
 
 # ------------------------------------------------------------------ export, agreement, shortcuts, layout
 def test_export_dialog_writes_csv_xlsx_and_eaf(qtbot, window, tmp_path):
-    from metst_gui.export_dialog import ExportDialog
+    from metst_gui.project.export_dialog import ExportDialog
 
     open_busy_video(window, qtbot)
     dialog = ExportDialog(window.project, window.session.video, window)
@@ -345,7 +345,7 @@ def test_export_dialog_writes_csv_xlsx_and_eaf(qtbot, window, tmp_path):
 
 
 def test_agreement_view_shows_kappa_and_f1(qtbot, window):
-    from metst_gui.agreement_view import AgreementView
+    from metst_gui.review.agreement_view import AgreementView
 
     open_busy_video(window, qtbot)
     for r in pending_rows(window)[:3]:
@@ -429,7 +429,7 @@ def test_an_undo_the_store_refuses_is_reported_and_changes_nothing(qtbot, window
 
 
 def test_a_read_only_project_shows_why_and_refuses_edits(qtbot, folder, settings):
-    from metst_gui.main_window import MainWindow
+    from metst_gui.shell.main_window import MainWindow
 
     with Project.open(folder, annotator="bob", read_only=False) as editor:   # another editor holds it
         viewer = Project.open(folder, annotator=REVIEWER)
@@ -450,11 +450,11 @@ def test_a_read_only_project_shows_why_and_refuses_edits(qtbot, folder, settings
 
 
 def test_metst_gui_opens_a_project_folder_and_the_demo(qtbot, folder, monkeypatch, tmp_path):
-    from metst_gui import app as gui_app
-    from metst_gui.main_window import MainWindow
+    from metst_gui.shell import app as gui_app
+    from metst_gui.shell.main_window import MainWindow
 
     monkeypatch.setattr(QtWidgets.QApplication, "exec", lambda *a: 0)
-    monkeypatch.setattr("metst_gui.main_window.default_settings",
+    monkeypatch.setattr("metst_gui.shell.main_window.default_settings",
                         lambda: QtCore.QSettings(str(tmp_path / "app.ini"), QtCore.QSettings.Format.IniFormat))
     monkeypatch.setenv("METST_DEMO_DIR", str(folder))                  # already built: opened as it is
 

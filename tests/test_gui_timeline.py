@@ -15,7 +15,7 @@ N = 3000
 
 @pytest.fixture
 def timeline(qtbot):
-    from metst_gui.timeline import IntervalMark, Timeline
+    from metst_gui.review.timeline import IntervalMark, Timeline
 
     rois = load_roi_set("metst_plus")
     rng = np.random.default_rng(0)
@@ -141,7 +141,7 @@ def test_flow_modes_plot_the_component_at_full_rate(timeline):
 
 
 def test_intervals_are_coloured_by_state_and_kind(timeline, qtbot):
-    from metst_gui.timeline import (
+    from metst_gui.review.timeline import (
         GT_COLOUR,
         STATE_COLOURS,
         IntervalMark,
@@ -177,7 +177,7 @@ def test_intervals_are_coloured_by_state_and_kind(timeline, qtbot):
 
 
 def test_screenshot_of_the_timeline(timeline, qtbot, artifacts_dir):
-    from metst_gui.timeline import IntervalMark
+    from metst_gui.review.timeline import IntervalMark
 
     timeline.set_intervals([IntervalMark(1200, 1214, "pending", "pred"), IntervalMark(1198, 1216, "accepted", "gt"),
                             IntervalMark(1300, 1320, "accepted", "pred"), IntervalMark(1400, 1410, "rejected", "pred")])

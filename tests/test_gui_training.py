@@ -49,22 +49,22 @@ def uninterrupted(synth, feature_cache, tmp_path_factory):
 
 
 def _panel(qtbot, synth: Path, run_dir: Path, epochs: int, seed: int, batch: int):
-    from metst_gui.training_panel import TrainingPanel
+    from metst_gui.training.training_panel import TrainingPanel
 
     panel = TrainingPanel()
     qtbot.addWidget(panel)
     panel.set_label_sources({"Imported ground truth": synth / "manifest.csv"})
-    panel.window_spin.setValue(30)
-    panel.epochs_spin.setValue(epochs)
-    panel.batch_spin.setValue(batch)
-    panel.seed_spin.setValue(seed)
-    panel.overrides_edit.setText(json.dumps(TINY))
-    panel.run_dir_edit.setText(str(run_dir))
+    panel.form.window_spin.setValue(30)
+    panel.form.epochs_spin.setValue(epochs)
+    panel.form.batch_spin.setValue(batch)
+    panel.form.seed_spin.setValue(seed)
+    panel.form.overrides_edit.setText(json.dumps(TINY))
+    panel.form.run_dir_edit.setText(str(run_dir))
     return panel
 
 
 def _table_values(table) -> list[list]:
-    from metst_gui.results_view import VALUE_ROLE
+    from metst_gui.training.results_view import VALUE_ROLE
 
     return [[table.item(r, c).data(VALUE_ROLE) if table.item(r, c) else None for c in range(table.columnCount())]
             for r in range(table.rowCount())]
@@ -82,19 +82,19 @@ def _tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def test_panel_runs_a_loso_run_and_shows_its_metrics(qtbot, synth, feature_cache, uninterrupted, tmp_path,
                                                      artifacts_dir):
-    from metst_gui.results_view import METRIC_LABELS
+    from metst_gui.training.results_view import METRIC_LABELS
 
     run = tmp_path / "run"
     panel = _panel(qtbot, synth, run, epochs=1, seed=0, batch=32)
     panel.resize(1400, 860)
     panel.show()
-    assert panel.source_combo.currentText() == "Imported ground truth"
-    assert panel.manifest_edit.text() == str(synth / "manifest.csv")
+    assert panel.form.source_combo.currentText() == "Imported ground truth"
+    assert panel.form.manifest_edit.text() == str(synth / "manifest.csv")
     with qtbot.waitSignal(panel.run_started, timeout=10_000):
         panel.start_button.click()
     assert panel.is_running() and not panel.start_button.isEnabled()
     qtbot.waitUntil(lambda: panel.outcome is not None, timeout=RUN_TIMEOUT_MS)
-    assert panel.outcome == "finished", panel.log_view.toPlainText()
+    assert panel.outcome == "finished", panel.progress_page.log_view.toPlainText()
     _wait_results(qtbot, panel)
 
     metrics = json.loads((run / "metrics.json").read_text())
@@ -118,9 +118,9 @@ def test_panel_runs_a_loso_run_and_shows_its_metrics(qtbot, synth, feature_cache
     assert _table_values(view.confusion_table) == conf["matrix"]
     assert [view.confusion_table.horizontalHeaderItem(c).text() for c in range(len(conf["columns"]))] == conf["columns"]
     # progress: every training done, one loss point per fold and the final model
-    assert panel.fold_bar.value() == panel.fold_bar.maximum() == 4
-    assert sorted(panel._curves) == ["final", *subjects]
-    assert "run_end" not in panel.log_view.toPlainText() and "final_end final" in panel.log_view.toPlainText()
+    assert panel.progress_page.fold_bar.value() == panel.progress_page.fold_bar.maximum() == 4
+    assert sorted(panel.progress_page.curves) == ["final", *subjects]
+    assert "run_end" not in panel.progress_page.log_view.toPlainText() and "final_end final" in panel.progress_page.log_view.toPlainText()
     # "Use this model" hands the final checkpoint to the main window
     assert panel.use_button.isEnabled() and not panel.resume_button.isEnabled()
     with qtbot.waitSignal(panel.use_model_requested, timeout=5_000) as sig:
@@ -168,8 +168,8 @@ def test_panel_runs_a_loso_run_and_shows_its_metrics(qtbot, synth, feature_cache
 
 def test_cancel_reattach_and_resume_give_the_uninterrupted_checkpoints(qtbot, synth, feature_cache, uninterrupted,
                                                                       tmp_path, monkeypatch):
-    from metst_gui import training_panel
     from metst_engine.runs import EXIT_CANCELLED
+    from metst_gui.training import training_panel
 
     run = tmp_path / "run"
     first = _panel(qtbot, synth, run, epochs=CANCEL_EPOCHS, seed=CANCEL_SEED, batch=BATCH)
@@ -187,12 +187,12 @@ def test_cancel_reattach_and_resume_give_the_uninterrupted_checkpoints(qtbot, sy
     second = _panel(qtbot, synth, tmp_path / "unused", epochs=1, seed=0, batch=32)
     assert second.attach(run)
     assert second.is_running() and second.cancel_button.isEnabled()
-    assert second.epochs_spin.value() == CANCEL_EPOCHS and second.seed_spin.value() == CANCEL_SEED
+    assert second.form.epochs_spin.value() == CANCEL_EPOCHS and second.form.seed_spin.value() == CANCEL_SEED
     second.cancel()
     qtbot.waitUntil(lambda: second.outcome is not None, timeout=RUN_TIMEOUT_MS)
-    assert second.outcome == "cancelled", second.log_view.toPlainText()
+    assert second.outcome == "cancelled", second.progress_page.log_view.toPlainText()
     assert process.wait(timeout=60) == EXIT_CANCELLED
-    assert "continue with --resume" in second.log_view.toPlainText()
+    assert "continue with --resume" in second.progress_page.log_view.toPlainText()
     done = [s for s in ("s01", "s02", "s03") if (run / "folds" / s / "metrics.json").is_file()]
     assert done and done[0] == "s01" and len(done) < 3 and not (run / "metrics.json").exists()
     assert second.resume_button.isEnabled() and not second.use_button.isEnabled()
@@ -204,7 +204,7 @@ def test_cancel_reattach_and_resume_give_the_uninterrupted_checkpoints(qtbot, sy
     monkeypatch.setattr(second, "_ask_close", lambda: training_panel.CLOSE_CANCEL)
     assert second.confirm_close() is False and second.is_running()
     qtbot.waitUntil(lambda: second.outcome is not None, timeout=RUN_TIMEOUT_MS)
-    assert second.outcome == "finished", second.log_view.toPlainText()
+    assert second.outcome == "finished", second.progress_page.log_view.toPlainText()
     assert second.confirm_close() is True                       # nothing running: no question
     events = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
     last_start = max(i for i, e in enumerate(events) if e["event"] == "run_start")
@@ -218,7 +218,7 @@ def test_cancel_reattach_and_resume_give_the_uninterrupted_checkpoints(qtbot, sy
 
 
 def test_attach_to_a_finished_run_shows_it_and_refuses_to_start_over_it(qtbot, synth, feature_cache, uninterrupted):
-    from metst_gui.training_panel import TrainingPanel
+    from metst_gui.training.training_panel import TrainingPanel
 
     panel = TrainingPanel()
     qtbot.addWidget(panel)
@@ -237,35 +237,35 @@ def test_attach_to_a_finished_run_shows_it_and_refuses_to_start_over_it(qtbot, s
 
 def test_ray_settings_reach_the_command_line_and_a_refused_run_shows_the_error(qtbot, synth, tmp_path):
     panel = _panel(qtbot, synth, tmp_path / "run", epochs=1, seed=0, batch=32)
-    panel.where_combo.setCurrentIndex(panel.where_combo.findData("ray"))
+    panel.form.where_combo.setCurrentIndex(panel.form.where_combo.findData("ray"))
     with pytest.raises(ValueError, match="address"):
         panel.settings()
-    panel.ray_edit.setText("ray://head:10001")
+    panel.form.ray_edit.setText("ray://head:10001")
     cmd = panel.settings().command()
     assert cmd[cmd.index("--executor") + 1] == "ray" and cmd[cmd.index("--ray-address") + 1] == "ray://head:10001"
     assert cmd[1:4] == ["-m", "metst_engine.cli", "train"]
     # the form is checked by TrainConfig.validate before anything starts (here: an unknown network option)
-    panel.where_combo.setCurrentIndex(panel.where_combo.findData("local"))
-    panel.overrides_edit.setText('{"no_such_option": 1}')
+    panel.form.where_combo.setCurrentIndex(panel.form.where_combo.findData("local"))
+    panel.form.overrides_edit.setText('{"no_such_option": 1}')
     assert not panel.start()
     assert panel.monitor is None and "no_such_option" in panel.message.text()
     # whatever metst train refuses, its one error line ends up in the panel (here: a manifest that is no CSV)
-    panel.overrides_edit.setText("")
+    panel.form.overrides_edit.setText("")
     bad = tmp_path / "bad.csv"
     bad.write_text("not,a,manifest\n")
-    panel.source_combo.setCurrentIndex(panel.source_combo.findData(None))
-    panel.manifest_edit.setText(str(bad))
+    panel.form.source_combo.setCurrentIndex(panel.form.source_combo.findData(None))
+    panel.form.manifest_edit.setText(str(bad))
     assert panel.start()
     qtbot.waitUntil(lambda: panel.outcome is not None, timeout=RUN_TIMEOUT_MS)
     assert panel.outcome == "failed"
     assert "error: " in panel.message.text() and "bad.csv" in panel.message.text()
-    assert "bad.csv" in panel.log_view.toPlainText()
+    assert "bad.csv" in panel.progress_page.log_view.toPlainText()
     assert not (tmp_path / "run" / "config.json").exists() and not panel.resume_button.isEnabled()
 
 
 def test_progress_state_counts_trainings_and_estimates_time_left():
     from metst_engine.runs import ProgressState
-    from metst_gui.run_monitor import format_seconds
+    from metst_gui.training.run_monitor import format_seconds
 
     state = ProgressState(final=True)
     state.apply({"event": "run_start", "subjects": ["s01", "s02", "s03"]})

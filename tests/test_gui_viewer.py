@@ -24,7 +24,7 @@ def demo_features(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, demo_features):
-    from metst_gui.app import ViewerWindow, demo_intervals
+    from metst_gui.player.viewer import ViewerWindow, demo_intervals
 
     video = open_video(DEMO)
     win = ViewerWindow(video, demo_features, intervals=demo_intervals(DEMO, [(62, 67), (152, 159)]))

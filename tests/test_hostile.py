@@ -49,7 +49,7 @@ def test_1_analysis_refuses_a_video_id_that_leaves_its_folder(tmp_path):
 
 
 def test_1_gui_analyze_worker_reports_a_hostile_id_and_writes_nothing_outside(tmp_path, qtbot):
-    from metst_gui.analyze_worker import AnalyzeJob, AnalyzeWorker
+    from metst_gui.project.analyze_worker import AnalyzeJob, AnalyzeWorker
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

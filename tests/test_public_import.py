@@ -127,9 +127,10 @@ def test_a_dataset_subject_without_a_weight_file_is_named(imported, tmp_path: Pa
 
 
 def test_training_panel_shows_the_imported_run_and_offers_its_model(qtbot, imported):
-    from metst_gui.training_panel import TrainingPanel
     from test_gui_training import _table_values, _wait_results
+
     from metst_engine.run_report import METRIC_KEYS
+    from metst_gui.training.training_panel import TrainingPanel
 
     run = imported["run"]
     panel = TrainingPanel()

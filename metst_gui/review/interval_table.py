@@ -14,7 +14,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.project import IntervalRecord
-from metst_gui.timeline import GT_COLOUR, STATE_COLOURS
+from metst_gui.review.timeline import GT_COLOUR, STATE_COLOURS
 
 COLUMNS: tuple[str, ...] = ("Onset", "Apex", "Offset", "Emotion", "Score", "State", "Source", "Annotator")
 _Role = QtCore.Qt.ItemDataRole

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from metst_gui.shortcuts import PLAYER_KEYS, REVIEW_SHORTCUTS
+from metst_gui.shell.shortcuts import PLAYER_KEYS, REVIEW_SHORTCUTS
 
-START, END = "<!-- keyboard-table:start (generated from metst_gui/shortcuts.py) -->", "<!-- keyboard-table:end -->"
+START, END = "<!-- keyboard-table:start (generated from metst_gui/shell/shortcuts.py) -->", "<!-- keyboard-table:end -->"
 _BLOCK = re.compile(re.escape(START) + r"\n(.*?)" + re.escape(END), flags=re.DOTALL)
 
 

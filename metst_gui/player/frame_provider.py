@@ -35,7 +35,7 @@ from PySide6 import QtCore, QtGui
 from metst_engine.errors import MetstError, VideoError
 from metst_engine.video import ContainerVideo, FrameFolderVideo, VideoSource, open_video
 from metst_engine.video.proxy import build_proxy, proxy_path
-from metst_gui.frame_cache import FrameCache, bgr_to_qimage
+from metst_gui.player.frame_cache import FrameCache, bgr_to_qimage
 
 Opener = Callable[[], VideoSource]
 

@@ -20,8 +20,8 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.video import VideoSource
-from metst_gui.frame_cache import qimage_to_bgr
-from metst_gui.frame_provider import FrameProvider
+from metst_gui.player.frame_cache import qimage_to_bgr
+from metst_gui.player.frame_provider import FrameProvider
 
 MIN_SPEED, MAX_SPEED = 0.05, 4.0
 SPEED_PRESETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)

@@ -3,7 +3,7 @@
 :class:`~metst_engine.project.review.Review` holds the rules (what accept, emotion, the
 edges, add and next pending do) and each video's undo history; this adapter asks the main
 window for the playhead, turns a refused action into a status-bar message and puts each
-step on the video's Qt undo stack (:class:`~metst_gui.review_commands.ReviewStacks`).
+step on the video's Qt undo stack (:class:`~metst_gui.review.review_commands.ReviewStacks`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from PySide6 import QtCore
 
 from metst_engine.intervals import EMOTIONS
 from metst_engine.project import IntervalRecord, Project, Review, ReviewError, Step, VideoRecord
-from metst_gui.review_commands import ReviewStacks
+from metst_gui.review.review_commands import ReviewStacks
 
 
 class ReviewSession(QtCore.QObject):

@@ -1,0 +1,1 @@
+"""The project store in the window: the browser, Analyze (worker and controller), export, the demo project."""

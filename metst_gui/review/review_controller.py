@@ -1,0 +1,85 @@
+"""Keeps the main window's views on the review session's selection, and reacts to saved edits.
+
+The selected interval is shown in the table, as draggable edges on the curves and by seeking
+the player; a click on the curves selects the interval under it; "next pending" opens the
+video that holds it; after every edit the table, curves, browser and "complete" check are re-read
+from the store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6 import QtCore
+
+from metst_engine.project import Edit
+from metst_engine.project.review import interval_at
+
+if TYPE_CHECKING:
+    from metst_gui.shell.main_window import MainWindow
+
+
+class ReviewController(QtCore.QObject):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        session = window.session
+        session.changed.connect(self.after_edit)
+        session.selectionChanged.connect(self.select_interval)
+        session.refused.connect(lambda _msg: QtCore.QTimer.singleShot(0, self.redraw_selection))
+
+    def seek_from_plot(self, frame: int) -> None:
+        """Seek there; a click inside an interval also selects it (the shortest one containing the frame)."""
+        w = self.window
+        if w.player is not None:
+            w.player.seek(frame)
+        hit = interval_at(w.table.interval_model.records, frame)
+        if hit is not None:
+            self.select_interval(hit.id, seek=False)
+
+    def table_selected(self, interval_id: int) -> None:
+        self.select_interval(interval_id if interval_id >= 0 else None)
+
+    def select_interval(self, interval_id: int | None, seek: bool = True) -> None:
+        w = self.window
+        w.session.select(interval_id)
+        w.table.select_interval(interval_id)
+        self.show_selection_on_plots()
+        if seek and interval_id is not None and w.player is not None:
+            record = next((r for r in w.table.interval_model.records if r.id == interval_id), None)
+            if record is not None:
+                w.player.seek(record.onset)
+
+    def show_selection_on_plots(self) -> None:
+        w = self.window
+        record = next((r for r in w.table.interval_model.records if r.id == w.session.selected), None)
+        w.timeline.set_selected_interval(None if record is None else (record.onset, record.offset))
+
+    def redraw_selection(self) -> None:
+        """Put the draggable edges back where the store has them (after a refused edit)."""
+        self.window.timeline.set_selected_interval(None)
+        self.show_selection_on_plots()
+
+    def next_pending(self) -> None:
+        w = self.window
+        shown = None if w.session.video is None else w.session.video.id
+        target = w.session.next_pending()
+        if target is not None and target.video_id != shown:
+            w.browser.select_video(target.video_id)     # opens it (and its undo stack)
+            self.select_interval(target.id)
+
+    def after_edit(self, edit: Edit) -> None:
+        w = self.window
+        w.refresh_intervals()
+        w.browser.refresh(w.project)
+        if w.session.video is not None:
+            w.complete_action.setChecked(w.session.video.complete)
+        if edit.action in ("complete", "reopen") or any(c.table == "videos" for c in edit.changes):
+            w.refresh_label_sources()
+        w.say(f"{edit.action}: saved")
+
+    def toggle_complete(self, checked: bool) -> None:
+        w = self.window
+        w.session.set_complete(bool(checked))
+        if w.session.video is not None:
+            w.complete_action.setChecked(w.session.video.complete)

@@ -1,0 +1,100 @@
+"""``metst-gui``: the review workspace for a project folder, or a frame-accurate player for one video.
+
+``metst-gui PROJECT_DIR`` / ``--demo`` open :class:`~metst_gui.shell.main_window.MainWindow`;
+``metst-gui VIDEO`` opens the single-video viewer (:class:`~metst_gui.player.viewer.ViewerWindow`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PySide6 import QtWidgets
+
+from metst_engine.errors import MetstError
+from metst_engine.features import FeatureSet
+from metst_engine.video import open_video
+from metst_gui.player.viewer import ViewerWindow
+from metst_gui.review.curves_data import CurveData
+from metst_gui.shell.app_icon import app_icon
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="metst-gui", description="Review workspace for a metst project (or a player for one video).",
+        epilog="examples:\n  metst-gui --demo\n  metst-gui interviews/            (a project folder)"
+               "\n  metst-gui interview.mp4 --features interview.npz"
+               "\n  metst-gui interview.mp4 --curves interview_curves.npz",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", nargs="?", help="project folder (metst project create), or a video file / frame "
+                                                  "folder to view on its own")
+    parser.add_argument("--features", help="video only: .npz written by `metst extract` for this video")
+    parser.add_argument("--curves", help="video only: .npz written by `metst predict --curves` for this video")
+    parser.add_argument("--fps", type=float, default=None)
+    parser.add_argument("--annotator", default=None, help="name recorded on every edit (default: login name)")
+    parser.add_argument("--read-only", action="store_true", help="open the project without editing")
+    parser.add_argument("--no-proxy", action="store_true",
+                        help="never build an all-intra preview proxy for long-GOP files")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the demo project (synthetic faces, ground truth, predictions; built on first use "
+                             "in $METST_DEMO_DIR or ~/.local/share/metst/demo-project)")
+    parser.add_argument("--smoke-test", metavar="PNG", default=None,
+                        help="check the install: open the demo project (or the given project), wait for an exact "
+                             "frame, save a screenshot to PNG and exit (0 = it works)")
+    args = parser.parse_args(argv)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName("metst")
+    if args.smoke_test and args.target is None:
+        args.demo = True
+    target = Path(args.target) if args.target else None
+    if args.demo or (target is not None and _is_project(target)):
+        return _run_project(app, target, args)
+    if target is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        feats = FeatureSet.load(args.features) if args.features else None
+        curves = CurveData.load(args.curves) if args.curves else None
+        video = open_video(target, fps=args.fps)
+    except MetstError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    win = ViewerWindow(video, feats, curves=curves, proxy=not args.no_proxy)
+    win.show()
+    return int(app.exec())
+
+
+def _is_project(path: Path) -> bool:
+    from metst_engine.project import DB_NAME
+
+    return path.suffix == ".sqlite" or (path / DB_NAME).is_file()
+
+
+def _run_project(app: QtWidgets.QApplication, folder: Path | None, args: argparse.Namespace) -> int:
+    from metst_engine.project import Project
+    from metst_gui.shell.main_window import MainWindow
+
+    try:
+        if args.demo:
+            from metst_gui.project.demo_project import ensure_demo_project
+
+            folder = ensure_demo_project(folder, annotator=args.annotator,
+                                         progress=lambda msg: print(f"demo project: {msg}", file=sys.stderr))
+        assert folder is not None
+        project = Project.open(folder, annotator=args.annotator, read_only=True if args.read_only else None)
+    except MetstError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    win = MainWindow(project, proxy=not args.no_proxy, owns_project=True)
+    win.show()
+    if args.smoke_test:
+        from metst_gui.shell.smoke_test import run_smoke_test
+
+        return run_smoke_test(win, Path(args.smoke_test))
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
