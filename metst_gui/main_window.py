@@ -15,13 +15,14 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from metst_engine.analysis import Analysis, import_analysis
 from metst_engine.errors import MetstError
 from metst_engine.intervals import EMOTIONS
 from metst_engine.project import Edit, IntervalRecord, Project
 from metst_engine.project.review import interval_at
 from metst_engine.runs import RunFolder
 from metst_engine.video import VideoSource, open_video
-from metst_gui.analyze_worker import AnalyzeJob, AnalyzeOutcome, AnalyzeWorker
+from metst_gui.analyze_worker import AnalyzeJob, AnalyzeWorker
 from metst_gui.curves_data import CurveData
 from metst_gui.frame_provider import FrameProvider
 from metst_gui.interval_table import IntervalTable
@@ -393,11 +394,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if not ids:
             self.say("Analyze: choose videos in the project browser")
             return False
-        jobs = [AnalyzeJob(v.name, v.subject, v.path) for v in (self.project.video(i) for i in ids)]
-        stamp = QtCore.QDateTime.currentDateTimeUtc().toString("yyyyMMdd-HHmmss-zzz")
-        worker = AnalyzeWorker(jobs, self.project.cache_dir / "analysis" / stamp, checkpoint=checkpoint,
-                               use_cache=self.analyze_use_cache, alignment=self.analyze_alignment,
-                               workers=os.cpu_count() or 1, parent=self)
+        jobs = [AnalyzeJob.of(self.project.video(i)) for i in ids]
+        worker = AnalyzeWorker(jobs, checkpoint=checkpoint, use_cache=self.analyze_use_cache,
+                               alignment=self.analyze_alignment, workers=os.cpu_count() or 1, parent=self)
         worker.progressed.connect(self._analyze_progress)
         worker.succeeded.connect(self._analyze_succeeded)
         worker.failed.connect(lambda msg: self._analyze_ended(f"Analyze failed: {msg}"))
@@ -424,18 +423,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.analyze_progress.setValue(percent)
         self.analyze_progress.setFormat(f"{percent}%  {message}")
 
-    def _analyze_succeeded(self, outcome: AnalyzeOutcome) -> None:
+    def _analyze_succeeded(self, analysis: Analysis) -> None:
         try:
-            result = self.project.import_predictions(outcome.combined_csv, predictor=outcome.predictor,
-                                                     params=outcome.params)
-            for r in outcome.results:
-                self.project.register_curves(r.video, r.curves_npz, result.run_id)
-        except MetstError as exc:
+            result = import_analysis(self.project, analysis)
+        except (MetstError, OSError) as exc:
             self._analyze_ended(f"Analyze: import failed: {exc}")
             return
         self._analyze_ended(f"Analyze: run {result.run_id}: {result.added} intervals added, {result.replaced} "
                             f"replaced, {result.skipped} skipped (already reviewed)")
-        if self.session.video is not None and self.session.video.name in {r.video for r in outcome.results}:
+        if self.session.video is not None and self.session.video.name in {job.video for job, _ in analysis.results}:
             self.open_video(self.session.video.id)
         self.browser.refresh(self.project)
 
