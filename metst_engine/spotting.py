@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .alignment import LEGACY_ALIGNMENT
 from .baseline import BaselineParams, baseline_spotting
@@ -46,6 +46,7 @@ class SpottingResult:
     params: dict[str, Any] = field(default_factory=dict)     #: what made them (a prediction run's parameters)
 
 
+@runtime_checkable
 class Spotter(Protocol):
     """Features in, a :class:`SpottingResult` out."""
 
