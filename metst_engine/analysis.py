@@ -1,76 +1,42 @@
-"""Analyze one video: features, then intervals and per-frame curves, written as the files ``metst predict`` writes.
+"""Analyze videos: features, then a spotter's intervals and curves, for ``metst predict`` or into a project.
 
-The one place that turns a video into a predictions CSV plus a curves ``.npz`` (the CLI's
-``predict``, the GUI's Analyze and the demo project use it), with the model-free spotter
-or a checkpoint. Progress and cancel callbacks reach the feature extraction, the slow part.
+:func:`spot_video` turns one video into a :class:`~metst_engine.spotting.SpottingResult`
+(features from the cache or extracted, with progress, cancel and provisional partial
+results); :func:`analyze_into_project` does it for videos of a project and imports the
+intervals (one prediction run) and the curves straight into its store. That is two halves,
+public for callers that run them on different threads (a project's database belongs to the
+thread that opened it): :func:`analyze_videos` (no project; the GUI's worker thread) and
+:func:`import_analysis` (the project's thread). Cancel raises ``Cancelled`` and imports nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .errors import CheckpointError
-from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn
+from .errors import Cancelled
+from .features import CancelFn, ProgressFn
 from .intervals import Interval
+from .model_catalog import DEFAULT_SPOTTER, SPOTTER_CATALOG
+from .safe_paths import check_id
+from .spotting import Spotter, SpottingResult
 
-if TYPE_CHECKING:   # torch comes with inference: imported when a video is analysed, not at GUI start
-    from .baseline import BaselineParams
-    from .baseline_legacy import LegacyParams
+if TYPE_CHECKING:
     from .feature_runner import ExtractionPool, FeatureChunk
-    from .inference import InferenceOptions
+    from .project import Project
+    from .project.records import ImportResult, VideoRecord
 
-BASELINE = "baseline"
 #: The model-free spotters (``metst predict --spotter``): per-region evidence in noise units
 #: (:mod:`.baseline`, the default) and the earlier raw-magnitude one (:mod:`.baseline_legacy`).
 EVIDENCE, LEGACY = "evidence", "legacy"
 SPOTTERS = (EVIDENCE, LEGACY)
-
-
-@dataclass(frozen=True)
-class AnalysisResult:
-    """What one video's analysis wrote and how it was made (``params`` go into the prediction run)."""
-
-    video: str
-    predictions_csv: Path
-    curves_npz: Path
-    intervals: list[Interval]
-    predictor: str                                  #: "baseline" or the checkpoint path
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-def save_curves(path: str | Path, feats: FeatureSet, **arrays: Any) -> Path:
-    """Per-frame curves file: stitched flow, channel names, n_frames, fps, the face box plus the given arrays.
-
-    ``face_box`` is the median face crop (x0, y0, x1, y1, source px) over the windows: what
-    a player's "zoom to face" shows (absent when no window found a face).
-    """
-    from .atomic import atomic_path
-    from .curves import stitched_flow
-
-    path = Path(path)
-    extra: dict[str, Any] = {}
-    if feats.crop_boxes.size:
-        extra["face_box"] = np.median(feats.crop_boxes, axis=0).astype(np.float64)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, flow=stitched_flow(feats), channel_names=np.array(feats.channel_names, dtype=np.str_),
-                 n_frames=np.int64(feats.n_frames), fps=np.float64(feats.fps), **extra, **arrays)
-    return path
-
-
-@dataclass(frozen=True)
-class Spotting:
-    """One video's features, intervals (source frames) and the per-frame arrays for :func:`save_curves`."""
-
-    feats: FeatureSet
-    intervals: list[Interval]
-    curves: dict[str, Any]
-    predictor: str                                  #: "baseline" or the checkpoint path
-    params: dict[str, Any]                          #: what made them (a prediction run's parameters)
+#: The model-free spotters' features (their one home is the model catalog).
+SPOTTER_ALIGNMENT = SPOTTER_CATALOG[DEFAULT_SPOTTER].alignment
+SPOTTER_ROIS = SPOTTER_CATALOG[DEFAULT_SPOTTER].rois
+LEGACY_ROIS = SPOTTER_CATALOG[LEGACY].rois
 
 
 @dataclass(frozen=True)
@@ -87,147 +53,133 @@ class PartialSpotting:
 PartialFn = Callable[[PartialSpotting], None]
 
 
-#: Alignment of the model-free spotter's features: it is metst's own method (not the
-#: authors'), chosen and checked on features with metst's improved alignment.
-SPOTTER_ALIGNMENT = "improved"
-#: ROI set of the model-free spotter: the 18 ME-TST+ ROIs (the lower eyelids tell blinks apart);
-#: the earlier spotter's was the 5-ROI set, kept for ``--spotter legacy`` so that it runs as it did.
-SPOTTER_ROIS = "metst_plus"
-LEGACY_ROIS = "metst"
-
-
-def spot_video(path: str | Path, *, checkpoint: str | Path | None = None, rois: str | None = None, window: int = 50,
-               skip: int = 1, alignment: str | None = None, fps: float | None = None, fill_gaps: bool = False,
-               baseline: BaselineParams | LegacyParams | None = None, options: InferenceOptions | None = None,
+def spot_video(path: str | Path, spotter: Spotter, *, fps: float | None = None, fill_gaps: bool = False,
                use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                progress: ProgressFn | None = None, cancel: CancelFn | None = None,
-               pool: ExtractionPool | None = None, on_partial: PartialFn | None = None) -> Spotting:
-    """Extract features and spot intervals, writing nothing.
+               pool: ExtractionPool | None = None, on_partial: PartialFn | None = None) -> SpottingResult:
+    """Extract the features ``spotter`` asks for and spot them, writing nothing but the feature cache.
 
-    Without ``checkpoint`` the model-free spotter (``baseline`` settings; ``LegacyParams``
-    run the earlier spotter) runs on (rois, window, skip, alignment) features, ``rois`` None
-    meaning ``SPOTTER_ROIS`` (``LEGACY_ROIS`` for the earlier spotter); with one, the checkpoint's ROI set, window and
-    alignment are used and the skip is fitted to the video's fps (``options`` override the
-    checkpoint's k', p, ...). ``alignment`` None: the spotter's own (``SPOTTER_ALIGNMENT``)
-    or the checkpoint's; given with a checkpoint it overrides the checkpoint's.
-
-    ``pool``: an ``ExtractionPool`` kept across videos (else ``workers`` processes for this
-    one). ``on_partial`` gets provisional intervals of the first minutes while the rest is
-    computed: the model-free spotter's after every chunk of windows, a checkpoint's each
-    time the part seen has doubled (so that the partial runs cost at most one more run).
+    The video is opened once (and only when the spotter needs its fps before the cache is
+    looked at: a checkpoint fits the frame skip to it). ``pool``: an ``ExtractionPool`` kept
+    across videos (else ``workers`` processes for this one). ``on_partial`` gets provisional
+    intervals of the first minutes while the rest is computed: after every chunk of windows
+    (model-free) or each time the part seen has doubled (a checkpoint: the partial runs cost
+    at most one more run). Raises ``Cancelled`` when ``cancel()`` turns true.
     """
-    from .curves import curve_to_source_frames
     from .extraction import extract_video
-
-    def extract(params: ExtractParams, partial: Callable[[FeatureSet], list[Interval]] | None = None,
-                every_chunk: bool = True) -> FeatureSet:
-        seen = [0]
-
-        def on_chunk(chunk: FeatureChunk) -> None:
-            if on_partial is not None and partial is not None and (
-                    every_chunk or chunk.w1 >= 2 * seen[0] or chunk.w1 == chunk.n_windows):
-                seen[0] = chunk.w1
-                on_partial(PartialSpotting(chunk.so_far.n_frames, chunk.n_frames, partial(chunk.so_far)))
-
-        feats = extract_video(path, params, fps=fps, fill_gaps=fill_gaps, use_cache=use_cache, cache_dir=cache_dir,
-                              workers=workers, progress=progress, cancel=cancel, pool=pool,
-                              on_chunk=on_chunk if on_partial is not None else None)
-        _raise_if_cancelled(cancel)
-        return feats
-
-    if checkpoint is None:
-        from .baseline import BaselineParams, baseline_curves, spot
-        from .baseline_legacy import LegacyParams, legacy_curves, legacy_spot
-
-        bp = baseline or BaselineParams()
-        alignment = alignment or SPOTTER_ALIGNMENT
-        rois = rois or (LEGACY_ROIS if isinstance(bp, LegacyParams) else SPOTTER_ROIS)
-        legacy = isinstance(bp, LegacyParams)
-        partial_spot = (lambda part: legacy_spot(part, bp)) if legacy else (lambda part: spot(part, bp))
-        feats = extract(ExtractParams(rois=rois, window=window, skip=skip, alignment=alignment), partial_spot)
-        if legacy:
-            curves, intervals, spotter = legacy_curves(feats, bp), legacy_spot(feats, bp), LEGACY
-        else:
-            curves, intervals, spotter = baseline_curves(feats, bp), spot(feats, bp), EVIDENCE
-        arrays = {"spot_score": curve_to_source_frames(curves.combined, feats.skip, feats.n_frames),
-                  "spot_threshold": np.float32(curves.threshold), "predictor": np.array(BASELINE)}
-        return Spotting(feats, intervals, arrays, BASELINE,
-                        {"rois": rois, "window": window, "skip": skip, "alignment": alignment, "spotter": spotter,
-                         "threshold": float(curves.threshold)})
-
-    from .inference import InferenceOptions, extract_params_for, predict_features
-    from .models import import_public_metst, load_checkpoint, read_checkpoint_meta
     from .video import open_video
 
-    from .models.checkpoint import check_weights_fit
+    seen = [0]
 
-    opts = options or InferenceOptions()
-    published = Path(checkpoint).suffix.lower() == ".pkl"   # the authors' weight file (never unpickled)
-    if published:
-        model, meta = import_public_metst(checkpoint)
-        if meta.window is None:
-            raise CheckpointError(checkpoint, "its folder name does not say which dataset the weights are for (window, "
-                                              "skip): convert it with `metst import-weights FILE -o FILE.safetensors "
-                                              "--authors-dataset casme3|samm_lv` and use that")
-    else:
-        meta = read_checkpoint_meta(checkpoint)
-        check_weights_fit(meta, Path(checkpoint))       # a file that cannot load fails before the extraction
-    with open_video(path, fps=fps, fill_gaps=fill_gaps) as v:
-        video_fps = v.fps
-    params = extract_params_for(meta, video_fps, checkpoint, force_fps=opts.force_fps)
-    if alignment is not None:
-        params = replace(params, alignment=alignment)
-    if on_partial is None or published:
-        feats = extract(params)
-        if not published:
-            model, meta = load_checkpoint(checkpoint, channels=feats.channel_names, window=feats.k,
-                                          device=opts.device)
-    else:   # the model is needed before the features are complete
-        from .rois import load_roi_set
+    def on_chunk(chunk: FeatureChunk) -> None:
+        if on_partial is not None and (spotter.partial_every_chunk or chunk.w1 >= 2 * seen[0]
+                                       or chunk.w1 == chunk.n_windows):
+            seen[0] = chunk.w1
+            on_partial(PartialSpotting(chunk.so_far.n_frames, chunk.n_frames, spotter.spot(chunk.so_far).intervals))
 
-        model, meta = load_checkpoint(checkpoint, channels=load_roi_set(params.rois).channel_names,
-                                      window=params.window, device=opts.device)
-        feats = extract(params, lambda part: predict_features(model, meta, part, opts, checkpoint).intervals,
-                        every_chunk=False)
-    pred = predict_features(model, meta, feats, opts, checkpoint)
-    arrays = {"spot_prob": pred.spot, "spot_threshold": np.float32(pred.threshold), "recog_prob": pred.recog,
-              "class_names": np.array([*pred.class_names, "neutral"], dtype=np.str_),
-              "predictor": np.array(str(checkpoint))}
-    return Spotting(feats, pred.intervals, arrays, str(checkpoint),
-                    {"checkpoint": str(checkpoint), "rois": params.rois, "window": params.window,
-                     "alignment": params.alignment,
-                     "skip": pred.skip, "k_prime": pred.k_prime, "threshold": float(pred.threshold)})
-
-
-def analyze_video(path: str | Path, video: str, subject: str, out_dir: str | Path, *,
-                  checkpoint: str | Path | None = None, rois: str | None = None, window: int = 50, skip: int = 1,
-                  alignment: str | None = None, use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
-                  progress: ProgressFn | None = None, cancel: CancelFn | None = None,
-                  device: str = "cpu", pool: ExtractionPool | None = None,
-                  on_partial: PartialFn | None = None) -> AnalysisResult:
-    """:func:`spot_video`, then write ``OUT_DIR/<video>.csv`` and ``<video>_curves.npz``.
-
-    Raises ``metst_engine.errors.Cancelled`` when ``cancel()`` turns true.
-    """
-    from .atomic import ensure_dir
-    from .inference import InferenceOptions
-    from .intervals_io import write_predictions
-    from .safe_paths import id_path
-
-    csv_path = id_path(out_dir, video, ".csv", what="video id", source=path)
-    npz_path = id_path(out_dir, video, "_curves.npz", what="video id", source=path)
-    ensure_dir(out_dir)
-    found = spot_video(path, checkpoint=checkpoint, rois=rois, window=window, skip=skip, alignment=alignment,
-                       options=InferenceOptions(device=device), use_cache=use_cache, cache_dir=cache_dir,
-                       workers=workers, progress=progress, cancel=cancel, pool=pool, on_partial=on_partial)
-    save_curves(npz_path, found.feats, **found.curves)
+    with ExitStack() as stack:
+        video = stack.enter_context(open_video(path, fps=fps, fill_gaps=fill_gaps)) if spotter.needs_fps else None
+        params = spotter.extract_params(None if video is None else video.fps)
+        feats = extract_video(path, params, fps=fps, fill_gaps=fill_gaps, use_cache=use_cache, cache_dir=cache_dir,
+                              workers=workers, progress=progress, cancel=cancel, pool=pool, video=video,
+                              on_chunk=on_chunk if on_partial is not None else None)
     _raise_if_cancelled(cancel)
-    write_predictions(csv_path, [(subject, video, iv) for iv in found.intervals])
-    return AnalysisResult(video, csv_path, npz_path, found.intervals, found.predictor, found.params)
+    return spotter.spot(feats)
+
+
+@dataclass(frozen=True)
+class AnalyzeJob:
+    """A video to analyze: its id (the name in the project), subject and file."""
+
+    video: str
+    subject: str
+    path: Path
+
+    @classmethod
+    def of(cls, record: VideoRecord) -> AnalyzeJob:
+        return cls(record.name, record.subject, Path(record.path))
+
+
+@dataclass(frozen=True)
+class AnalyzeProgress:
+    """Video ``index`` of ``count``: ``done`` of ``total`` windows (0 of 0: it is being opened)."""
+
+    index: int
+    count: int
+    video: str
+    done: int
+    total: int
+
+    @property
+    def fraction(self) -> float:
+        """Of the whole analysis, 0 .. 1."""
+        share = self.done / self.total if self.total else 0.0
+        return (self.index + share) / self.count if self.count else 1.0
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Every video's result, in job order, and the spotter's name for the run."""
+
+    results: list[tuple[AnalyzeJob, SpottingResult]]
+    predictor: str
+
+    @property
+    def run_params(self) -> dict[str, Any]:
+        """The prediction run's parameters: the first video's, the videos, one threshold per video."""
+        params = dict(self.results[0][1].params) if self.results else {}
+        params["videos"] = [job.video for job, _ in self.results]
+        if len(self.results) > 1:            # one threshold per video; the run keeps them all
+            params.pop("threshold", None)
+            params["thresholds"] = {job.video: r.params.get("threshold") for job, r in self.results}
+        return params
+
+
+def analyze_videos(jobs: Sequence[AnalyzeJob], spotter: Spotter, *,
+                   progress: Callable[[AnalyzeProgress], None] | None = None, cancel: CancelFn | None = None,
+                   use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1) -> Analysis:
+    """:func:`spot_video` for every job (worker processes kept across the videos); no project, no files."""
+    from .feature_runner import ExtractionPool
+
+    for job in jobs:
+        check_id(job.video, "video id", job.path)
+    say = progress or (lambda _p: None)
+    results = []
+    with ExitStack() as stack:   # worker processes (and their landmark models) kept for every video
+        pool = stack.enter_context(ExtractionPool(workers)) if workers > 1 else None
+        for k, job in enumerate(jobs):
+            say(AnalyzeProgress(k, len(jobs), job.video, 0, 0))
+
+            def windows(done: int, total: int, k: int = k, job: AnalyzeJob = job) -> None:
+                say(AnalyzeProgress(k, len(jobs), job.video, done, total))
+            results.append((job, spot_video(job.path, spotter, use_cache=use_cache, cache_dir=cache_dir,
+                                            workers=workers, pool=pool, progress=windows, cancel=cancel)))
+    _raise_if_cancelled(cancel)
+    return Analysis(results, spotter.predictor)
+
+
+def import_analysis(project: Project, analysis: Analysis) -> ImportResult:
+    """The intervals as one prediction run (reviewed intervals kept), each video's curves registered with it."""
+    result = project.add_prediction_run({job.video: r.intervals for job, r in analysis.results},
+                                        predictor=analysis.predictor, params=analysis.run_params)
+    for job, r in analysis.results:
+        vid = project.video(job.video).id
+        path = r.curves.save(project.cache_dir / "curves" / f"{vid}-{result.run_id}-curves.npz")
+        project.register_curves(vid, path, result.run_id)
+    return result
+
+
+def analyze_into_project(project: Project, video_ids: Sequence[int | str], spotter: Spotter, *,
+                         progress: Callable[[AnalyzeProgress], None] | None = None, cancel: CancelFn | None = None,
+                         use_cache: bool = True, cache_dir: str | Path | None = None,
+                         workers: int = 1) -> ImportResult:
+    """Extract, spot and import the videos (ids or names) of ``project``: :func:`analyze_videos`, then
+    :func:`import_analysis`. A cancelled analysis raises ``Cancelled`` and leaves the store as it was."""
+    jobs = [AnalyzeJob.of(project.video(v)) for v in video_ids]
+    return import_analysis(project, analyze_videos(jobs, spotter, progress=progress, cancel=cancel,
+                                                   use_cache=use_cache, cache_dir=cache_dir, workers=workers))
 
 
 def _raise_if_cancelled(cancel: CancelFn | None) -> None:
-    from .errors import Cancelled
-
     if cancel is not None and cancel():
         raise Cancelled("analysis cancelled")

@@ -32,7 +32,7 @@ The earlier spotter is :mod:`metst_engine.baseline_legacy` (``metst predict --sp
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,7 @@ from scipy.ndimage import binary_dilation, median_filter, uniform_filter1d
 
 from .curves import chained_displacement, roi_groups
 from .features import FeatureSet
-from .intervals import Interval
+from .intervals import Interval, RejectedPeak
 
 #: The face region whose events mark blinks (the lower-eyelid ROIs of metst_plus).
 EYES = "eyes"
@@ -90,6 +90,8 @@ class Event:
     offset: int
     peak: float                     #: evidence at the apex, noise units
     kind: str                       #: "micro", "macro", "blink" or "jitter"
+    reason: str = ""                #: why it is not a micro-expression (empty for one)
+    scale: str = "short"            #: "short" (the curve the GUI shows) or "long" (against the neutral face)
 
 
 @dataclass
@@ -149,7 +151,8 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b) - 1) for a, b in zip(edges[0::2], edges[1::2])]
 
 
-def _events(group: str, e: np.ndarray, threshold: float, params: BaselineParams, step_rate: float) -> list[Event]:
+def _events(group: str, e: np.ndarray, threshold: float, params: BaselineParams, step_rate: float,
+            scale: str = "short") -> list[Event]:
     """The runs of ``e`` above ``threshold``, measured at half their peak and classified by that width.
 
     Onset and offset lie as far before and after the half-height points as these lie from
@@ -166,8 +169,16 @@ def _events(group: str, e: np.ndarray, threshold: float, params: BaselineParams,
         while b < len(e) - 1 and e[b + 1] >= peak / 2:
             b += 1
         width = (b - a + 1) / step_rate
-        kind = "macro" if width > params.max_seconds else "micro" if width >= params.min_seconds else "jitter"
-        found.append(Event(group, min(lo, max(0, 2 * a - apex)), apex, max(hi, min(len(e) - 1, 2 * b - apex)), peak, kind))
+        if width > params.max_seconds:
+            kind, reason = "macro", (f"longer than {params.max_seconds * step_rate:.3g} frames "
+                                     f"({params.max_seconds:g} s) at half height: a macro-expression")
+        elif width >= params.min_seconds:
+            kind, reason = "micro", ""
+        else:
+            kind, reason = "jitter", (f"shorter than {params.min_seconds * step_rate:.3g} frames "
+                                      f"({params.min_seconds:g} s) at half height: jitter")
+        found.append(Event(group, min(lo, max(0, 2 * a - apex)), apex, max(hi, min(len(e) - 1, 2 * b - apex)), peak,
+                           kind, reason, scale))
     return found
 
 
@@ -197,7 +208,7 @@ def baseline_curves(feats: FeatureSet, params: BaselineParams = BaselineParams()
         loud = binary_dilation(loud, iterations=_frames(0.1, step_rate))
         quiet = ~loud if quiet is None else quiet & ~loud
     macros = [ev for g, e in long_evidence.items() if g != EYES
-              for ev in _events(g, e, params.macro_threshold, params, step_rate) if ev.kind == "macro"]
+              for ev in _events(g, e, params.macro_threshold, params, step_rate, "long") if ev.kind == "macro"]
 
     # short scale: contrast against the surrounding second; micro-length bumps
     r = d - _running_median(d, _frames(params.context_seconds, step_rate))
@@ -206,7 +217,7 @@ def baseline_curves(feats: FeatureSet, params: BaselineParams = BaselineParams()
         r[-(feats.k // 2):] /= math.sqrt(2)
     z, sigma = _z_scores(r)
     evidence = _evidence(z, names, groups, params.group_top)
-    blinks = [Event(ev.group, ev.onset, ev.apex, ev.offset, ev.peak, "blink") if ev.kind == "micro" else ev
+    blinks = [replace(ev, kind="blink", reason="a blink") if ev.kind == "micro" else ev
               for ev in _events(EYES, evidence[EYES], params.blink_threshold, params, step_rate)] if EYES in evidence else []
     events = list(macros) + blinks
     for g, e in evidence.items():
@@ -214,9 +225,9 @@ def baseline_curves(feats: FeatureSet, params: BaselineParams = BaselineParams()
             continue
         for ev in _events(g, e, params.threshold, params, step_rate):
             if ev.kind == "micro" and any(m.group == g and m.onset <= ev.apex <= m.offset for m in macros):
-                ev = Event(ev.group, ev.onset, ev.apex, ev.offset, ev.peak, "macro")      # a piece of a macro
+                ev = replace(ev, kind="macro", reason=f"inside a macro-expression of the {g}")   # a piece of it
             elif ev.kind == "micro" and any(b.kind == "blink" and b.onset <= ev.apex <= b.offset for b in blinks):
-                ev = Event(ev.group, ev.onset, ev.apex, ev.offset, ev.peak, "blink")      # the lid drags the brows
+                ev = replace(ev, kind="blink", reason="inside a blink")   # the lid drags the brows
             events.append(ev)
     face = [e for g, e in evidence.items() if g != EYES]
     combined = np.max(np.stack(face), axis=0) if face else np.zeros(len(d))
@@ -231,12 +242,26 @@ def _overlaps(a: Event, b: Event) -> bool:
 
 def spot(feats: FeatureSet, params: BaselineParams = BaselineParams()) -> list[Interval]:
     """Spotted micro-expression intervals in SOURCE frames (inclusive), score = peak evidence (noise units)."""
+    return baseline_spotting(feats, params)[1]
+
+
+def baseline_spotting(feats: FeatureSet, params: BaselineParams = BaselineParams()
+                      ) -> tuple[BaselineCurves, list[Interval], list[RejectedPeak]]:
+    """The curves, the spotted intervals (as :func:`spot`) and the shown curve's peaks above the
+    threshold that got none (SOURCE frames), each with the reason that dropped it here."""
     curves = baseline_curves(feats, params)
-    micro = sorted((e for e in curves.events if e.kind == "micro"), key=lambda e: -e.peak)
+    shown = [e for e in curves.events if e.scale == "short" and e.group != EYES]
+    micro = sorted((e for e in shown if e.kind == "micro"), key=lambda e: -e.peak)
     kept: list[Event] = []
-    for ev in micro:                 # one spot per moment: the strongest region's event stands for the others
-        if not any(_overlaps(ev, k) for k in kept):
-            kept.append(ev)
     s = feats.skip
-    return [Interval(onset=e.onset * s, offset=min(e.offset * s + s - 1, feats.n_frames - 1), apex=e.apex * s,
-                     score=e.peak) for e in sorted(kept, key=lambda e: e.onset)]
+    rejected = [RejectedPeak(e.apex * s, e.peak, e.reason) for e in shown if e.kind != "micro"]
+    for ev in micro:                 # one spot per moment: the strongest region's event stands for the others
+        stronger = next((k for k in kept if _overlaps(ev, k)), None)
+        if stronger is None:
+            kept.append(ev)
+        else:
+            rejected.append(RejectedPeak(ev.apex * s, ev.peak, f"merged into the stronger {stronger.group} spot",
+                                         stronger.apex * s))
+    intervals = [Interval(onset=e.onset * s, offset=min(e.offset * s + s - 1, feats.n_frames - 1), apex=e.apex * s,
+                          score=e.peak) for e in sorted(kept, key=lambda e: e.onset)]
+    return curves, intervals, sorted(rejected, key=lambda r: r.apex)

@@ -29,6 +29,7 @@ from .datasets import load_manifest
 from .errors import Cancelled, MetstError
 from .intervals import Interval
 from .intervals_io import read_predictions, write_predictions
+from .model_catalog import SPOTTER_CATALOG
 from .resources_path import resource_path
 from .runs import EXIT_CANCELLED, TrainConfig
 from .runs import add_arguments as add_train_config_arguments
@@ -512,7 +513,10 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
                    help="model-free spotter: evidence (per-region motion in noise units) or legacy (the earlier "
                         "raw-magnitude spotter, for comparison)")
     _alignment_arg(p, None, " (default: the checkpoint's; improved for the model-free spotter)")
-    p.add_argument("--window", "-k", type=int, default=50)
+    p.add_argument("--window", "-k", type=int, default=None,
+                   help="model-free spotter: window k (default: the spotter's, "
+                        f"{', '.join(f'{s.name} {s.window}' for s in SPOTTER_CATALOG.values())}); "
+                        "a checkpoint uses its own")
     p.add_argument("--skip", "-s", type=int, default=1)
     p.add_argument("--fps", type=float, default=None)
     p.add_argument("--fill-gaps", action="store_true")
@@ -536,12 +540,12 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
   metst predict CASME3/data/spNO.1/a/color --video-id spNO.1_a --subject spNO.1 -o spNO.1_a.csv
 """)(_predict_args)
 def _predict(a: argparse.Namespace) -> int:
-    from .analysis import LEGACY, SPOTTER_ROIS, save_curves, spot_video  # lazy: cv2, av
+    from .analysis import LEGACY, spot_video  # lazy: cv2, av
     from .baseline import BaselineParams  # lazy: scipy, pandas
     from .baseline_legacy import LegacyParams  # lazy: scipy
-    from .features import ExtractParams  # lazy: cv2, av
     from .inference import InferenceOptions  # lazy: torch
     from .progress import progress_bar  # lazy: tqdm (startup)
+    from .spotting import BaselineSpotter, make_spotter  # lazy: cv2, av, torch
 
     video_id = check_id(a.video_id or Path(a.input.rstrip("/")).stem, "video id", a.input,
                         fix="pass another one with --video-id")
@@ -555,12 +559,6 @@ def _predict(a: argparse.Namespace) -> int:
         raise UsageError(f"-p must be a fraction in [0, 1], got {a.p}")
     if a.floor is not None and not 0.0 <= a.floor < math.inf:
         raise UsageError(f"--floor must be a finite number >= 0, got {a.floor}")
-    if not a.model:
-        try:
-            ExtractParams(rois=a.rois or SPOTTER_ROIS, window=a.window, skip=a.skip,
-                          alignment=a.alignment or "public").validate()
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
     spotter_params: BaselineParams | LegacyParams
     if a.spotter == LEGACY:
         spotter_params = LegacyParams() if a.floor is None else LegacyParams(floor=a.floor)
@@ -572,20 +570,26 @@ def _predict(a: argparse.Namespace) -> int:
             raise UsageError(f"--floor: {exc}") from None
     opts = InferenceOptions(k_prime=a.k_prime, p=a.p, floor=a.floor or 0.0, strategy=a.strategy, device=a.device,
                             force_fps=a.force_fps)
+    if not a.model:
+        try:
+            BaselineSpotter(spotter_params, rois=a.rois, window=a.window, skip=a.skip,
+                            alignment=a.alignment).features.validate()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    spotter = make_spotter(a.model, alignment=a.alignment, options=opts, params=spotter_params, rois=a.rois,
+                           window=a.window, skip=a.skip)
     with cancel_on_signals() as stop, progress_bar(None, "windows") as bar:
         try:
-            found = spot_video(a.input, checkpoint=a.model, rois=a.rois, window=a.window, skip=a.skip,
-                               alignment=a.alignment, fps=a.fps,
-                               fill_gaps=a.fill_gaps, options=opts,
-                               baseline=spotter_params,
-                               use_cache=not a.no_cache, workers=os.cpu_count() or 1,
-                               progress=lambda d, n: bar.update_to(d, n), cancel=stop.is_set)
+            found = spot_video(a.input, spotter, fps=a.fps, fill_gaps=a.fill_gaps, use_cache=not a.no_cache,
+                               workers=os.cpu_count() or 1, progress=lambda d, n: bar.update_to(d, n),
+                               cancel=stop.is_set)
         except Cancelled:
             raise Cancelled(_resume_hint(a.input, a.no_cache)) from None
     write_predictions(a.output, [(a.subject, video_id, iv) for iv in found.intervals], one_based=a.one_based)
     if a.curves:
-        save_curves(a.curves, found.feats, **found.curves)
-    summary = {"output": a.output, "video": video_id, "intervals": len(found.intervals), "predictor": found.predictor}
+        found.curves.save(a.curves)
+    summary = {"output": a.output, "video": video_id, "intervals": len(found.intervals),
+               "predictor": spotter.predictor}
     if not a.model:
         summary |= {"spotter": found.params["spotter"], "threshold": found.params["threshold"]}
     if a.model:

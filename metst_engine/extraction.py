@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from .face import LandmarkModel
 from .feature_runner import ChunkStore, ExtractionPool, FeatureChunk
 from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn, extract_features
 from .safe_paths import id_path
-from .video import IMAGE_EXTENSIONS, open_video
+from .video import IMAGE_EXTENSIONS, VideoSource, open_video
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 
@@ -30,14 +31,16 @@ def extract_video(path: str | Path, params: ExtractParams, *, fps: float | None 
                   use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
                   model: LandmarkModel | None = None, progress: ProgressFn | None = None,
                   cancel: CancelFn | None = None, pool: ExtractionPool | None = None,
-                  on_chunk: Callable[[FeatureChunk], None] | None = None) -> FeatureSet:
+                  on_chunk: Callable[[FeatureChunk], None] | None = None,
+                  video: VideoSource | None = None) -> FeatureSet:
     """Features of one video file or frame folder, from the cache when they are there.
 
     With the cache, every finished chunk is kept too (``cache.parts_dir``), so a run that
     is cancelled or killed resumes where it stopped; the chunks go once the whole file is
     written. ``pool`` (an ``ExtractionPool``, kept across videos) or ``workers`` > 1 run
     the windows in worker processes; ``on_chunk`` gets the features chunk by chunk in
-    video order while the rest is computed (all at once on a cache hit).
+    video order while the rest is computed (all at once on a cache hit). ``video``: ``path``
+    already open (the caller keeps and closes it), so that it is not opened a second time.
     """
     params.validate()
     cache_file = None
@@ -50,8 +53,8 @@ def extract_video(path: str | Path, params: ExtractParams, *, fps: float | None 
                 on_chunk(FeatureChunk(0, hit.n_windows, hit.n_windows, hit.n_frames, hit))
             return hit
     store = ChunkStore(parts_dir(cache_file)) if cache_file is not None else None
-    with open_video(path, fps=fps, fill_gaps=fill_gaps) as video:
-        feats = extract_features(video, params, model=model, progress=progress, cancel=cancel, workers=workers,
+    with nullcontext(video) if video is not None else open_video(path, fps=fps, fill_gaps=fill_gaps) as source:
+        feats = extract_features(source, params, model=model, progress=progress, cancel=cancel, workers=workers,
                                  pool=pool, store=store, on_chunk=on_chunk)
     if cache_file is not None and store is not None:
         feats.save(cache_file)

@@ -9,7 +9,7 @@ mismatch that is refused unless forced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +19,11 @@ from .alignment import LEGACY_ALIGNMENT
 from .curves import curve_to_source_frames
 from .errors import CheckpointError, InputError
 from .features import ExtractParams, FeatureSet
-from .intervals import HEAD_CLASSES, Interval
+from .intervals import HEAD_CLASSES, Interval, RejectedPeak
 from .models import check_compatible
 from .postprocess import (
     PostprocessParams,
-    postprocess_video,
+    postprocess_explained,
     spot_threshold,
     stitch_windows,
 )
@@ -56,6 +56,7 @@ class Prediction:
     threshold: float
     k_prime: int
     skip: int
+    rejected: list[RejectedPeak] = field(default_factory=list)   #: peaks above the threshold left out, and why
 
 
 def derive_skip(video_fps: float, ckpt_fps: float | None, ckpt_skip: int, path: str | Path | None = None,
@@ -102,7 +103,7 @@ def predict_features(model: torch.nn.Module, meta, feats: FeatureSet, opts: Infe
                            p=float(opts.p if opts.p is not None else (meta.threshold_p or 0.55)),
                            strategy="spotting_mainly" if opts.strategy == "none" else opts.strategy,  # type: ignore[arg-type]
                            skip=1, floor=opts.floor)
-    after_skip = postprocess_video(spot, recog, pp, class_names=(*class_names, "neutral"))
+    after_skip, rejected = postprocess_explained(spot, recog, pp, class_names=(*class_names, "neutral"))
     intervals = []
     for iv in after_skip:
         src = iv_to_source(iv, feats.skip)
@@ -112,7 +113,7 @@ def predict_features(model: torch.nn.Module, meta, feats: FeatureSet, opts: Infe
     threshold = spot_threshold(spot, pp)
     return Prediction(intervals, curve_to_source_frames(spot, feats.skip, feats.n_frames),
                       curve_to_source_frames(recog, feats.skip, feats.n_frames), class_names, threshold, pp.k_prime,
-                      feats.skip)
+                      feats.skip, [r.scaled(feats.skip) for r in rejected])
 
 
 def extract_params_for(meta, video_fps: float, path: str | Path | None = None, force_fps: bool = False) -> ExtractParams:

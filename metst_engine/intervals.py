@@ -51,6 +51,24 @@ class Interval:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class RejectedPeak:
+    """A peak above the spotting threshold that got no interval, and why (the GUI's "why no proposal here?").
+
+    ``reason`` comes from the code that dropped the peak; ``by`` is the apex of the interval
+    that stands for it when it was merged into a stronger one (None otherwise).
+    """
+
+    apex: int
+    score: float
+    reason: str
+    by: int | None = None
+
+    def scaled(self, skip: int) -> RejectedPeak:
+        """The same peak with frames after the skip turned into source frames."""
+        return replace(self, apex=self.apex * skip, by=None if self.by is None else self.by * skip)
+
+
 def interval_iou(a: Interval, b: Interval) -> float:
     """IoU of two inclusive frame intervals: |a ∩ b| / |a ∪ b| counted in frames."""
     inter = min(a.offset, b.offset) - max(a.onset, b.onset) + 1

@@ -45,6 +45,37 @@ DEFAULT_MODEL = "metst"
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {name: m.defaults() for name, m in CATALOG.items()}
 
 
+@dataclass(frozen=True)
+class SpotterInfo:
+    """A model-free spotter's features: ROI set, face alignment and window k (``metst predict``, Analyze).
+
+    A checkpoint brings its own (what it was trained with); these are the spotters without one.
+    """
+
+    name: str            #: ``metst predict --spotter``
+    label: str
+    rois: str
+    alignment: str
+    window: int          #: k, frames after the skip: the spotter's parameters are in seconds
+
+    def __post_init__(self) -> None:
+        if self.window < 4 or self.window % 2:
+            raise ValueError(f"spotter {self.name}: an even window >= 4 is needed")
+
+
+#: The model-free spotters: per-region evidence (tuned by bench/spotter_bench.py on window 50 with the
+#: 18 ME-TST+ ROIs, whose lower eyelids tell blinks apart, and metst's improved alignment) and the
+#: earlier raw-magnitude one (5 ROIs), kept for comparison.
+SPOTTER_CATALOG: dict[str, SpotterInfo] = {s.name: s for s in (
+    SpotterInfo("evidence", "model-free spotter (per-region evidence)", rois="metst_plus", alignment="improved",
+                window=50),
+    SpotterInfo("legacy", "earlier model-free spotter (raw magnitude)", rois="metst", alignment="improved",
+                window=50),
+)}
+#: The spotter Analyze and ``metst predict`` use without a checkpoint.
+DEFAULT_SPOTTER = "evidence"
+
+
 def model_info(name: str) -> ModelInfo:
     try:
         return CATALOG[name]
@@ -57,4 +88,5 @@ def per_model(field: str) -> str:
     return ", ".join(f"{m.name} {getattr(m, field):g}" for m in CATALOG.values())
 
 
-__all__ = ["CATALOG", "DEFAULT_MODEL", "MODEL_DEFAULTS", "MODEL_NAMES", "ModelInfo", "model_info", "per_model"]
+__all__ = ["CATALOG", "DEFAULT_MODEL", "DEFAULT_SPOTTER", "MODEL_DEFAULTS", "MODEL_NAMES", "SPOTTER_CATALOG", "ModelInfo",
+           "SpotterInfo", "model_info", "per_model"]

@@ -36,7 +36,13 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks
 
-from metst_engine.intervals import EMOTIONS, HEAD_CLASSES, NEUTRAL, Interval
+from metst_engine.intervals import (
+    EMOTIONS,
+    HEAD_CLASSES,
+    NEUTRAL,
+    Interval,
+    RejectedPeak,
+)
 
 Strategy = Literal["spotting_mainly", "result_synergy"]
 RecognitionSpan = Literal["inner", "metst_code"]
@@ -148,17 +154,32 @@ def spot_intervals(curve: np.ndarray, params: PostprocessParams) -> list[Interva
 
     Each interval has apex = peak frame and score = smoothed curve value at the peak.
     """
+    return spot_peaks(curve, params)[0]
+
+
+def spot_peaks(curve: np.ndarray, params: PostprocessParams) -> tuple[list[Interval], list[RejectedPeak]]:
+    """:func:`spot_intervals`, plus the peaks above the threshold that ``find_peaks``' distance
+    (k') dropped: each lies closer than k' to a higher peak, which stands for it (``by``)."""
     c = np.asarray(curve, dtype=float)
     if c.size == 0:
-        return []
+        return [], []
     kp = params.k_prime
     s = smooth_curve(c, kp, params.edge_mode) if params.smoothing else c
-    peaks, _ = find_peaks(s, height=_threshold(s, params), distance=max(kp, 1))
+    height = _threshold(s, params)
+    peaks, _ = find_peaks(s, height=height, distance=max(kp, 1))
     out = []
     for peak in peaks:
         iv = Interval(int(peak) - kp, int(peak) + kp, apex=int(peak), score=float(s[peak]))
         out.append(iv.clipped(c.size) if params.clip else iv)
-    return out
+    rejected = []
+    if kp > 1:
+        kept = set(peaks.tolist())
+        for peak in find_peaks(s, height=height)[0]:
+            if int(peak) not in kept:
+                by = int(min(peaks, key=lambda q: (abs(int(q) - int(peak)), -s[q])))
+                rejected.append(RejectedPeak(int(peak), float(s[peak]),
+                                             f"closer than k' = {kp} frames to a higher peak", by))
+    return out, rejected
 
 
 def frame_labels(recog_scores: np.ndarray, strategy: Strategy = "spotting_mainly") -> np.ndarray:
@@ -206,9 +227,15 @@ def postprocess_video(spot_curve: np.ndarray, recog_scores: np.ndarray | None,
 
     With "result_synergy", intervals whose majority class is neutral are dropped.
     """
-    intervals = spot_intervals(spot_curve, params)
+    return postprocess_explained(spot_curve, recog_scores, params, class_names)[0]
+
+
+def postprocess_explained(spot_curve: np.ndarray, recog_scores: np.ndarray | None, params: PostprocessParams,
+                          class_names: tuple[str, ...] = HEAD_CLASSES) -> tuple[list[Interval], list[RejectedPeak]]:
+    """:func:`postprocess_video` plus the peaks above the threshold it dropped, with the reason."""
+    intervals, rejected = spot_peaks(spot_curve, params)
     if recog_scores is None:
-        return intervals
+        return intervals, rejected
     labels = frame_labels(recog_scores, params.strategy)
     out = []
     for iv in intervals:
@@ -216,9 +243,11 @@ def postprocess_video(spot_curve: np.ndarray, recog_scores: np.ndarray | None,
                                params.recognition_span)
         name = None if label is None else class_names[label]
         if params.strategy == "result_synergy" and name == NEUTRAL:
+            rejected.append(RejectedPeak(int(iv.apex or iv.onset), float(iv.score or 0.0),
+                                         "recognised as neutral (result_synergy drops those)"))
             continue
         out.append(replace(iv, emotion=name))
-    return out
+    return out, sorted(rejected, key=lambda r: r.apex)
 
 
 def postprocess_windows(spot_windows: np.ndarray, recog_windows: np.ndarray | None,
@@ -240,10 +269,12 @@ __all__ = [
     "majority_label",
     "moilanen_threshold",
     "params_for_mode",
+    "postprocess_explained",
     "postprocess_video",
     "postprocess_windows",
     "smooth_curve",
     "spot_intervals",
+    "spot_peaks",
     "stitch_windows",
     "to_skipped_frame",
     "to_source_frames",

@@ -268,10 +268,11 @@ def test_cancel_stops_the_pool_and_it_serves_the_next_video(gap_video):
 
 def test_spotting_reports_the_first_minutes_while_the_rest_is_computed(tmp_path):
     from metst_engine.analysis import spot_video
+    from metst_engine.spotting import BaselineSpotter
 
     parts = []
-    found = spot_video(DEMO, rois="metst", window=30, cache_dir=tmp_path, on_partial=parts.append)
-    assert parts and parts[-1].upto_frame == parts[-1].n_frames == found.feats.n_frames
+    found = spot_video(DEMO, BaselineSpotter(rois="metst", window=30), cache_dir=tmp_path, on_partial=parts.append)
+    assert parts and parts[-1].upto_frame == parts[-1].n_frames == found.curves.n_frames
     assert [p.upto_frame for p in parts] == sorted(p.upto_frame for p in parts)
     assert parts[-1].intervals == found.intervals
 
@@ -292,11 +293,12 @@ def test_spotting_with_a_checkpoint_reports_partial_intervals(tmp_path):
     from metst_engine.analysis import spot_video
     from metst_engine.intervals import EMOTIONS
     from metst_engine.models import CheckpointMeta, build_model, save_checkpoint
+    from metst_engine.spotting import CheckpointSpotter
 
     ckpt = tmp_path / "metst.safetensors"
     save_checkpoint(ckpt, build_model("metst", seed=0),
                     CheckpointMeta(roi_set="metst", channel_names=load_roi_set("metst").channel_names, window=30,
                                    frame_skip=1, fps=30.0, class_names=list(EMOTIONS), k_prime=4, threshold_p=0.55))
     parts = []
-    found = spot_video(DEMO, checkpoint=ckpt, cache_dir=tmp_path / "cache", on_partial=parts.append)
-    assert parts and parts[-1].upto_frame == found.feats.n_frames and parts[-1].intervals == found.intervals
+    found = spot_video(DEMO, CheckpointSpotter(ckpt), cache_dir=tmp_path / "cache", on_partial=parts.append)
+    assert parts and parts[-1].upto_frame == found.curves.n_frames and parts[-1].intervals == found.intervals

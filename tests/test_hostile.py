@@ -37,14 +37,15 @@ def files_under(folder: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- 1. ids as paths
 def test_1_analysis_refuses_a_video_id_that_leaves_its_folder(tmp_path):
-    from metst_engine.analysis import analyze_video
+    from metst_engine.analysis import AnalyzeJob, analyze_videos
+    from metst_engine.spotting import BaselineSpotter
 
     video = tiny_video(tmp_path / "v.mp4")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for evil in (str(elsewhere / "evil"), "../evil", "a\nb"):
         with pytest.raises(InputError, match="video id .* use letters"):
-            analyze_video(video, evil, "s1", tmp_path / "out")
+            analyze_videos([AnalyzeJob(evil, "s1", video)], BaselineSpotter())
     assert files_under(elsewhere) == [] and not (tmp_path / "evil.csv").exists()
 
 
@@ -53,8 +54,7 @@ def test_1_gui_analyze_worker_reports_a_hostile_id_and_writes_nothing_outside(tm
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    worker = AnalyzeWorker([AnalyzeJob(str(elsewhere / "evil"), "s1", tiny_video(tmp_path / "v.mp4"))],
-                           tmp_path / "cache" / "analysis")
+    worker = AnalyzeWorker([AnalyzeJob(str(elsewhere / "evil"), "s1", tiny_video(tmp_path / "v.mp4"))])
     failed: list[str] = []
     worker.failed.connect(failed.append)
     worker.run()            # in this thread: the same code the QThread runs

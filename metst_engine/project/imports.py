@@ -4,6 +4,7 @@ the project's own CSV export, each one transaction and one entry of the edit log
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,24 @@ class ImportsPart(VideosPart):
         """
         csv_path = Path(csv_path)
         per_video = read_predictions([csv_path], one_based=one_based)
-        videos = self._videos_for(csv_path, per_video.keys())
+        return self.add_prediction_run(per_video, predictor=predictor, params=params,
+                                       replace_untouched=replace_untouched, source=csv_path)
+
+    def add_prediction_run(self, per_video: Mapping[str, Sequence[Interval]], *, predictor: str,
+                           params: dict[str, Any] | None = None, replace_untouched: bool = True,
+                           source: Path | None = None) -> ImportResult:
+        """Add spotted intervals (source frames, per video name) as one prediction run, as
+        :meth:`import_predictions` does with a CSV's; ``source`` is the file they came from, if any."""
+        where = source if source is not None else self.db_path
+        videos = self._videos_for(where, per_video.keys())
         for name, ivs in per_video.items():
             for iv in ivs:
-                check_interval(csv_path, iv.onset, iv.apex, iv.offset, "micro", name, videos[name].n_frames)
+                check_interval(where, iv.onset, iv.apex, iv.offset, "micro", name, videos[name].n_frames)
         with self._transaction() as conn:
             now = utc_now()
             cur = conn.execute("INSERT INTO runs(predictor, params, source_file, created) VALUES (?, ?, ?, ?)",
-                               (predictor, json.dumps(params or {}, sort_keys=True), str(csv_path), now))
+                               (predictor, json.dumps(params or {}, sort_keys=True),
+                                None if source is None else str(source), now))
             run_id = int(cur.lastrowid or 0)
             changes: list[Change] = []
             skipped = replaced = 0
@@ -66,7 +77,8 @@ class ImportsPart(VideosPart):
                            "created": now, "updated": now}
                     row["id"] = self._put_interval(conn, row)
                     changes.append(Change("intervals", row["id"], None, self._interval_row(conn, row["id"])))
-            edit = self._log(conn, f"import predictions {csv_path.name}", changes)
+            what = f"import predictions {source.name}" if source is not None else f"add prediction run {run_id}"
+            edit = self._log(conn, what, changes)
         return ImportResult(run_id, len(changes) - replaced, replaced, skipped, edit)
 
     def import_ground_truth(self, dataset: Dataset, *, annotator: str | None = None,

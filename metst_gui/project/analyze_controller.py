@@ -13,9 +13,10 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from metst_engine.analysis import Analysis, import_analysis
 from metst_engine.errors import MetstError
 from metst_engine.project import Project
-from metst_gui.project.analyze_worker import AnalyzeJob, AnalyzeOutcome, AnalyzeWorker
+from metst_gui.project.analyze_worker import AnalyzeJob, AnalyzeWorker
 
 #: Face alignment choices of Analyze: (label, value passed to the engine; None = automatic).
 ALIGNMENT_CHOICES = (("Automatic (the model's own; improved for the model-free spotter)", None),
@@ -73,11 +74,9 @@ class AnalyzeController(QtCore.QObject):
         if not ids:
             self.say("Analyze: choose videos in the project browser")
             return False
-        jobs = [AnalyzeJob(v.name, v.subject, v.path) for v in (self.project.video(i) for i in ids)]
-        stamp = QtCore.QDateTime.currentDateTimeUtc().toString("yyyyMMdd-HHmmss-zzz")
-        worker = AnalyzeWorker(jobs, self.project.cache_dir / "analysis" / stamp, checkpoint=checkpoint,
-                               use_cache=self.use_cache, alignment=self.alignment,
-                               workers=os.cpu_count() or 1, parent=self.window)
+        jobs = [AnalyzeJob.of(self.project.video(i)) for i in ids]
+        worker = AnalyzeWorker(jobs, checkpoint=checkpoint, use_cache=self.use_cache,
+                               alignment=self.alignment, workers=os.cpu_count() or 1, parent=self.window)
         worker.progressed.connect(self._progressed)
         worker.succeeded.connect(self._succeeded)
         worker.failed.connect(lambda msg: self._ended(f"Analyze failed: {msg}"))
@@ -111,18 +110,15 @@ class AnalyzeController(QtCore.QObject):
         self.progress.setValue(percent)
         self.progress.setFormat(f"{percent}%  {message}")
 
-    def _succeeded(self, outcome: AnalyzeOutcome) -> None:
+    def _succeeded(self, analysis: Analysis) -> None:
         try:
-            result = self.project.import_predictions(outcome.combined_csv, predictor=outcome.predictor,
-                                                     params=outcome.params)
-            for r in outcome.results:
-                self.project.register_curves(r.video, r.curves_npz, result.run_id)
-        except MetstError as exc:
+            result = import_analysis(self.project, analysis)
+        except (MetstError, OSError) as exc:
             self._ended(f"Analyze: import failed: {exc}")
             return
         self._ended(f"Analyze: run {result.run_id}: {result.added} intervals added, {result.replaced} "
                     f"replaced, {result.skipped} skipped (already reviewed)")
-        self.imported.emit({r.video for r in outcome.results})
+        self.imported.emit({job.video for job, _ in analysis.results})
 
     def _ended(self, message: str) -> None:
         if self.worker is not None:

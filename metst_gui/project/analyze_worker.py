@@ -1,9 +1,10 @@
 """Analyze in the background: extraction + spotting of chosen videos in a QThread, with progress and Cancel.
 
-The worker opens no project (one Project per thread): it only runs the engine's
-:func:`~metst_engine.analysis.analyze_video` per video, writes the combined predictions
-CSV, and hands the files back; the GUI thread imports them as one new prediction run
-and registers the curves. Cancel sets a flag the extraction polls between windows; with
+The worker opens no project (one Project per thread): it runs the engine's
+:func:`~metst_engine.analysis.analyze_videos` (the spotter made in this thread, a checkpoint
+loaded once) and hands the :class:`~metst_engine.analysis.Analysis` back; the GUI thread
+imports it with :func:`~metst_engine.analysis.import_analysis` (the two halves of
+``analyze_into_project``). Cancel sets a flag the extraction polls between windows; with
 the cache on, the finished chunks of a cancelled video are kept and the next Analyze
 resumes there. Progress says how long the video has left at the pace so far.
 """
@@ -11,34 +12,19 @@ resumes there. Progress says how long the video has left at the pace so far.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6 import QtCore
 
-from metst_engine.analysis import AnalysisResult, analyze_video
+from metst_engine.analysis import AnalyzeJob, AnalyzeProgress, analyze_videos
 from metst_engine.errors import Cancelled, MetstError
+from metst_engine.progress import TimeLeft, format_duration
+from metst_engine.spotting import make_spotter
 
-
-@dataclass(frozen=True)
-class AnalyzeJob:
-    video: str
-    subject: str
-    path: Path
-
-
-@dataclass(frozen=True)
-class AnalyzeOutcome:
-    """Every video's files, and one CSV with all their intervals (imported as one run)."""
-
-    results: list[AnalysisResult]
-    combined_csv: Path
-    predictor: str
-    params: dict
+__all__ = ["AnalyzeJob", "AnalyzeWorker"]
 
 
 class AnalyzeWorker(QtCore.QThread):
-    """Signals: ``progressed(percent, message)``, ``succeeded(AnalyzeOutcome)``, ``failed(message)``,
+    """Signals: ``progressed(percent, message)``, ``succeeded(Analysis)``, ``failed(message)``,
     ``cancelled()``; exactly one of the last three ends a run."""
 
     progressed = QtCore.Signal(int, str)
@@ -46,54 +32,33 @@ class AnalyzeWorker(QtCore.QThread):
     failed = QtCore.Signal(str)
     cancelled = QtCore.Signal()
 
-    def __init__(self, jobs: list[AnalyzeJob], out_dir: Path, *, checkpoint: str | None = None,
-                 use_cache: bool = True, window: int = 30, workers: int = 1, alignment: str | None = None,
-                 parent: QtCore.QObject | None = None) -> None:
+    def __init__(self, jobs: list[AnalyzeJob], *, checkpoint: str | None = None, use_cache: bool = True,
+                 workers: int = 1, alignment: str | None = None, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self.jobs = list(jobs)
-        self.out_dir = Path(out_dir)
         self.checkpoint = checkpoint
         self.use_cache = use_cache
-        self.window = window
         self.workers = workers
         self.alignment = alignment      #: None: the checkpoint's, or the model-free spotter's own
         self._cancel = threading.Event()
+        self._left: dict[int, TimeLeft] = {}
 
     def cancel(self) -> None:
         self._cancel.set()
 
+    def _progress(self, p: AnalyzeProgress) -> None:
+        if not p.total:
+            self.progressed.emit(int(100 * p.fraction), f"{p.video}: reading")
+            return
+        secs = self._left.setdefault(p.index, TimeLeft())(p.done, p.total)
+        eta = f", about {format_duration(secs)} left" if secs is not None else ""
+        self.progressed.emit(int(100 * p.fraction), f"{p.video}: {p.done}/{p.total} windows{eta}")
+
     def run(self) -> None:
-        from metst_engine.intervals_io import write_predictions
-        from metst_engine.safe_paths import id_path
-
-        from contextlib import ExitStack
-
-        from metst_engine.feature_runner import ExtractionPool
-        from metst_engine.progress import TimeLeft, format_duration
-
-        results: list[AnalysisResult] = []
-        n = len(self.jobs)
         try:
-            with ExitStack() as stack:   # worker processes (and their landmark models) kept for every video
-                pool = stack.enter_context(ExtractionPool(self.workers)) if self.workers > 1 else None
-                for k, job in enumerate(self.jobs):
-                    left = TimeLeft()
-
-                    def progress(done: int, total: int, k: int = k, name: str = job.video,
-                                 left: TimeLeft = left) -> None:
-                        share = done / total if total else 1.0
-                        secs = left(done, total)
-                        eta = f", about {format_duration(secs)} left" if secs is not None else ""
-                        self.progressed.emit(int(100 * (k + share) / n), f"{name}: {done}/{total} windows{eta}")
-                    self.progressed.emit(int(100 * k / n), f"{job.video}: reading")
-                    out_dir = id_path(self.out_dir, job.video, what="video id", source=job.path)
-                    results.append(analyze_video(job.path, job.video, job.subject, out_dir,
-                                                 checkpoint=self.checkpoint, window=self.window,
-                                                 alignment=self.alignment,
-                                                 use_cache=self.use_cache, workers=self.workers, pool=pool,
-                                                 progress=progress, cancel=self._cancel.is_set))
-            rows = [(job.subject, r.video, iv) for job, r in zip(self.jobs, results) for iv in r.intervals]
-            combined = write_predictions(self.out_dir / "predictions.csv", rows)
+            spotter = make_spotter(self.checkpoint, alignment=self.alignment)
+            analysis = analyze_videos(self.jobs, spotter, progress=self._progress, cancel=self._cancel.is_set,
+                                      use_cache=self.use_cache, workers=self.workers)
         except Cancelled:
             self.cancelled.emit()
             return
@@ -101,9 +66,4 @@ class AnalyzeWorker(QtCore.QThread):
             self.failed.emit(str(exc))
             return
         self.progressed.emit(100, "done")
-        params = dict(results[0].params) if results else {}
-        params["videos"] = [r.video for r in results]
-        if len(results) > 1:            # one threshold per video; the run keeps them all
-            params.pop("threshold", None)
-            params["thresholds"] = {r.video: r.params.get("threshold") for r in results}
-        self.succeeded.emit(AnalyzeOutcome(results, combined, results[0].predictor if results else "", params))
+        self.succeeded.emit(analysis)

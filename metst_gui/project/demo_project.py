@@ -13,8 +13,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from metst_engine.analysis import BASELINE, analyze_video
+from metst_engine.analysis import analyze_into_project
 from metst_engine.project import DB_NAME, Project
+from metst_engine.spotting import BaselineSpotter
 
 GROUND_TRUTH_ANNOTATOR = "dataset"
 DEMO_SUBJECTS = 3
@@ -50,12 +51,10 @@ def ensure_demo_project(folder: str | Path | None = None, *, subjects: int = DEM
         for entry in dataset.videos:
             project.add_video(entry.path, entry.subject, entry.video)
         project.import_ground_truth(dataset, annotator=GROUND_TRUTH_ANNOTATOR)
-        for i, entry in enumerate(dataset.videos):
+        spotter = BaselineSpotter()
+        for i, entry in enumerate(dataset.videos):         # one run per video, as a user's Analyze of each
             say(f"spotting {entry.video} ({i + 1}/{len(dataset.videos)})")
-            result = analyze_video(entry.path, entry.video, entry.subject, building / "cache" / "analysis",
-                                   window=30)
-            run = project.import_predictions(result.predictions_csv, predictor=BASELINE, params=result.params)
-            project.register_curves(entry.video, result.curves_npz, run.run_id)
+            analyze_into_project(project, [entry.video], spotter)
     if folder.exists():
         folder.rmdir()                  # an empty leftover; a non-empty folder raises instead of being replaced
     building.rename(folder)             # the project appears whole or not at all

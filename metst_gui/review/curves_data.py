@@ -1,7 +1,8 @@
-"""The per-frame arrays the timeline shows, read from ``metst predict --curves`` files or features.
+"""The per-frame arrays the timeline shows, adapted from the engine's :class:`~metst_engine.curves_file.Curves`.
 
 A plain container, so the timeline takes arrays and never opens files; every array has
-length ``n_frames`` in source frame numbering (NaN where no window covers a frame).
+length ``n_frames`` in source frame numbering (NaN where no window covers a frame). The
+curves file itself is read (and checked) by ``Curves.load``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from metst_engine.errors import InputError
+from metst_engine.curves_file import Curves
 from metst_engine.features import FeatureSet
+from metst_engine.intervals import RejectedPeak
 
 
 @dataclass
@@ -26,37 +28,24 @@ class CurveData:
     recognition: np.ndarray | None = None          #: (n_frames, n_classes)
     class_names: list[str] = field(default_factory=list)
     face_box: tuple[float, float, float, float] | None = None   #: median face crop (source px) for zoom
+    rejected: list[RejectedPeak] = field(default_factory=list)   #: peaks above the line without a proposal, and why
+
+    @classmethod
+    def from_curves(cls, curves: Curves) -> CurveData:
+        return cls(n_frames=curves.n_frames, fps=curves.fps, flow=curves.flow, channel_names=list(curves.channel_names),
+                   spotting=curves.spotting, threshold=curves.threshold, recognition=curves.recognition,
+                   class_names=list(curves.class_names), face_box=curves.face_box, rejected=list(curves.rejected))
 
     @classmethod
     def load(cls, path: str | Path) -> CurveData:
-        """Read a ``metst predict --curves`` .npz (model: spot_prob/recog_prob; model-free: spot_score)."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                spot = z["spot_prob"] if "spot_prob" in z else z.get("spot_score")
-                return cls(n_frames=int(z["n_frames"]), fps=float(z["fps"]), flow=z.get("flow"),
-                           channel_names=[str(c) for c in z["channel_names"]] if "channel_names" in z else [],
-                           spotting=spot,
-                           threshold=float(z["spot_threshold"]) if "spot_threshold" in z else None,
-                           recognition=z.get("recog_prob"),
-                           class_names=[str(c) for c in z["class_names"]] if "class_names" in z else [],
-                           face_box=tuple(float(v) for v in z["face_box"]) if "face_box" in z else None)
-        except FileNotFoundError:
-            raise InputError(path, "curves file not found") from None
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(path, f"not a metst curves file ({exc})") from None
+        """A curves file's arrays (``Curves.load``: a missing or foreign file is an ``InputError``)."""
+        return cls.from_curves(Curves.load(path))
 
     @classmethod
     def from_features(cls, feats: FeatureSet, with_baseline: bool = True) -> CurveData:
-        """Flow stitched per frame, plus the model-free spotter's score and threshold when asked."""
-        from metst_engine.curves import curve_to_source_frames, stitched_flow
-
-        data = cls(n_frames=feats.n_frames, fps=feats.fps, flow=stitched_flow(feats),
-                   channel_names=list(feats.channel_names))
+        """Flow stitched per frame, plus the model-free spotter's score, threshold and left-out peaks when asked."""
         if with_baseline:
-            from metst_engine.baseline import baseline_curves
+            from metst_engine.spotting import BaselineSpotter
 
-            curves = baseline_curves(feats)
-            data.spotting = curve_to_source_frames(curves.combined, feats.skip, feats.n_frames)
-            data.threshold = float(curves.threshold)
-        return data
+            return cls.from_curves(BaselineSpotter().spot(feats).curves)
+        return cls.from_curves(Curves.of_features(feats))
