@@ -47,7 +47,8 @@ def save_curves(path: str | Path, feats: FeatureSet, **arrays: Any) -> Path:
     """Per-frame curves file: stitched flow, channel names, n_frames, fps, the face box plus the given arrays.
 
     ``face_box`` is the median face crop (x0, y0, x1, y1, source px) over the windows: what
-    a player's "zoom to face" shows (absent when no window found a face).
+    a player's "zoom to face" shows (absent when no window found a face); ``face_boxes`` the
+    per-window crops, from which the face proxy takes its stable crop (:mod:`.video.face_proxy`).
     """
     from .atomic import atomic_path
     from .curves import stitched_flow
@@ -56,6 +57,7 @@ def save_curves(path: str | Path, feats: FeatureSet, **arrays: Any) -> Path:
     extra: dict[str, Any] = {}
     if feats.crop_boxes.size:
         extra["face_box"] = np.median(feats.crop_boxes, axis=0).astype(np.float64)
+        extra["face_boxes"] = np.asarray(feats.crop_boxes, dtype=np.int64)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, flow=stitched_flow(feats), channel_names=np.array(feats.channel_names, dtype=np.str_),
                  n_frames=np.int64(feats.n_frames), fps=np.float64(feats.fps), **extra, **arrays)

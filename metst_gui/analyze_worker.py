@@ -107,3 +107,47 @@ class AnalyzeWorker(QtCore.QThread):
             params.pop("threshold", None)
             params["thresholds"] = {r.video: r.params.get("threshold") for r in results}
         self.succeeded.emit(AnalyzeOutcome(results, combined, results[0].predictor if results else "", params))
+
+
+@dataclass(frozen=True)
+class FaceProxyJob:
+    video: str
+    path: Path
+    curves_npz: Path
+
+
+class FaceProxyWorker(QtCore.QThread):
+    """After Analyze: the face proxy of each analysed video (``metst_engine.video.face_proxy``), one after another.
+
+    Signals: ``progressed(video, done, total)``, ``built(video, proxy_path)`` per video,
+    ``failed(video, message)`` (the others go on); ``cancel()`` stops at the next frame and
+    leaves no partial file.
+    """
+
+    progressed = QtCore.Signal(str, int, int)
+    built = QtCore.Signal(str, str)
+    failed = QtCore.Signal(str, str)
+
+    def __init__(self, jobs: list[FaceProxyJob], proxy_dir: Path, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = list(jobs)
+        self.proxy_dir = Path(proxy_dir)
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> None:
+        from metst_engine.video.face_proxy import ensure_face_proxy
+
+        for job in self.jobs:
+            if self._cancel.is_set():
+                return
+            try:
+                path = ensure_face_proxy(job.path, job.curves_npz, self.proxy_dir, cancel=self._cancel.is_set,
+                                         progress=lambda d, t, v=job.video: self.progressed.emit(v, d, t))
+            except (MetstError, OSError, ValueError) as exc:
+                self.failed.emit(job.video, str(exc))
+                continue
+            if path is not None:
+                self.built.emit(job.video, str(path))
