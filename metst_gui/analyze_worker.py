@@ -13,11 +13,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore
 
 from metst_engine.analysis import AnalysisResult, analyze_video
 from metst_engine.errors import Cancelled, MetstError
+
+if TYPE_CHECKING:
+    from metst_gui.frame_provider import FrameProvider
 
 
 @dataclass(frozen=True)
@@ -151,3 +155,57 @@ class FaceProxyWorker(QtCore.QThread):
                 continue
             if path is not None:
                 self.built.emit(job.video, str(path))
+
+
+class FaceProxyBuilder(QtCore.QObject):
+    """The review window's face proxies (in ``proxy_dir``): attach a built one to a provider, build missing
+    ones in a :class:`FaceProxyWorker`, one build at a time.
+
+    Signals: ``built(video, proxy_path)``; ``message(text)`` for the status bar.
+    """
+
+    built = QtCore.Signal(str, str)
+    message = QtCore.Signal(str)
+
+    def __init__(self, proxy_dir: Path, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.proxy_dir = Path(proxy_dir)
+        self.worker: FaceProxyWorker | None = None
+
+    def attach(self, provider: FrameProvider, video: str, curves_npz: Path, *, build: bool = True) -> None:
+        """Let ``provider``'s face view read the face proxy for this curves file; build it when it is missing
+        or unusable (e.g. a build cut short when the app closed) and ``build``. Frame folders need none."""
+        from metst_engine.video import ContainerVideo
+        from metst_engine.video.face_proxy import find_face_proxy
+
+        if not isinstance(provider.video, ContainerVideo):
+            return
+        try:
+            found = find_face_proxy(provider.video, curves_npz, self.proxy_dir)
+        except MetstError as exc:
+            self.message.emit(f"face proxy: {exc}")
+            return
+        if (found is None or not provider.use_face_proxy(found)) and build:
+            self.build([FaceProxyJob(video, provider.video.path, Path(curves_npz))])
+
+    def build(self, jobs: list[FaceProxyJob]) -> None:
+        """Build (or check) these face proxies in the background; the jobs of a running build are kept."""
+        if self.worker is not None:
+            jobs = [j for j in self.worker.jobs if j.video not in {k.video for k in jobs}] + jobs
+        self.stop()
+        if not jobs:
+            return
+        worker = FaceProxyWorker(jobs, self.proxy_dir, parent=self)
+        worker.progressed.connect(lambda v, d, t: self.message.emit(f"face proxy {v}: {d}/{t} frames"))
+        worker.failed.connect(lambda v, msg: self.message.emit(f"face proxy {v}: {msg}"))
+        worker.built.connect(self.built)
+        self.worker = worker
+        worker.start()
+
+    def stop(self) -> None:
+        """Cancel a running build (it stops at the next frame and leaves no partial file)."""
+        if self.worker is not None:
+            self.worker.cancel()
+            self.worker.wait()
+            self.worker.deleteLater()
+            self.worker = None

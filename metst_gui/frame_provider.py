@@ -231,6 +231,7 @@ class FrameProvider(QtCore.QObject):
             if self._face_proxy is not proxy:
                 return                          # already dropped by the other worker
             self._face_proxy = None
+        proxy.close()                           # a read in flight fails and falls back the same way
         self._face_cache.clear()
         self._report_face_proxy(why)
 

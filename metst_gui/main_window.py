@@ -25,8 +25,8 @@ from metst_gui.analyze_worker import (
     AnalyzeJob,
     AnalyzeOutcome,
     AnalyzeWorker,
+    FaceProxyBuilder,
     FaceProxyJob,
-    FaceProxyWorker,
 )
 from metst_gui.curves_data import CurveData
 from metst_gui.frame_provider import FrameProvider
@@ -67,7 +67,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.provider: FrameProvider | None = None
         self.player: Player | None = None
         self.analyze_worker: AnalyzeWorker | None = None
-        self.face_proxy_worker: FaceProxyWorker | None = None
+        self.face_proxies = FaceProxyBuilder(project.cache_dir / "proxies", self)
+        self.face_proxies.built.connect(self._face_proxy_built)
+        self.face_proxies.message.connect(self.say)
         self.analyze_use_cache = True
         title = f"metst — {project.folder.name}"
         self.setWindowTitle(title + (" (read-only)" if project.read_only else ""))
@@ -296,21 +298,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timeline.set_flow(None if data is None else data.flow, [] if data is None else data.channel_names)
         if self.player is not None:
             self.player.set_face_box(None if data is None else data.face_box)
-        if data is not None and self.provider is not None and self.video is not None:
-            self._attach_face_proxy(curves[-1].path)
-
-    def _attach_face_proxy(self, curves_npz: Path) -> None:
-        """Let the face view read the face proxy built after Analyze, when there is one."""
-        from metst_engine.video.face_proxy import find_face_proxy
-
-        assert self.provider is not None and self.video is not None
-        try:
-            found = find_face_proxy(self.video, curves_npz, self.project.cache_dir / "proxies")
-        except MetstError as exc:
-            self.say(f"face proxy: {exc}")
-            return
-        if found is not None:
-            self.provider.use_face_proxy(found)
+        if data is not None and data.face_box is not None and self.provider is not None and self.session.video:
+            self.face_proxies.attach(self.provider, self.session.video.name, curves[-1].path,
+                                     build=not self.project.read_only)
 
     def refresh_intervals(self) -> None:
         """Re-read the current video's intervals into the table, the plots and the player."""
@@ -461,31 +451,12 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.session.video is not None and self.session.video.name in {r.video for r in outcome.results}:
             self.open_video(self.session.video.id)
         self.browser.refresh(self.project)
-        self.build_face_proxies([FaceProxyJob(r.video, paths[r.video], r.curves_npz)
+        self.face_proxies.build([FaceProxyJob(r.video, paths[r.video], r.curves_npz)
                                  for r in outcome.results if r.video in paths])
-
-    def build_face_proxies(self, jobs: list[FaceProxyJob]) -> None:
-        """In the background: the all-intra face crops that make exact seeks in the face view instant."""
-        self._stop_face_proxies()
-        if not jobs:
-            return
-        worker = FaceProxyWorker(jobs, self.project.cache_dir / "proxies", parent=self)
-        worker.progressed.connect(lambda v, d, t: self.statusBar().showMessage(f"face proxy {v}: {d}/{t}", 2_000))
-        worker.failed.connect(lambda v, msg: self.say(f"face proxy {v}: {msg}"))
-        worker.built.connect(self._face_proxy_built)
-        self.face_proxy_worker = worker
-        worker.start()
 
     def _face_proxy_built(self, video: str, path: str) -> None:
         if self.provider is not None and self.session.video is not None and self.session.video.name == video:
             self.provider.use_face_proxy(path)
-
-    def _stop_face_proxies(self) -> None:
-        if self.face_proxy_worker is not None:
-            self.face_proxy_worker.cancel()
-            self.face_proxy_worker.wait()
-            self.face_proxy_worker.deleteLater()
-            self.face_proxy_worker = None
 
     def _analyze_ended(self, message: str) -> None:
         if self.analyze_worker is not None:
@@ -555,7 +526,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.analyze_worker.cancel()
             self.analyze_worker.wait()
             self.analyze_worker = None
-        self._stop_face_proxies()
+        self.face_proxies.stop()
         self.save_layout()
         self._close_player()
         if self.owns_project:

@@ -278,3 +278,44 @@ def test_a_proxy_of_another_video_is_not_used(qtbot, built, tmp_path):
             assert not provider.face_view_active and "another video" in errors[0]
         finally:
             provider.close()
+
+
+def test_the_review_window_builds_the_face_proxy_in_the_background_and_shows_it(qtbot, face_video, tmp_path):
+    from project_support import project_with
+
+    from metst_engine.project import Project
+    from metst_gui.analyze_worker import FaceProxyJob
+    from metst_gui.main_window import MainWindow
+
+    folder = tmp_path / "project"
+    project_with(folder, {"v1": (face_video, "s1")}).close()
+    curves = tmp_path / "v1_curves.npz"                      # what Analyze writes (save_curves)
+    np.savez(curves, n_frames=np.int64(N), fps=np.float64(25), face_box=np.median(BOXES[:3], axis=0),
+             face_boxes=BOXES[:3])
+    project = Project.open(folder, annotator="alice", read_only=False)
+    project.register_curves("v1", curves)
+    settings = QtCore.QSettings(str(tmp_path / "gui.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(project, settings, proxy=False, owns_project=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    try:
+        # analysed, no face proxy yet: opening the video builds it in the background, then the face view uses it
+        qtbot.waitUntil(lambda: win.provider is not None and win.provider.face_proxy_file is not None, timeout=60_000)
+        built = win.provider.face_proxy_file
+        assert built.parent == project.cache_dir / "proxies"
+        qtbot.keyClick(win.table, QtCore.Qt.Key.Key_Z)                  # face view
+        win.player.seek(52)
+        wait_exact(qtbot, win.player, 52)
+        video = project.video("v1")
+        with open_built(built, video.path) as proxy:
+            assert np.array_equal(win.player.shown_bgr(), proxy.frame(52))
+        stamp, worker = built.stat().st_mtime_ns, win.face_proxies.worker
+        win.open_video(video.id)                                        # reopening finds it, starts nothing
+        assert win.provider.face_proxy_file == built and win.face_proxies.worker is worker
+        win.face_proxies.build([FaceProxyJob("v1", video.path, curves)])    # the Analyze hook: checks, keeps it
+        qtbot.waitUntil(win.face_proxies.worker.isFinished, timeout=20_000)
+        assert built.stat().st_mtime_ns == stamp
+    finally:
+        win.close()
