@@ -28,10 +28,11 @@ from metst_engine.video.face_proxy import (
 )
 
 W, H, N = 320, 240, 60
-# JPEG at qscale 2 of a 4:2:0 crop measures ~42-44 dB against the decoded source crop; 36 dB (RMS error
-# ~4 grey levels) leaves room for other libjpeg builds yet fails for a neighbouring frame (see below),
-# a shifted crop or a wrong colour conversion (each well under 30 dB here).
-MIN_PSNR = 36.0
+# JPEG at qscale 3 of a 4:2:0 crop measures 35.1 dB at worst (mean 37.3) on this detail-dense 320x240 clip (41.5 dB
+# on the bench's 1080p face) against the decoded source crop; the neighbouring frame (a 3 px pan) scores at
+# most 18.3 dB. 32 dB (RMS error ~6.4 grey levels) leaves room for other libjpeg builds and still fails for a
+# neighbouring frame, a shifted crop or a wrong colour conversion by a wide margin.
+MIN_PSNR = 32.0
 BOXES = np.array([[120, 60, 220, 180], [124, 62, 224, 182], [118, 58, 218, 178], [0, 0, 320, 240]])
 
 

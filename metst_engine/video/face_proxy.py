@@ -6,13 +6,15 @@ so after Analyze (which found the face boxes) the face crop of every frame is re
 its own JPEG at full source resolution: one stable crop per video (the per-window crop boxes
 of the analysis, 2nd-98th percentile extent, plus a margin), so the image never jitters.
 
-Why MJPEG (measured on a 600x700 crop of the 1080p bench video, 2 cores): one JPEG decodes in
-~1 ms (libjpeg-turbo through ``cv2.imdecode``, straight to BGR) against ~3-4 ms for an
-all-intra H.264 frame, needs no decoder state, extradata or threads (a fresh decode per
-seek costs the same as a warm one), and at qscale 2 (about JPEG quality 95, full-range
-yuvj420p) it is closer to the source (PSNR ~42 dB) than x264 CRF 12 intra (~40 dB) at a
-similar size (~40 KB a frame). The frames are muxed with PyAV into a QuickTime ``.mov``
-(playable anywhere; its demuxer reports each packet's byte offset exactly).
+Why MJPEG (measured on the 578x440 face crop of ``bench/gui_bench.py --face``, 2 cores): one
+JPEG decodes in ~0.6 ms (libjpeg-turbo through ``cv2.imdecode``, straight to BGR) against
+~2-3 ms for an all-intra H.264 frame, needs no decoder state, extradata or threads (a fresh
+decode per seek costs the same as a warm one), and it is both closer to the source and
+smaller: at qscale 3 (full-range yuvj420p) 44 MB per minute at 41.5 dB PSNR against the
+source crop, where x264 intra needs 49 MB/min for 38.8 dB (CRF 12) and gives 37.9 dB at
+30 MB/min (CRF 16); qscale 2 / 4 / 6 give 58 / 37 / 30 MB/min at 42.6 / 40.6 / 39.3 dB.
+The frames are muxed with PyAV into a QuickTime ``.mov`` (playable anywhere; its demuxer
+reports each packet's byte offset exactly).
 
 Next to the proxy an index (``.index.npz``) holds, per frame, the byte offset, size and
 CRC-32 of its JPEG, so frame ``i`` is one read and one JPEG decode, no demuxer and no seek;
@@ -47,7 +49,7 @@ from metst_engine.video.source import VideoSource
 
 FACE_PROXY_VERSION = 1   # bump when the format changes, so old files are not reused
 FACE_MARGIN = 0.15       # added on every side, as a share of the crop's width / height
-JPEG_QSCALE = 2          # FFmpeg's mjpeg -q:v (2 ~ JPEG quality 95; 3 is ~25% smaller, ~0.8 dB lower)
+JPEG_QSCALE = 3          # FFmpeg's mjpeg quantiser scale (2-31, lower = better; see the module doc)
 _FALLBACK_MARGIN = 0.3   # a curves file with only the median box: more room for head movement
 
 ProgressFn = Callable[[int, int], object]
@@ -177,7 +179,7 @@ def _write_jpegs(video: VideoSource, crop: FaceCrop, path: Path, qscale: int,
     with av.open(str(path), mode="w", format="mov") as out:
         stream = out.add_stream("mjpeg", rate=30)
         stream.width, stream.height, stream.pix_fmt = crop.width, crop.height, "yuvj420p"
-        stream.options = {"flags": "+qscale", "global_quality": str(int(qscale) * 118)}   # 118 = FF_QP2LAMBDA
+        stream.options = {"qmin": str(int(qscale)), "qmax": str(int(qscale))}   # a constant quantiser
         for i, bgr in video.iter_frames():
             if cancel is not None and cancel():
                 raise _Stopped
