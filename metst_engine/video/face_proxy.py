@@ -164,6 +164,8 @@ def build_face_proxy(video: VideoSource, crop: FaceCrop, dest: str | os.PathLike
             index = _index_packets(tmp, video.n_frames)
     except _Stopped:
         return None                         # atomic_path removed the partial file
+    except av.FFmpegError as exc:
+        raise VideoError(dest, f"face proxy could not be written ({exc}); the source is shown instead") from None
     meta = {"version": FACE_PROXY_VERSION, "source_fingerprint": video_fingerprint(video.path),
             "n_frames": int(video.n_frames), "crop": list(crop.as_tuple()), "codec": "mjpeg",
             "proxy_bytes": dest.stat().st_size}
@@ -201,8 +203,7 @@ def _index_packets(path: Path, n_frames: int) -> dict[str, np.ndarray]:
             if pkt.size == 0:
                 continue
             data = bytes(pkt)
-            fh.seek(pkt.pos)
-            if pkt.pos is None or pkt.pos < 0 or fh.read(pkt.size) != data:
+            if pkt.pos is None or pkt.pos < 0 or fh.seek(pkt.pos) != pkt.pos or fh.read(pkt.size) != data:
                 raise VideoError(path, "face proxy: the muxer did not store frames contiguously; report this bug")
             offsets.append(pkt.pos)
             sizes.append(pkt.size)
