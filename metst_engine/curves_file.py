@@ -2,7 +2,8 @@
 
 :class:`Curves` is the only code that writes or reads the format: a NumPy ``.npz`` with
 ``flow`` (n_frames, C) and ``channel_names``, ``n_frames``, ``fps``, optional ``face_box``
-(median face crop, source px), the spotting curve as ``spot_score`` (model-free, noise
+(median face crop, source px) and ``face_boxes`` (every window's crop, from which the face
+proxy takes its stable crop, :mod:`.video.face_proxy`), the spotting curve as ``spot_score`` (model-free, noise
 units) or ``spot_prob`` (a model's probability) with ``spot_threshold``, a model's
 ``recog_prob`` (n_frames, classes) with ``class_names``, ``predictor``, and the peaks above
 the threshold that got no interval (``rejected_apex/_score/_reason/_by``, -1 = none;
@@ -40,6 +41,7 @@ class Curves:
     recognition: np.ndarray | None = None          #: (n_frames, n_classes)
     class_names: list[str] = field(default_factory=list)
     face_box: tuple[float, float, float, float] | None = None   #: median face crop (source px) for zoom
+    face_boxes: np.ndarray | None = None           #: (windows, 4) every window's face crop (source px)
     predictor: str = ""                            #: "baseline" or the checkpoint path
     rejected: list[RejectedPeak] = field(default_factory=list)   #: peaks above the line without an interval
 
@@ -47,8 +49,10 @@ class Curves:
     def of_features(cls, feats: FeatureSet, **fields: Any) -> Curves:
         """The features' stitched flow, channels, length, fps and face box, plus ``fields``."""
         box = tuple(float(v) for v in np.median(feats.crop_boxes, axis=0)) if feats.crop_boxes.size else None
+        boxes = np.asarray(feats.crop_boxes, dtype=np.int64) if feats.crop_boxes.size else None
         return cls(n_frames=feats.n_frames, fps=feats.fps, flow=stitched_flow(feats),
-                   channel_names=list(feats.channel_names), face_box=box, **fields)  # type: ignore[arg-type]
+                   channel_names=list(feats.channel_names), face_box=box, face_boxes=boxes,
+                   **fields)  # type: ignore[arg-type]
 
     def validate(self) -> None:
         """``ValueError`` naming the first array that does not fit ``n_frames`` (or its names)."""
@@ -64,6 +68,8 @@ class Curves:
             raise ValueError(f"recognition is {self.recognition.shape}, expected ({n}, {len(self.class_names)})")
         if self.face_box is not None and len(self.face_box) != 4:
             raise ValueError("face_box needs 4 values")
+        if self.face_boxes is not None and (self.face_boxes.ndim != 2 or self.face_boxes.shape[1] != 4):
+            raise ValueError(f"face_boxes is {self.face_boxes.shape}, expected (windows, 4)")
 
     def save(self, path: str | Path) -> Path:
         """Write the file atomically (a reader never sees half of it)."""
@@ -80,6 +86,8 @@ class Curves:
             arrays["class_names"] = np.array(self.class_names, dtype=np.str_)
         if self.face_box is not None:
             arrays["face_box"] = np.array(self.face_box, dtype=np.float64)
+        if self.face_boxes is not None:
+            arrays["face_boxes"] = np.asarray(self.face_boxes, dtype=np.int64)
         if self.rejected:
             arrays |= {"rejected_apex": np.array([r.apex for r in self.rejected], dtype=np.int64),
                        "rejected_score": np.array([r.score for r in self.rejected], dtype=np.float64),
@@ -121,6 +129,7 @@ class Curves:
                    probability=probability, recognition=z.get("recog_prob"),
                    class_names=[str(c) for c in z["class_names"]] if "class_names" in z else [],
                    face_box=tuple(float(v) for v in z["face_box"]) if "face_box" in z else None,  # type: ignore[arg-type]
+                   face_boxes=z.get("face_boxes"),
                    predictor=str(z["predictor"]) if "predictor" in z else "", rejected=rejected)
 
 

@@ -11,7 +11,11 @@ from collections import OrderedDict
 
 import cv2
 import numpy as np
-from PySide6 import QtGui
+from PySide6 import QtCore, QtGui
+
+#: QImage text key: the part of the source frame an image shows, "x0,y0,x1,y1" in source pixels
+#: (set on face-proxy crops; an image without it shows the whole frame, possibly reduced).
+SOURCE_RECT_KEY = "metst-source-rect"
 
 
 def bgr_to_qimage(bgr: np.ndarray) -> QtGui.QImage:
@@ -25,6 +29,21 @@ def bgr_to_qimage(bgr: np.ndarray) -> QtGui.QImage:
     view = np.frombuffer(image.bits(), dtype=np.uint8).reshape(h, image.bytesPerLine())[:, : 4 * w]
     cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA, dst=view.reshape(h, w, 4))
     return image
+
+
+def set_source_rect(image: QtGui.QImage, box: tuple[int, int, int, int]) -> QtGui.QImage:
+    """Mark ``image`` as showing the source pixels ``[x0, x1) x [y0, y1)`` (returns the image)."""
+    image.setText(SOURCE_RECT_KEY, ",".join(str(int(v)) for v in box))
+    return image
+
+
+def source_rect(image: QtGui.QImage, source_size: tuple[int, int]) -> QtCore.QRectF:
+    """The part of the source frame (source pixels) that ``image`` shows: the whole frame unless marked."""
+    text = image.text(SOURCE_RECT_KEY)
+    if text:
+        x0, y0, x1, y1 = (float(v) for v in text.split(","))
+        return QtCore.QRectF(x0, y0, x1 - x0, y1 - y0)
+    return QtCore.QRectF(0, 0, source_size[0], source_size[1])
 
 
 def qimage_to_bgr(image: QtGui.QImage) -> np.ndarray:

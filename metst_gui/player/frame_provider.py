@@ -16,7 +16,13 @@ a sequential frame ~10 ms, a frame of an all-intra 960 px proxy ~7 ms. So
   exists) and shows it at once, so scrubbing a long-GOP file is fluid; the exact frame
   replaces it as soon as it is decoded;
 * a **proxy builder** writes the proxy in the background the first time a long-GOP video
-  is opened (``metst_engine.video.proxy``), cached by the video's content.
+  is opened (``metst_engine.video.proxy``), cached by the video's content;
+* in the **face view** (``set_face_view(True)``) with a face proxy (``use_face_proxy``, the
+  all-intra full-resolution face crop built after Analyze, ``metst_engine.video.face_proxy``)
+  the exact and prefetch workers read the face crop of frame i from it (~2 ms, no GOP walk)
+  instead of decoding the whole frame, into their own cache; the image is marked with the
+  source rectangle it shows (``frame_cache.source_rect``). A damaged proxy frame drops the
+  proxy (``failed(-1, ...)``, logged) and the source is decoded instead.
 
 "Latest seek wins": a request replaces the previous one; workers re-read the target
 between frames and deliver only a frame that is still the target when it is done, so a
@@ -25,6 +31,7 @@ burst of seeks renders only its last frame.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -34,13 +41,18 @@ from PySide6 import QtCore, QtGui
 
 from metst_engine.errors import MetstError, VideoError
 from metst_engine.video import ContainerVideo, FrameFolderVideo, VideoSource, open_video
+from metst_engine.video.face_proxy import FaceProxy, open_face_proxy
+from metst_engine.video.fingerprint import video_fingerprint
 from metst_engine.video.proxy import build_proxy, proxy_path
-from metst_gui.player.frame_cache import FrameCache, bgr_to_qimage
+from metst_gui.player.frame_cache import FrameCache, bgr_to_qimage, set_source_rect
 
 Opener = Callable[[], VideoSource]
 
 DEFAULT_CACHE_BYTES = 768 * 1024 * 1024
 PROXY_MIN_GOP = 8   # keyframes further apart than this (median) make cold seeks slow enough for a proxy
+FACE_CACHE_BYTES = 256 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def reopen_like(video: VideoSource) -> Opener:
@@ -90,7 +102,8 @@ class FrameProvider(QtCore.QObject):
     Signals: ``frameReady(index, QImage)`` the exact frame (pixels of ``VideoSource.frame``);
     ``previewReady(index, QImage)`` a smaller proxy image for a request whose exact frame is
     still decoding; ``failed(index, message)``; ``proxyProgress(done, total)`` and
-    ``proxyAvailable(path)`` while and once the proxy is built.
+    ``proxyAvailable(path)`` while and once the proxy is built. In the face view with a face
+    proxy, ``frameReady`` carries the full-resolution face crop of the frame (see the module doc).
     """
 
     PREFETCH_DEBOUNCE_S = 0.03   # a held arrow key steps every ~33 ms: prefetch in the pauses, not
@@ -111,13 +124,17 @@ class FrameProvider(QtCore.QObject):
         super().__init__(parent)
         self.video = video
         self.n_frames = video.n_frames
-        self.cache = FrameCache(cache_bytes)
+        self._full_cache = FrameCache(cache_bytes)
+        self._face_cache = FrameCache(min(cache_bytes, FACE_CACHE_BYTES))
+        self._face_proxy: FaceProxy | None = None
+        self._face_view = False
         self.ahead, self.behind = int(ahead), int(behind)
         self._opener = opener or reopen_like(video)
         self._target = _Target()
         self._proxy_lock = threading.Lock()
         self._proxy_source: VideoSource | None = None
         self.proxy_file: Path | None = None
+        self.face_proxy_file: Path | None = None
         self._threads: list[threading.Thread] = []
         self._start(self._exact_loop, "metst-exact-decoder")
         self._start(self._prefetch_loop, "metst-prefetch-decoder")
@@ -168,6 +185,57 @@ class FrameProvider(QtCore.QObject):
         return self.cache.get(index)
 
     @property
+    def cache(self) -> FrameCache:
+        """The decoded frames of the current view (the face view's crops are kept apart)."""
+        return self._face_cache if self.face_view_active else self._full_cache
+
+    # -- face view ------------------------------------------------------------------------
+    @property
+    def face_view_active(self) -> bool:
+        """True when frames come from the face proxy (face view on and a usable proxy)."""
+        return self._face_view and self._face_proxy is not None
+
+    def set_face_view(self, on: bool) -> None:
+        """Show the face crop (from the face proxy when there is one) or the whole frame; re-requests the frame."""
+        if bool(on) == self._face_view:
+            return
+        self._face_view = bool(on)
+        if self._target.index >= 0 and self._face_proxy is not None:
+            self.request(self._target.index)
+
+    def use_face_proxy(self, path: str | Path) -> bool:
+        """Read the face view from this face proxy; False (and ``failed(-1, why)``) if it is unusable."""
+        try:
+            proxy = open_face_proxy(path, source_fingerprint=video_fingerprint(self.video.path),
+                                    n_frames=self.n_frames)
+        except MetstError as exc:
+            self._report_face_proxy(str(exc))
+            return False
+        with self._proxy_lock:
+            old, self._face_proxy = self._face_proxy, proxy
+        if old is not None:
+            old.close()
+        self._face_cache.clear()
+        self.face_proxy_file = Path(path)
+        if self._face_view and self._target.index >= 0:
+            self.request(self._target.index)
+        return True
+
+    def _report_face_proxy(self, why: str) -> None:
+        message = f"face proxy not used, showing the source: {why}"
+        log.warning(message)
+        self.failed.emit(-1, message)
+
+    def _drop_face_proxy(self, proxy: FaceProxy, why: str) -> None:
+        with self._proxy_lock:
+            if self._face_proxy is not proxy:
+                return                          # already dropped by the other worker
+            self._face_proxy = None
+        proxy.close()                           # a read in flight fails and falls back the same way
+        self._face_cache.clear()
+        self._report_face_proxy(why)
+
+    @property
     def has_proxy(self) -> bool:
         return self._proxy_source is not None
 
@@ -182,6 +250,9 @@ class FrameProvider(QtCore.QObject):
             if self._proxy_source is not None:
                 self._proxy_source.close()
                 self._proxy_source = None
+            if self._face_proxy is not None:
+                self._face_proxy.close()
+                self._face_proxy = None
 
     # -- workers ------------------------------------------------------------------------
     def _start(self, fn: Callable[[], None], name: str) -> None:
@@ -219,7 +290,7 @@ class FrameProvider(QtCore.QObject):
             source.close()
 
     def _let_preview_go_first(self, index: int, generation: int, head_start: float = 0.04) -> None:
-        if self._proxy_source is None or index in self.cache:
+        if self._proxy_source is None or index in self.cache or self.face_view_active:
             return
         with self._target.cond:
             self._target.cond.wait_for(lambda: self._target.preview_done >= generation or self._target.stopping
@@ -248,10 +319,20 @@ class FrameProvider(QtCore.QObject):
             source.close()
 
     def _decode(self, source: VideoSource, index: int) -> QtGui.QImage:
-        image = self.cache.get(index)
-        if image is None:
+        face = self._face_proxy if self._face_view else None
+        cache = self._full_cache if face is None else self._face_cache
+        image = cache.get(index)
+        if image is not None:
+            return image
+        if face is not None:
+            try:
+                image = set_source_rect(bgr_to_qimage(face.frame(index)), face.crop.as_tuple())
+            except MetstError as exc:
+                self._drop_face_proxy(face, str(exc))
+                return self._decode(source, index)
+        else:
             image = bgr_to_qimage(source.frame(index))
-            self.cache.put(index, image)
+        cache.put(index, image)
         return image
 
     def _deliver_exact(self, source: VideoSource, index: int, generation: int) -> bool:
@@ -317,7 +398,7 @@ class FrameProvider(QtCore.QObject):
         """The proxy's frame ``index``, or None without a proxy, for a cached frame or on failure."""
         with self._proxy_lock:
             source = self._proxy_source
-            if source is None or index < 0 or index in self.cache:
+            if source is None or index < 0 or index in self.cache or self.face_view_active:
                 return None
             try:
                 return bgr_to_qimage(source.frame(index))

@@ -20,7 +20,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.video import VideoSource
-from metst_gui.player.frame_cache import qimage_to_bgr
+from metst_gui.player.frame_cache import qimage_to_bgr, source_rect
 from metst_gui.player.frame_provider import FrameProvider
 
 MIN_SPEED, MAX_SPEED = 0.05, 4.0
@@ -76,12 +76,18 @@ class FrameView(QtWidgets.QWidget):
         painter = QtGui.QPainter(self)
         painter.fillRect(self.rect(), QtGui.QColor(20, 20, 20))
         if self.image is not None and not self.image.isNull():
-            src = self.visible_source_rect()
-            sx = self.image.width() / self.source_size[0]
-            sy = self.image.height() / self.source_size[1]
-            img_rect = QtCore.QRectF(src.x() * sx, src.y() * sy, src.width() * sx, src.height() * sy)
-            painter.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform)
-            painter.drawImage(self.target_rect(), self.image, img_rect)
+            vis, target = self.visible_source_rect(), self.target_rect()
+            shown = source_rect(self.image, self.source_size)      # a face-proxy crop shows part of the frame
+            part = vis.intersected(shown)
+            if not part.isEmpty() and not vis.isEmpty():
+                k = target.width() / vis.width()
+                sx, sy = self.image.width() / shown.width(), self.image.height() / shown.height()
+                img_rect = QtCore.QRectF((part.x() - shown.x()) * sx, (part.y() - shown.y()) * sy,
+                                         part.width() * sx, part.height() * sy)
+                dest = QtCore.QRectF(target.x() + (part.x() - vis.x()) * k, target.y() + (part.y() - vis.y()) * k,
+                                     part.width() * k, part.height() * k)
+                painter.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform)
+                painter.drawImage(dest, self.image, img_rect)
             if not self.exact:
                 painter.setPen(QtGui.QColor(255, 200, 0))
                 painter.drawText(self.rect().adjusted(6, 4, -6, -4),
@@ -429,6 +435,7 @@ class Player(QtWidgets.QWidget):
             self.zoom_button.setChecked(on)      # re-enters through toggled
             return
         self.view.set_zoom_box(self.face_box if on else None)
+        self.provider.set_face_view(on)            # the face proxy's crops, when there is one
 
     # -- lifecycle ------------------------------------------------------------------------
     def close_provider(self) -> None:

@@ -12,11 +12,14 @@ dock layout are restored from QSettings (:mod:`metst_gui.shell.layout`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.errors import MetstError
 from metst_engine.project import IntervalRecord, Project
 from metst_engine.video import VideoSource, open_video
+from metst_gui.player.face_proxy_builder import FaceProxyBuilder, FaceProxyJob
 from metst_gui.player.frame_provider import FrameProvider
 from metst_gui.player.player import Player
 from metst_gui.project.analyze_controller import AnalyzeController
@@ -50,6 +53,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.video: VideoSource | None = None
         self.provider: FrameProvider | None = None
         self.player: Player | None = None
+        self.face_proxies = FaceProxyBuilder(project.cache_dir / "proxies", self)
+        self.face_proxies.built.connect(self._face_proxy_built)
+        self.face_proxies.message.connect(self.say)
         title = f"metst — {project.folder.name}"
         self.setWindowTitle(title + (" (read-only)" if project.read_only else ""))
 
@@ -191,6 +197,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timeline.set_flow(None if data is None else data.flow, [] if data is None else data.channel_names)
         if self.player is not None:
             self.player.set_face_box(None if data is None else data.face_box)
+        if data is not None and data.face_box is not None and self.provider is not None and self.session.video:
+            self.face_proxies.attach(self.provider, self.session.video.name, curves[-1].path,
+                                     build=not self.project.read_only)
 
     def refresh_intervals(self) -> None:
         """Re-read the current video's intervals into the table, the plots and the player."""
@@ -219,6 +228,17 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.session.video is not None and self.session.video.name in video_names:
             self.open_video(self.session.video.id)
         self.browser.refresh(self.project)
+        if not self.project.read_only:      # the face proxies of the analysed videos, in the background
+            jobs = []
+            for name in sorted(video_names):
+                video, curves = self.project.video(name), self.project.curves(name)
+                if curves:
+                    jobs.append(FaceProxyJob(name, Path(video.path), Path(curves[-1].path)))
+            self.face_proxies.build(jobs)
+
+    def _face_proxy_built(self, video: str, path: str) -> None:
+        if self.provider is not None and self.session.video is not None and self.session.video.name == video:
+            self.provider.use_face_proxy(path)
 
     def refresh_label_sources(self) -> dict:
         """Write the store's training manifests and offer those that have labels to the training tab."""
@@ -241,6 +261,7 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         self.analyzer.stop()
+        self.face_proxies.stop()
         self.save_layout()
         self._close_player()
         if self.owns_project:
