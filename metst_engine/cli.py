@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -180,13 +180,15 @@ def _extract(a: argparse.Namespace) -> int:
             raise MetstError(f"{root}: no videos or frame folders found")
         log.info("extracting %d videos from %s", len(items), root)
         workers = max(1, min(a.workers or os.cpu_count() or 1, len(items)))
-        with _executor(a, workers) as executor, progress_bar(len(items), "videos") as bar:
+        # local: extract_dataset's own persistent pool (each worker loads its landmark model once)
+        where = nullcontext(None) if a.executor == "local" else _executor(a, workers)
+        with where as executor, progress_bar(len(items), "videos") as bar:
             def done(res):  # type: ignore[no-untyped-def]
                 if res.error:
                     log.error("error: %s: %s", res.video_id, res.error)
                 bar(1)
             results = extract_dataset(items, params, a.output, use_cache=not a.no_cache, cache_dir=a.cache_dir,
-                                      fill_gaps=a.fill_gaps, on_done=done, executor=executor)
+                                      fill_gaps=a.fill_gaps, on_done=done, processes=workers, executor=executor)
         summary = [{"video": r.video_id, "output": str(r.output) if r.output else None,
                     "n_windows": r.n_windows, "error": r.error} for r in results]
         json.dump(summary, sys.stdout, indent=1)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .atomic import ensure_dir
 from .cache import cached_features, parts_dir
-from .executors import Executor, LocalExecutor, Task
-from .face import LandmarkModel
+from .executors import Executor, Task, describe_error
+from .face import LandmarkModel, default_landmark_model
 from .feature_runner import ChunkStore, ExtractionPool, FeatureChunk
 from .features import CancelFn, ExtractParams, FeatureSet, ProgressFn, extract_features
 from .safe_paths import id_path
@@ -123,31 +123,61 @@ def extract_dataset(items: list[VideoItem], params: ExtractParams, out_dir: str 
                     executor: Executor | None = None) -> list[DatasetResult]:
     """Extract every video into ``out_dir/<video_id>.npz``, one task per video.
 
-    ``executor`` runs the tasks (default: a process pool of ``processes`` workers, one per
-    core); this process writes every output file, so only it needs to reach ``out_dir``.
+    ``executor`` runs the tasks, one per video (e.g. Ray); without one, the videos go one after
+    another through one :class:`ExtractionPool` of ``processes`` walkers (default: one per
+    core) that keeps each walker's landmark model for the whole dataset. This process writes
+    every output file, so only it needs to reach ``out_dir``.
     A video that fails is reported (by id and message) and the others go on.
     """
     params.validate()
     out_dir = ensure_dir(out_dir)
-    own = executor is None
-    if executor is None:
-        executor = LocalExecutor(max(1, min(processes or os.cpu_count() or 1, len(items) or 1)))
     cdir = None if cache_dir is None else str(cache_dir)
-    tasks = [Task(it.video_id, extract_item, (it, params, use_cache, cdir, fill_gaps)) for it in items]
+    if executor is None:
+        results = _extract_with_pool(items, params, out_dir, processes or os.cpu_count() or 1, use_cache, cdir,
+                                     fill_gaps, on_done)
+    else:
+        results = _extract_with_executor(items, params, out_dir, executor, use_cache, cdir, fill_gaps, on_done)
+    order = {it.video_id: i for i, it in enumerate(items)}
+    return sorted(results, key=lambda r: order[r.video_id])
+
+
+def _save_result(out_dir: Path, video_id: str, feats: FeatureSet) -> DatasetResult:
+    return DatasetResult(video_id, feats.save(id_path(out_dir, video_id, ".npz", what="video id")), feats.n_windows)
+
+
+def _extract_with_pool(items: list[VideoItem], params: ExtractParams, out_dir: Path, workers: int, use_cache: bool,
+                       cache_dir: str | None, fill_gaps: bool,
+                       on_done: Callable[[DatasetResult], None] | None) -> list[DatasetResult]:
+    """On this machine: one :class:`ExtractionPool` for the whole dataset, so each walker loads its
+    landmark model once (about a second) and every video is split over all cores, one after another."""
     results: list[DatasetResult] = []
-    try:
-        for outcome in executor.run(tasks):
-            if outcome.ok:
-                feats: FeatureSet = outcome.value
-                res = DatasetResult(outcome.name, feats.save(id_path(out_dir, outcome.name, ".npz", what="video id")),
-                                    feats.n_windows)
-            else:
-                res = DatasetResult(outcome.name, None, error=outcome.error)
+    with ExtractionPool(workers) if workers > 1 else nullcontext() as pool:
+        model = None
+        for it in items:
+            try:
+                if pool is None and model is None:
+                    model = default_landmark_model()
+                feats = extract_video(it.path, params, fps=it.fps, fill_gaps=fill_gaps, use_cache=use_cache,
+                                      cache_dir=cache_dir, pool=pool, model=model)
+                res = _save_result(out_dir, it.video_id, feats)
+            except Exception as exc:  # noqa: BLE001 - as an executor does: this video is reported, the others go on
+                res = DatasetResult(it.video_id, None, error=describe_error(exc))
             results.append(res)
             if on_done:
                 on_done(res)
-    finally:
-        if own:
-            executor.close()
-    order = {it.video_id: i for i, it in enumerate(items)}
-    return sorted(results, key=lambda r: order[r.video_id])
+    return results
+
+
+def _extract_with_executor(items: list[VideoItem], params: ExtractParams, out_dir: Path, executor: Executor,
+                           use_cache: bool, cache_dir: str | None, fill_gaps: bool,
+                           on_done: Callable[[DatasetResult], None] | None) -> list[DatasetResult]:
+    """On an executor (e.g. Ray): one task per video, wherever the executor puts it."""
+    tasks = [Task(it.video_id, extract_item, (it, params, use_cache, cache_dir, fill_gaps)) for it in items]
+    results: list[DatasetResult] = []
+    for outcome in executor.run(tasks):
+        res = (_save_result(out_dir, outcome.name, outcome.value) if outcome.ok
+               else DatasetResult(outcome.name, None, error=outcome.error))
+        results.append(res)
+        if on_done:
+            on_done(res)
+    return results

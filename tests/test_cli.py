@@ -112,3 +112,25 @@ def test_demo_verb_reports_the_known_events():
     r = run_cli("demo")
     assert r.returncode == 0, r.stderr
     assert "brow" in r.stdout and "at frame 64" in r.stdout
+
+
+def test_dataset_loads_the_landmark_model_once_for_all_videos(tmp_path, monkeypatch):
+    """A dataset of many short clips spends no second per clip loading the landmark model again."""
+    import shutil
+
+    from metst_engine import extraction
+    from metst_engine.features import ExtractParams
+
+    root = tmp_path / "data"
+    root.mkdir()
+    for name in ("a", "b", "c"):
+        shutil.copy(DEMO, root / f"{name}.mp4")
+    loads = []
+    real = extraction.default_landmark_model
+    monkeypatch.setattr(extraction, "default_landmark_model", lambda: loads.append(1) or real())
+    results = extraction.extract_dataset(extraction.discover_videos(root), ExtractParams(window=30), tmp_path / "feats",
+                                         processes=1, use_cache=False)
+    assert [r.error for r in results] == [None, None, None]
+    assert len(loads) == 1
+    with np.load(results[0].output) as one, np.load(results[2].output) as three:
+        assert np.array_equal(one["features"], three["features"])     # the reused model changes nothing
