@@ -65,7 +65,7 @@ if _nb is not None:
 
         return sig, codegen
 
-    @_nb.njit(inline="always", fastmath=True)
+    @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _fexp(x):  # pragma: no cover - compiled
         """float32 exp, same polynomial as the scan's; exact enough for gates (rel < 2e-7)."""
         x = min(max(x, _XLO), _XHI)
@@ -74,13 +74,13 @@ if _nb is not None:
         p = _ONE + r * (_ONE + r * (_C2 + r * (_C3 + r * (_C4 + r * (_C5 + r * _C6)))))
         return p * _bits_as_f32((np.int32(kf) + np.int32(127)) << np.int32(23))
 
-    @_nb.njit(inline="always", fastmath=True)
+    @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _sigmoid(x):  # pragma: no cover - compiled
         return _ONE / (_ONE + _fexp(-x))
 
     # ---- causal depthwise conv + silu ------------------------------------------------
 
-    @_nb.njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
+    @_nb.njit(nogil=True, fastmath=True, cache=True, boundscheck=False, error_model="numpy")
     def _conv_fwd(task0, task1, xz, wT, cb, u):  # pragma: no cover - compiled
         """u[b, t, d] = silu(cb[d] + sum_k wT[k, d] x[b, t - K + 1 + k, d]); task = b.
         Whole rows of channels at a time, so every inner loop is contiguous."""
@@ -100,7 +100,7 @@ if _nb is not None:
                     a = urow[d]
                     urow[d] = a / (_ONE + _fexp(-a))
 
-    @_nb.njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
+    @_nb.njit(nogil=True, fastmath=True, cache=True, boundscheck=False, error_model="numpy")
     def _conv_bwd(task0, task1, xz, wT, cb, du, dxz, dwT_part, db_part):  # pragma: no cover
         """Gradients of _conv_fwd; task = b, whole rows of channels (each loop over channels
         stores into one array, so all of them vectorise). dwT_part (B, K, D), db_part (B, D)."""
@@ -151,7 +151,7 @@ if _nb is not None:
         1.0000001192092896, 1.0, 0.49998870491981506, 0.16666504740715027,
         0.041917506605386734, 0.008369148708879948))
 
-    @_nb.njit(inline="always", fastmath=True)
+    @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _exp_cut(x):  # pragma: no cover - compiled
         """exp(x) for the scan tables, 0 below e^-40 (as the scan: no denormal states). No
         lower clamp: whatever 2^k a very negative x builds is replaced by the 0."""
@@ -162,7 +162,7 @@ if _nb is not None:
         e = p * _bits_as_f32((np.int32(kf) + np.int32(127)) << np.int32(23))
         return _ZERO if xc < _XCUT else e
 
-    @_nb.njit(inline="always", fastmath=True)
+    @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _exp_table(dtl, a, ex):  # pragma: no cover - compiled
         """ex[t, n] = exp(dtl[t] * a[n]) for t < len(dtl)."""
         for t in range(dtl.shape[0]):
@@ -171,7 +171,7 @@ if _nb is not None:
             for n in range(a.shape[0]):
                 et[n] = _exp_cut(dtt * a[n])
 
-    @_nb.njit(inline="always", fastmath=True)
+    @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _load_group(b, c0, m, u, dt, A, ul, dl, ex):  # pragma: no cover - compiled
         """Channels c0 .. c0+m-1 of batch item b into time-contiguous scratch, with their
         exp(dt A) tables; rows m .. _G-1 are padding (dt = u = 0: zero states, no output)."""
@@ -185,7 +185,7 @@ if _nb is not None:
                 dl[g, :] = _ZERO
             _exp_table(dl[g], A[c0 + min(g, m - 1)], ex[g])
 
-    @_nb.njit(inline="always", fastmath=True)
+    @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _states(ex, dl, ul, bm, hs):  # pragma: no cover - compiled
         """hs[g, t + 1] = ex[g, t] * hs[g, t] + dt u B_t, hs[g, 0] = 0 (bm: B of one batch item).
         The _G channels' recurrences are interleaved: one alone is latency-bound."""
@@ -200,7 +200,7 @@ if _nb is not None:
                 for n in range(hn.shape[0]):
                     hn[n] = et[n] * hp[n] + dut * bt[n]
 
-    @_nb.njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
+    @_nb.njit(nogil=True, fastmath=True, cache=True, boundscheck=False, error_model="numpy")
     def _gscan_fwd(task0, task1, u, dt, xz, A, Bm, Cm, Dp, y, ys):  # pragma: no cover - compiled
         """y = (ys + D u) * silu(z), ys = sum_n C h; tasks (b, block of _BLOCK channels), run _G
         channels at a time. Channels are gathered to time-contiguous scratch first: walking
@@ -239,7 +239,7 @@ if _nb is not None:
                         ys[b, t, c0 + g] = yl[g, t]
                         y[b, t, c0 + g] = (yl[g, t] + Dp[c0 + g] * ul[g, t]) * z * _sigmoid(z)
 
-    @_nb.njit(inline="always", fastmath=True)
+    @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _gate_grads(b, d0, d1, u, xz, Dp, dy, ys, dxz, gy, dDp):  # pragma: no cover - compiled
         """Through the silu(z) gate, channels d0..d1-1 of batch item b along whole rows:
         dL/dz into dxz, gy = dL/d(ys), dDp += dL/dD."""
@@ -261,7 +261,7 @@ if _nb is not None:
             for d in range(d0, d1):
                 dDp[d] += gr[d] * ur[d]
 
-    @_nb.njit(inline="always", fastmath=True)
+    @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _adjoint(ex, gy, cm, dh):  # pragma: no cover - compiled
         """dh[g, t] = dL/dh_t = dh[g, t + 1] * ex[g, t + 1] + gy_t C_t over reverse time,
         the _G channels interleaved."""
@@ -281,7 +281,7 @@ if _nb is not None:
                 for n in range(cur.shape[0]):
                     cur[n] = nxt[n] * e1[n] + gt * ct[n]
 
-    @_nb.njit(inline="always", fastmath=True)
+    @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _bc_grads(dl, ul, gy, hs, dh, dbp, dcp):  # pragma: no cover - compiled
         """dB_t += sum_g dh[g, t] dt u, dC_t += sum_g gy h_t over the _G (= 4) channels."""
         for t in range(dl.shape[1]):
@@ -297,7 +297,7 @@ if _nb is not None:
             for n in range(row.shape[0]):
                 row[n] += h0[n] * w0 + h1[n] * w1 + h2[n] * w2 + h3[n] * w3
 
-    @_nb.njit(nogil=True, fastmath=True, cache=True, boundscheck=False)
+    @_nb.njit(nogil=True, fastmath=True, cache=True, boundscheck=False, error_model="numpy")
     def _gscan_bwd(task0, task1, u, dt, xz, A, Bm, Cm, Dp, dy, ys, gy_all,
                    du_out, ddt_out, dxz, dA_part, dD_part, dB_part, dC_part):  # pragma: no cover
         """States recomputed, then the adjoint dh_t = dL/dh_t over reverse time, then every
