@@ -29,16 +29,19 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# isort: off
+import metst_engine  # noqa: F401  (before torch: it sets the OpenMP wait policy torch reads at load)
 import torch
+# isort: on
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from metst_engine.intervals import EMOTIONS  # noqa: E402
-from metst_engine.models import build_model  # noqa: E402
-from metst_engine.models.mamba import Mamba  # noqa: E402
-from metst_engine.training import loss_fn  # noqa: E402
+from metst_engine.intervals import EMOTIONS
+from metst_engine.models import build_model
+from metst_engine.models.mamba import Mamba
+from metst_engine.training import loss_fn
 
 CHANNELS = {"metst_plus": 36, "metst": 10}  # 18 / 5 ROIs x (x, y): the models' own ROI sets
 GOALS = {"metst_plus": 1.0, "metst": 0.25}
@@ -156,7 +159,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load = os.getloadavg()
     rate = matmul_rate(args.gemm)
-    print(f"torch {torch.__version__}, {args.threads} threads; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"torch {torch.__version__}, {args.threads} threads, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}; "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"dense matmul rate ({args.gemm}^3 float32): {rate / 1e9:.0f} GFLOP/s")
     for name in args.models:
         report(name, args, rate)

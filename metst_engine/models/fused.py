@@ -49,7 +49,6 @@ if _nb is not None:
         _LN2_LO,
         _LOG2E,
         _ONE,
-        _XCUT,
         _XHI,
         _XLO,
         _ZERO,
@@ -144,23 +143,25 @@ if _nb is not None:
     # and writes with a handful of run-time checks; a loop that updates four arrays (as a
     # straightforward backward would) stays scalar, ~10x slower.
 
-    # exp(r) on |r| <= ln2/2: degree-5 Chebyshev interpolant (relative error 2.4e-7, one
-    # multiply-add less than the scan's degree-6 Taylor polynomial; the scan tables are most
-    # of the kernels' arithmetic).
+    # exp(x) = 2^y, y = x log2(e) = k + f, |f| <= 1/2: 2^f by a degree-5 Chebyshev interpolant
+    # (relative error 2.4e-7), 2^k from its exponent bits. Cheaper than the scan's exp (no
+    # Cody-Waite split, one degree less); the scan tables are most of the kernels' arithmetic.
     _P0, _P1, _P2, _P3, _P4, _P5 = (np.float32(c) for c in (
-        1.0000001192092896, 1.0, 0.49998870491981506, 0.16666504740715027,
-        0.041917506605386734, 0.008369148708879948))
+        1.0000001192092896, 0.6931471824645996, 0.2402210682630539, 0.055503569543361664,
+        0.009676031768321991, 0.0013390863314270973))
+    _YHI = np.float32(127.0)
+    _YCUT = np.float32(-40.0 * 1.4426950408889634)
 
     @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _exp_cut(x):  # pragma: no cover - compiled
         """exp(x) for the scan tables, 0 below e^-40 (as the scan: no denormal states). No
         lower clamp: whatever 2^k a very negative x builds is replaced by the 0."""
-        xc = min(x, _XHI)
-        kf = np.floor(xc * _LOG2E + _HALF)
-        r = xc - kf * _LN2_HI - kf * _LN2_LO
-        p = _P0 + r * (_P1 + r * (_P2 + r * (_P3 + r * (_P4 + r * _P5))))
+        y = min(x * _LOG2E, _YHI)
+        kf = np.floor(y + _HALF)
+        f = y - kf
+        p = _P0 + f * (_P1 + f * (_P2 + f * (_P3 + f * (_P4 + f * _P5))))
         e = p * _bits_as_f32((np.int32(kf) + np.int32(127)) << np.int32(23))
-        return _ZERO if xc < _XCUT else e
+        return _ZERO if y < _YCUT else e
 
     @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _exp_table(dtl, a, ex):  # pragma: no cover - compiled
@@ -172,9 +173,9 @@ if _nb is not None:
                 et[n] = _exp_cut(dtt * a[n])
 
     @_nb.njit(inline="always", fastmath=True, error_model="numpy")
-    def _load_group(b, c0, m, u, dt, A, ul, dl, ex):  # pragma: no cover - compiled
-        """Channels c0 .. c0+m-1 of batch item b into time-contiguous scratch, with their
-        exp(dt A) tables; rows m .. _G-1 are padding (dt = u = 0: zero states, no output)."""
+    def _load_group(b, c0, m, u, dt, ul, dl):  # pragma: no cover - compiled
+        """Channels c0 .. c0+m-1 of batch item b into time-contiguous scratch; rows m .. _G-1
+        are padding (dt = u = 0: zero states, no output)."""
         for g in range(_G):
             if g < m:
                 for t in range(dl.shape[1]):
@@ -183,7 +184,6 @@ if _nb is not None:
             else:
                 ul[g, :] = _ZERO
                 dl[g, :] = _ZERO
-            _exp_table(dl[g], A[c0 + min(g, m - 1)], ex[g])
 
     @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _states(ex, dl, ul, bm, hs):  # pragma: no cover - compiled
@@ -210,15 +210,17 @@ if _nb is not None:
         nblk = (nd + _BLOCK - 1) // _BLOCK
         ul = np.empty((_G, nl), np.float32)
         dl = np.empty((_G, nl), np.float32)
-        yl = np.empty((_G, nl), np.float32)
         ex = np.empty((_G, nl, ns), np.float32)
         h = np.empty((_G, ns), np.float32)
         for task in range(task0, task1):
             b = task // nblk
-            d1 = min(nd, (task % nblk) * _BLOCK + _BLOCK)
-            for c0 in range((task % nblk) * _BLOCK, d1, _G):
+            d0 = (task % nblk) * _BLOCK
+            d1 = min(nd, d0 + _BLOCK)
+            for c0 in range(d0, d1, _G):
                 m = min(_G, d1 - c0)
-                _load_group(b, c0, m, u, dt, A, ul, dl, ex)
+                _load_group(b, c0, m, u, dt, ul, dl)
+                for g in range(_G):
+                    _exp_table(dl[g], A[c0 + min(g, m - 1)], ex[g])
                 h[:] = _ZERO
                 for t in range(nl):
                     bt = Bm[b, t]
@@ -232,12 +234,16 @@ if _nb is not None:
                             hn = et[n] * hg[n] + dut * bt[n]
                             hg[n] = hn
                             acc += hn * ct[n]
-                        yl[g, t] = acc
-                for t in range(nl):
-                    for g in range(m):
-                        z = xz[b, t, nd + c0 + g]
-                        ys[b, t, c0 + g] = yl[g, t]
-                        y[b, t, c0 + g] = (yl[g, t] + Dp[c0 + g] * ul[g, t]) * z * _sigmoid(z)
+                        if g < m:
+                            ys[b, t, c0 + g] = acc
+            for t in range(nl):  # D skip and gate along the block's channels (contiguous)
+                yr = ys[b, t]
+                ur = u[b, t]
+                zr = xz[b, t, nd:]
+                out = y[b, t]
+                for d in range(d0, d1):
+                    z = zr[d]
+                    out[d] = (yr[d] + Dp[d] * ur[d]) * z * _sigmoid(z)
 
     @_nb.njit(inline="always", fastmath=True, error_model="numpy")
     def _gate_grads(b, d0, d1, u, xz, Dp, dy, ys, dxz, gy, dDp):  # pragma: no cover - compiled
@@ -323,7 +329,9 @@ if _nb is not None:
             _gate_grads(b, d0, d1, u, xz, Dp, dy, ys, dxz, gy_all, dD_part[b])
             for c0 in range(d0, d1, _G):
                 m = min(_G, d1 - c0)
-                _load_group(b, c0, m, u, dt, A, ul, dl, ex)
+                _load_group(b, c0, m, u, dt, ul, dl)
+                for g in range(_G):
+                    _exp_table(dl[g], A[c0 + min(g, m - 1)], ex[g])
                 _states(ex, dl, ul, bm, hs)
                 for g in range(_G):
                     for t in range(nl):
