@@ -11,13 +11,17 @@ scaled up (running all of them that way takes minutes).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# isort: off
+import metst_engine  # noqa: F401  (before torch: it sets the OpenMP wait policy torch reads at load)
+import torch
+# isort: on
 
 from metst_engine.models import build_model
 from metst_engine.models.mamba import Mamba
@@ -26,13 +30,14 @@ from metst_engine.models.scan import fused_available
 FPS, MINUTES, K = 30, 10, 50
 
 
-def run(model: torch.nn.Module, windows: torch.Tensor, batch: int) -> tuple[float, torch.Tensor]:
+def run(model: torch.nn.Module, windows: torch.Tensor, batch: int) -> tuple[float, torch.Tensor, float]:
+    """(wall seconds, spotting outputs, process CPU seconds)."""
     spots = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with torch.inference_mode():
         for start in range(0, windows.shape[0], batch):
             spots.append(model(windows[start : start + batch]).spot)
-    return time.perf_counter() - t0, torch.cat(spots)
+    return time.perf_counter() - t0, torch.cat(spots), time.process_time() - c0
 
 
 def set_scan(model: torch.nn.Module, impl: str) -> None:
@@ -58,21 +63,22 @@ def main() -> None:
     impl = "fused" if fused_available() else "loop"
     set_scan(model, impl)
     run(model, windows[:4], args.batch)  # warm-up, numba cache load
-    seconds, spots = run(model, windows, args.batch)
-    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, scan '{impl}'")
+    seconds, spots, cpu = run(model, windows, args.batch)
+    load = os.getloadavg()
+    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, scan '{impl}', "
+          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"ME-TST+ on {n_windows} windows of 36 x {K} ({frames} frames, {MINUTES} min at {FPS} fps)")
-    print(f"  {impl:5s} scan : {seconds:7.2f} s   {frames / seconds:8.0f} frames/s   (goal <= 10 s)")
+    print(f"  {impl:5s} scan : {seconds:7.2f} s   {frames / seconds:8.0f} frames/s   (CPU {cpu:.2f} s; goal <= 10 s)")
     if args.baseline_windows > 0 and impl == "fused":
         n = min(args.baseline_windows, n_windows)
         set_scan(model, "loop")
-        t_sub, spots_loop = run(model, windows[:n], args.batch)
+        t_sub, spots_loop, _ = run(model, windows[:n], args.batch)
         t_base = t_sub * n_windows / n
         diff = (spots_loop - spots[:n]).abs().max().item()
         print(
             f"  loop  scan : {t_base:7.2f} s   {frames / t_base:8.0f} frames/s   (timed on {n} windows, scaled)"
             f"\n  speed-up {t_base / seconds:.1f}x; max |spot difference| {diff:.1e}"
         )
-
 
 if __name__ == "__main__":
     main()

@@ -234,3 +234,19 @@ def test_backend_argument_reaches_every_layer():
     model = build_model("metst", depth=2, backend="torch")
     backends = {m.backend for m in model.modules() if isinstance(m, Mamba)}
     assert backends == {"torch"}
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_workers_wait_passively_unless_the_user_chose(preset, expected):
+    # torch's spinning OpenMP workers starve the numba kernel threads; the package sets the
+    # default before torch loads, and a user's own setting wins
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = "import metst_engine, os; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
