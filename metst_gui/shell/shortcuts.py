@@ -31,7 +31,7 @@ REVIEW_SHORTCUTS: tuple[ShortcutSpec, ...] = (
     ShortcutSpec("set_apex", "Set apex at the playhead", "X"),
     ShortcutSpec("set_offset", "Set offset at the playhead", "O"),
     ShortcutSpec("add", "Add a manual interval at the playhead", "M"),
-    ShortcutSpec("delete", "Delete the selected interval", "Del", ("Backspace",)),
+    ShortcutSpec("delete", "Delete the selected interval (also Backspace)", "Del", ("Backspace",)),
     ShortcutSpec("nudge_onset_earlier", "Onset one frame earlier", ","),
     ShortcutSpec("nudge_onset_later", "Onset one frame later", "."),
     ShortcutSpec("nudge_offset_earlier", "Offset one frame earlier", "<"),
