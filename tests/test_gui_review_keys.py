@@ -8,23 +8,22 @@ through a fresh read-only ``Project.open``) and what the user sees.
 
 from __future__ import annotations
 
+import test_gui_review as base
 from PySide6 import QtCore, QtGui, QtWidgets
-from test_gui_review import (  # noqa: F401  (fixtures)
+from test_gui_review import (
     WAIT_MS,
     click_row,
-    demo_source,
-    folder,
     open_busy_video,
     pending_rows,
     press,
-    settings,
     stored,
     stored_intervals,
-    window,
 )
 
 from metst_gui.review.interval_table import MIN_ROWS_SHOWN
 
+# the review workspace's fixtures (the demo project, a copy per test, the window)
+demo_source, folder, settings, window = base.demo_source, base.folder, base.settings, base.window
 Key = QtCore.Qt.Key
 Mod = QtCore.Qt.KeyboardModifier
 LEFT = QtCore.Qt.MouseButton.LeftButton
@@ -237,3 +236,26 @@ def test_the_interval_table_shows_enough_rows(qtbot, window):
     row = table.verticalHeader().defaultSectionSize()
     assert row >= table.fontMetrics().height() + 4
     assert table.viewport().height() >= MIN_ROWS_SHOWN * row
+
+
+def test_a_cancelled_training_run_shows_no_time_left(qtbot):
+    from metst_engine.runs import ProgressState
+    from metst_gui.training.progress_view import ProgressView
+
+    view = ProgressView()
+    qtbot.addWidget(view)
+    state = ProgressState(["s01", "s02"])
+    for event in ({"event": "run_start"}, {"event": "fold_start", "fold": "s01"},
+                  {"event": "epoch", "fold": "s01", "epoch": 1, "epochs": 10, "seconds": 2.0, "losses": {"loss": 1.0}},
+                  {"event": "epoch", "fold": "s01", "epoch": 2, "epochs": 10, "seconds": 2.0, "losses": {"loss": 0.9}}):
+        state.apply(event)
+    view.show_state(state, True, None)
+    assert "left" in view.fold_label.text() and "left" in view.epoch_label.text()
+    view.stop_estimates()                                              # what the panel's Cancel does
+    view.show_state(state, True, None)                                 # events still arrive while it stops
+    assert "left" not in view.fold_label.text() and "left" not in view.epoch_label.text()
+    view.show_state(state, False, None)                                # the run ended (cancelled)
+    assert "left" not in view.fold_label.text() and "left" not in view.epoch_label.text()
+    view.clear()                                                       # the next run estimates again
+    view.show_state(state, True, None)
+    assert "left" in view.fold_label.text()
