@@ -13,7 +13,14 @@ import pytest
 from project_support import project_with, two_clips
 
 from metst_engine.project import PendingIntervals, Project, Review, ReviewError
-from metst_engine.project.review import MANUAL_SECONDS, History, edges_keeping_apex, interval_at, manual_span
+from metst_engine.project.review import (
+    MANUAL_SECONDS,
+    History,
+    edges_keeping_apex,
+    interval_at,
+    manual_span,
+    pending_here,
+)
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +114,34 @@ def test_moving_edges_past_the_apex_drops_it_and_add_delete_complete_undo(projec
     assert not review.video.complete
 
 
+def test_next_pending_from_inside_an_unselected_pending_interval_takes_that_one(project):
+    review = Review(project)
+    review.open("a")
+    inside = review.next_pending(frame=25)                            # the playhead is in 20-30, nothing selected
+    assert (inside.onset, review.selected) == (20, inside.id)
+    assert review.next_pending(frame=25).onset == 40                  # selected now: N moves on
+    review.select(None)
+    assert review.next_pending(frame=13).onset == 20                  # between intervals: the next one, as before
+    review.select(review.interval_at(8).id)                           # another interval selected, playhead in 40-45
+    assert review.next_pending(frame=42).onset == 40
+
+
+def test_nudge_moves_an_edge_by_one_frame_and_undoes(project):
+    review = Review(project)
+    review.open("a")
+    review.select(review.interval_at(6).id)                           # 5-12, apex 8
+    review.nudge("onset", -1)
+    review.nudge("offset", +1)
+    assert on_disk(project, "a")[0][:3] == (4, 8, 13)
+    review.undo()
+    assert on_disk(project, "a")[0][:3] == (4, 8, 12)
+    review.select(review.interval_at(42).id)                          # 40-45, no apex
+    with pytest.raises(ReviewError, match="no apex"):
+        review.nudge("apex", 1)
+    with pytest.raises(ReviewError, match="not one of"):
+        review.nudge("middle", 1)
+
+
 def test_refused_actions_change_nothing_and_say_why(project):
     review = Review(project)
     with pytest.raises(ReviewError, match="open a video first"):
@@ -144,6 +179,8 @@ def test_the_rules_as_functions():
     b = _rec(2, 12, 14, None)
     assert interval_at([a, b], 13) is b and interval_at([a, b], 18) is a and interval_at([a, b], 30) is None
     assert edges_keeping_apex(a, 10, 16) == 15 and edges_keeping_apex(a, 16, 20) is None
+    assert pending_here([a, b], 13, None) is b and pending_here([a, b], 13, a.id) is None   # a holds 13 too
+    assert pending_here([a, b], 18, b.id) is a and pending_here([a, b], 30, None) is None
     h = History()
     assert not h.can_undo() and not h.can_redo() and len(h) == 0
     assert MANUAL_SECONDS == 0.3

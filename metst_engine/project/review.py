@@ -133,6 +133,20 @@ def interval_at(records: Sequence[IntervalRecord], frame: int) -> IntervalRecord
     return min(inside, key=lambda r: r.offset - r.onset) if inside else None
 
 
+def pending_here(pending: Sequence[IntervalRecord], frame: int, selected: int | None) -> IntervalRecord | None:
+    """The pending interval "next pending" takes first when the playhead is inside one.
+
+    ``pending`` are the video's pending intervals; when ``frame`` lies in one of them (the
+    shortest, as a click there picks) and the selection is not already an interval containing
+    ``frame``, that one is the target, so N from inside an unselected interval reviews it
+    rather than skipping it. None: the usual "next after the playhead" rule applies.
+    """
+    here = interval_at(pending, frame)
+    if here is None or selected in {r.id for r in pending if r.onset <= frame <= r.offset}:
+        return None
+    return here
+
+
 def edges_keeping_apex(current: IntervalRecord, onset: int, offset: int) -> int | None:
     """The apex after moving the edges to (onset, offset): kept inside them, dropped when an edge passes it."""
     apex = current.apex
@@ -184,14 +198,15 @@ class Review:
         return interval_at(self.intervals(), frame)
 
     def next_pending(self, frame: int) -> IntervalRecord | None:
-        """Select the next pending interval after ``frame`` in this video (wrapping round); when
+        """Select the pending interval under ``frame`` when one is there and not selected
+        (:func:`pending_here`), else the next pending interval after ``frame`` in this video (wrapping round); when
         none is left here, open the first video with one pending and select that. None: nothing
         pending in the project (the selection is kept)."""
         video = self._current()
         here = self.project.review_queue("time", video=video.id)
         if here:
             after = [r for r in here if r.onset > frame and r.id != self.selected]
-            target = (after or here)[0]
+            target = pending_here(here, frame, self.selected) or (after or here)[0]
         else:
             elsewhere = self.project.review_queue("time")
             if not elsewhere:
@@ -224,6 +239,20 @@ class Review:
         iid = self._selected(f"Set {which}")
         kwargs = {which: frame}
         return self._do(f"Set {which} to {frame}", lambda: self.project.correct(iid, **kwargs))
+
+    def nudge(self, which: str, frames: int) -> Step:
+        """Move ``which`` (onset, apex or offset) of the selected interval by ``frames`` (e.g. -1, +1)."""
+        if which not in BOUNDS:
+            raise ReviewError(f"Nudge {which}: not one of {', '.join(BOUNDS)}")
+        iid = self._selected(f"Nudge {which}")
+        try:
+            current = self.project.interval(iid)
+        except MetstError as exc:          # gone meanwhile
+            raise ReviewError(f"Nudge {which}: {exc}") from exc
+        frame = getattr(current, which)
+        if frame is None:
+            raise ReviewError(f"Nudge {which}: the interval has no {which}; set it at the playhead first")
+        return self.set_bound(which, frame + frames)
 
     def move_edges(self, onset: int, offset: int) -> Step:
         """The selected interval's edges to (onset, offset); its apex is dropped when an edge passes it."""

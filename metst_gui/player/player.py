@@ -116,7 +116,7 @@ class Player(QtWidgets.QWidget):
     Signals: ``positionChanged(index, seconds)`` whenever the wanted frame changes (the
     playhead); ``frameShown(index, exact)`` when pixels reach the screen (``exact`` False for a
     proxy preview); ``playingChanged(bool)``; ``speedChanged(float)``; ``loopChanged(onset,
-    offset)`` (-1, -1 when off).
+    offset)`` (-1, -1 when off); ``intervalReached(onset, offset)`` after PageUp / PageDown went to one.
     """
 
     positionChanged = QtCore.Signal(int, float)
@@ -124,6 +124,7 @@ class Player(QtWidgets.QWidget):
     playingChanged = QtCore.Signal(bool)
     speedChanged = QtCore.Signal(float)
     loopChanged = QtCore.Signal(int, int)
+    intervalReached = QtCore.Signal(int, int)
 
     def __init__(self, video: VideoSource, provider: FrameProvider | None = None,
                  parent: QtWidgets.QWidget | None = None) -> None:
@@ -418,6 +419,7 @@ class Player(QtWidgets.QWidget):
         if self.loop_range is not None:
             self.set_loop_range(*interval)
         self.seek(interval[0])
+        self.intervalReached.emit(*interval)
 
     # -- face zoom ------------------------------------------------------------------------
     def set_face_box(self, box: CropBox | None) -> None:

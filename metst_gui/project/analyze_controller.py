@@ -83,6 +83,7 @@ class AnalyzeController(QtCore.QObject):
         worker.cancelled.connect(lambda: self._ended("Analyze cancelled; nothing imported"))
         self.worker = worker
         self.progress.setValue(0)
+        self.progress.setFormat("%p%")
         self.progress.show()
         self.cancel_button.show()
         self.action.setEnabled(False)
@@ -95,9 +96,11 @@ class AnalyzeController(QtCore.QObject):
             self.say(f"Analyzing with the model of {Path(run_dir).name}")
 
     def cancel(self) -> None:
+        """Ask the worker to stop; its time left goes at once (it may take a moment to stop)."""
         if self.worker is not None:
             self.worker.cancel()
             self.cancel_button.setEnabled(False)
+            self.progress.setFormat("Cancelling…")
 
     def stop(self) -> None:
         """Cancel and wait (the window is closing)."""
@@ -107,6 +110,8 @@ class AnalyzeController(QtCore.QObject):
             self.worker = None
 
     def _progressed(self, percent: int, message: str) -> None:
+        if not self.cancel_button.isEnabled():          # cancelling: no more estimates
+            return
         self.progress.setValue(percent)
         self.progress.setFormat(f"{percent}%  {message}")
 
@@ -126,6 +131,7 @@ class AnalyzeController(QtCore.QObject):
             self.worker.deleteLater()
             self.worker = None
         self.progress.hide()
+        self.progress.setFormat("%p%")
         self.cancel_button.hide()
         self.cancel_button.setEnabled(True)
         self.action.setEnabled(True)

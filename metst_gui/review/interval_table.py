@@ -16,6 +16,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from metst_engine.project import IntervalRecord
 from metst_gui.review.timeline import GT_COLOUR, STATE_COLOURS
 
+#: The table never gets shorter than this many rows (its minimum size hint), so a reviewer sees the context.
+MIN_ROWS_SHOWN = 8
 COLUMNS: tuple[str, ...] = ("Onset", "Apex", "Offset", "Emotion", "Score", "State", "Source", "Annotator")
 _Role = QtCore.Qt.ItemDataRole
 
@@ -104,11 +106,29 @@ class IntervalTable(QtWidgets.QTableView):
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAlternatingRowColors(True)
-        self.verticalHeader().setDefaultSectionSize(22)
+        self.verticalHeader().setDefaultSectionSize(max(22, self.fontMetrics().height() + 8))
         self.horizontalHeader().setStretchLastSection(True)
         self.setTabKeyNavigation(False)
         self._quiet = False
         self.selectionModel().selectionChanged.connect(self._selection_changed)
+
+    def _rows_height(self, rows: int) -> int:
+        """Pixels for the header, ``rows`` rows, a horizontal scroll bar and the frame."""
+        return (self.horizontalHeader().sizeHint().height() + rows * self.verticalHeader().defaultSectionSize()
+                + self.horizontalScrollBar().sizeHint().height() + 2 * self.frameWidth())
+
+    def minimumSizeHint(self) -> QtCore.QSize:
+        hint = super().minimumSizeHint()
+        return QtCore.QSize(hint.width(), max(hint.height(), self._rows_height(MIN_ROWS_SHOWN)))
+
+    def sizeHint(self) -> QtCore.QSize:
+        hint = super().sizeHint()
+        return QtCore.QSize(hint.width(), max(hint.height(), self._rows_height(MIN_ROWS_SHOWN + 2)))
+
+    def set_context_actions(self, actions: Sequence[QtGui.QAction]) -> None:
+        """The right-click menu (a right click first selects the row under it)."""
+        self.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.addActions(list(actions))
 
     def set_intervals(self, records: Sequence[IntervalRecord], timestamps: np.ndarray,
                       keep_selection: int | None = None) -> None:

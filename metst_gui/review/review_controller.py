@@ -2,7 +2,8 @@
 
 The selected interval is shown in the table, as draggable edges on the curves and by seeking
 the player; a click on the curves selects the interval under it; "next pending" opens the
-video that holds it; after every edit the table, curves, browser and "complete" check are re-read
+video that holds it; while an edge is dragged the frame (and its time) shows beside it and in
+the status bar and the player follows (at most every SEEK_THROTTLE_MS); after every edit the table, curves, browser and "complete" check are re-read
 from the store.
 """
 
@@ -14,9 +15,14 @@ from PySide6 import QtCore
 
 from metst_engine.project import Edit
 from metst_engine.project.review import interval_at
+from metst_gui.review.interval_table import frame_and_time
 
 if TYPE_CHECKING:
     from metst_gui.shell.main_window import MainWindow
+
+
+#: While an edge is dragged the player seeks at most this often (the last frame always).
+SEEK_THROTTLE_MS = 40
 
 
 class ReviewController(QtCore.QObject):
@@ -27,6 +33,11 @@ class ReviewController(QtCore.QObject):
         session.changed.connect(self.after_edit)
         session.selectionChanged.connect(self.select_interval)
         session.refused.connect(lambda _msg: QtCore.QTimer.singleShot(0, self.redraw_selection))
+        self._seek_timer = QtCore.QTimer(self)
+        self._seek_timer.setSingleShot(True)
+        self._seek_timer.setInterval(SEEK_THROTTLE_MS)
+        self._seek_timer.timeout.connect(self._seek_pending)
+        self._pending_seek: int | None = None
 
     def seek_from_plot(self, frame: int) -> None:
         """Seek there; a click inside an interval also selects it (the shortest one containing the frame)."""
@@ -34,6 +45,37 @@ class ReviewController(QtCore.QObject):
         if w.player is not None:
             w.player.seek(frame)
         hit = interval_at(w.table.interval_model.records, frame)
+        if hit is not None:
+            self.select_interval(hit.id, seek=False)
+
+    def edge_moving(self, which: str, frame: int) -> None:
+        """An edge of the selected interval is being dragged to ``frame``: say where, and seek there."""
+        w = self.window
+        text = f"{which}: frame {frame_and_time(frame, w.table.interval_model.timestamps)}"
+        w.timeline.edges.set_label_text(text)
+        w.say(f"Dragging the {text} (release to save; hold Shift for fine steps)")
+        self._pending_seek = frame
+        if not self._seek_timer.isActive():
+            self._seek_pending()
+            self._seek_timer.start()
+
+    def _seek_pending(self) -> None:
+        w = self.window
+        if self._pending_seek is not None and w.player is not None:
+            w.player.seek(self._pending_seek)
+        self._pending_seek = None
+
+    def interval_reached(self, onset: int, offset: int) -> None:
+        """The player went to an interval (PageUp / PageDown): select it, so the review keys act on it."""
+        spans = [r for r in self.window.table.interval_model.records
+                 if (r.onset, r.offset) == (onset, offset) and r.state != "rejected"]
+        if spans:
+            chosen = min(spans, key=lambda r: r.state != "pending")     # a pending one first
+            self.select_interval(chosen.id, seek=False)
+
+    def pick_from_plot(self, frame: int) -> None:
+        """A right click on the curves: select the interval under it (if any) for the menu's actions."""
+        hit = interval_at(self.window.table.interval_model.records, frame)
         if hit is not None:
             self.select_interval(hit.id, seek=False)
 

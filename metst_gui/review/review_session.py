@@ -86,6 +86,14 @@ class ReviewSession(QtCore.QObject):
         """The selected interval's edges were dragged to (onset, offset)."""
         self._do(lambda: self.model.move_edges(onset, offset))
 
+    def nudge(self, which: str, frames: int) -> None:
+        """Move ``which`` (onset, apex, offset) of the selected interval by ``frames`` (the , . < > keys)."""
+        self._do(lambda: self.model.nudge(which, frames))
+
+    def delete(self) -> None:
+        """Delete the selected interval (Delete / Backspace, or the table's and curves' context menus); undoable."""
+        self._do(self.model.delete)
+
     def add(self) -> None:
         """A manual interval from the playhead; the new interval is selected."""
         if self._do(lambda: self.model.add(self.playhead())) is not None and self.model.selected is not None:

@@ -26,6 +26,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.curves import FLOW_COMPONENTS, roi_flow_components
+from metst_gui.review.edge_editor import EdgeEditor
 
 
 class IntervalMark(NamedTuple):
@@ -123,6 +124,7 @@ class SeekViewBox(pg.ViewBox):
     and the middle / right buttons keep pyqtgraph's pan / zoom."""
 
     seekRequested = QtCore.Signal(float)
+    pickRequested = QtCore.Signal(float)
 
     def __init__(self) -> None:
         super().__init__()
@@ -132,8 +134,10 @@ class SeekViewBox(pg.ViewBox):
         if ev.button() == QtCore.Qt.MouseButton.LeftButton:
             ev.accept()
             self.seekRequested.emit(self.mapSceneToView(ev.scenePos()).x())
-        else:
-            super().mouseClickEvent(ev)
+            return
+        if ev.button() == QtCore.Qt.MouseButton.RightButton:     # the menu acts on the interval under the cursor
+            self.pickRequested.emit(self.mapSceneToView(ev.scenePos()).x())
+        super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev, axis=None) -> None:  # type: ignore[no-untyped-def]
         if ev.button() == QtCore.Qt.MouseButton.LeftButton:
@@ -168,15 +172,16 @@ class FrameTimeAxis(pg.AxisItem):
 class Timeline(QtWidgets.QWidget):
     """Stacked plots with linked x axes (source frames), a playhead, intervals and an ROI checklist.
 
-    Signals: ``seekRequested(frame)`` on a left click or drag on any plot. Slots / methods:
+    Signals: ``seekRequested(frame)`` on a left click or drag on any plot, ``pickRequested(frame)``
+    on a right click (before its menu). Slots / methods:
     ``set_length``, ``set_spotting``, ``set_recognition``, ``set_flow``, ``set_flow_mode``,
     ``set_visible_rois``, ``set_intervals``, ``set_playhead``, ``set_follow_playhead``,
-    ``set_time_axis``, ``set_selected_interval`` (draggable edges; ``regionEdited(onset, offset)``
-    when a drag ends with new bounds).
+    ``set_time_axis``, ``set_selected_interval`` (draggable edges, :class:`~metst_gui.review.edge_editor.EdgeEditor`:
+    ``edgeMoving(which, frame)`` during a drag, ``regionEdited(onset, offset)`` when it ends with new bounds).
     """
 
     seekRequested = QtCore.Signal(int)
-    regionEdited = QtCore.Signal(int, int)
+    pickRequested = QtCore.Signal(int)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -195,8 +200,9 @@ class Timeline(QtWidgets.QWidget):
         self.threshold_item: pg.GraphicsObject | None = None
         self._marks: list[IntervalMark] = []
         self.bands: dict[str, IntervalBands] = {}
-        self.selected_region: pg.LinearRegionItem | None = None
-        self._selected_span: tuple[int, int] | None = None
+        self.edges = EdgeEditor(self)
+        self.edgeMoving = self.edges.edgeMoving
+        self.regionEdited = self.edges.regionEdited
 
         if QtGui.QPixmapCache.cacheLimit() < _PIXMAP_CACHE_KB:
             QtGui.QPixmapCache.setCacheLimit(_PIXMAP_CACHE_KB)
@@ -249,6 +255,7 @@ class Timeline(QtWidgets.QWidget):
     def _make_plot(self, name: str, label: str) -> pg.PlotItem:
         box = SeekViewBox()
         box.seekRequested.connect(self._seek_at)
+        box.pickRequested.connect(lambda x: self.n_frames and self.pickRequested.emit(self._frame_at(x)))
         plot = pg.PlotItem(viewBox=box, axisItems={"bottom": FrameTimeAxis()})
         plot.setLabel("bottom", "frame")
         plot.setLabel("left", label)
@@ -452,39 +459,23 @@ class Timeline(QtWidgets.QWidget):
     def set_selected_interval(self, span: tuple[int, int] | None) -> None:
         """Outline the selected interval (inclusive frames) with edges the user can drag, on the
         spotting plot (the flow plot when there is no spotting curve); None removes it."""
-        wanted = None if span is None else (int(span[0]), int(span[1]))
-        if wanted is not None and wanted == self._selected_span and self.selected_region is not None:
-            return                                  # e.g. scrubbing inside the selected interval
-        if self.selected_region is not None:
-            plot = self.selected_region.getViewBox()
-            if plot is not None:
-                plot.removeItem(self.selected_region)
-            self.selected_region = None
-        self._selected_span = wanted
-        if self._selected_span is None:
-            return
-        onset, offset = self._selected_span
-        region = pg.LinearRegionItem(values=(onset - 0.5, offset + 0.5), brush=pg.mkBrush(30, 30, 30, 25),
-                                     hoverBrush=pg.mkBrush(30, 30, 30, 45),
-                                     pen=pg.mkPen((20, 20, 20), width=3), hoverPen=pg.mkPen((220, 0, 0), width=3))
-        region.setZValue(50)
-        if self.n_frames:
-            region.setBounds((-0.5, self.n_frames - 0.5))
-        region.sigRegionChangeFinished.connect(self._region_dragged)
-        self.editing_plot().addItem(region, ignoreBounds=True)
-        self.selected_region = region
+        self.edges.n_frames = self.n_frames
+        self.edges.show(span, self.editing_plot())
+
+    @property
+    def selected_region(self) -> pg.LinearRegionItem | None:
+        return self.edges.region
 
     def editing_plot(self) -> pg.PlotItem:
         """The plot that carries the selected interval's draggable edges."""
         return self.plots["spotting" if self._has_data("spotting") else "flow"]
 
-    def _region_dragged(self, region: pg.LinearRegionItem) -> None:
-        lo, hi = region.getRegion()
-        onset = int(min(max(round(lo + 0.5), 0), max(self.n_frames - 1, 0)))
-        offset = int(min(max(round(hi - 0.5), onset), max(self.n_frames - 1, 0)))
-        if (onset, offset) != self._selected_span:
-            self._selected_span = (onset, offset)
-            self.regionEdited.emit(onset, offset)
+    def add_context_action(self, action: QtGui.QAction) -> None:
+        """Offer ``action`` in every plot's right-click menu (after pyqtgraph's own entries)."""
+        for plot in self.plots.values():
+            menu = plot.getViewBox().menu
+            menu.addSeparator()
+            menu.addAction(action)
 
     # -- playhead and view ----------------------------------------------------------------
     def set_playhead(self, frame: int) -> None:
@@ -523,6 +514,9 @@ class Timeline(QtWidgets.QWidget):
         """Show frames first..last on every plot (they are linked)."""
         self.plots["flow"].setXRange(first, last, padding=0)
 
+    def _frame_at(self, x: float) -> int:
+        return int(min(max(round(x), 0), self.n_frames - 1))
+
     def _seek_at(self, x: float) -> None:
         if self.n_frames:
-            self.seekRequested.emit(int(min(max(round(x), 0), self.n_frames - 1)))
+            self.seekRequested.emit(self._frame_at(x))

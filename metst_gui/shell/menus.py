@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from metst_gui.shell.main_window import MainWindow
 
 REVIEW_MENU = ("accept", "reject", "emotion_1", "emotion_2", "emotion_3", "emotion_4", "set_onset",
-               "set_apex", "set_offset", "add", "next_pending")
+               "set_apex", "set_offset", "nudge_onset_earlier", "nudge_onset_later", "nudge_offset_earlier",
+               "nudge_offset_later", "add", "delete", "next_pending")
 
 
 def add_action(window: MainWindow, text: str, slot: Callable, name: str | None = None) -> QtGui.QAction:
@@ -36,8 +37,14 @@ def review_actions(window: MainWindow) -> dict[str, QtGui.QAction]:
         "set_apex": add_action(w, "Set ape&x at playhead", lambda: s.set_bound("apex"), "set_apex"),
         "set_offset": add_action(w, "Set o&ffset at playhead", lambda: s.set_bound("offset"), "set_offset"),
         "add": add_action(w, "Add &manual interval", s.add, "add"),
+        "delete": add_action(w, "&Delete interval", s.delete, "delete"),
         "next_pending": add_action(w, "&Next pending", w.review.next_pending, "next_pending"),
     }
+    for name, label in (("nudge_onset_earlier", "Onset one frame earlier"), ("nudge_onset_later", "Onset one frame later"),
+                        ("nudge_offset_earlier", "Offset one frame earlier"),
+                        ("nudge_offset_later", "Offset one frame later")):
+        which, frames = name.split("_")[1], -1 if name.endswith("earlier") else 1
+        actions[name] = add_action(w, label, lambda _=False, a=which, f=frames: s.nudge(a, f), name)
     for k in range(1, 5):
         actions[f"emotion_{k}"] = add_action(w, f"Emotion: {EMOTIONS[k - 1]}",
                                              lambda _=False, k=k: s.set_emotion(k), f"emotion_{k}")
@@ -47,6 +54,8 @@ def review_actions(window: MainWindow) -> dict[str, QtGui.QAction]:
     w.addAction(w.shortcuts.bind("redo", redo))
     actions["undo"], actions["redo"] = undo, redo
     actions["help"] = add_action(w, "&Keyboard shortcuts", lambda: w.overlay.toggle(), "help")
+    w.table.set_context_actions([actions[n] for n in ("accept", "reject", "delete")])
+    w.timeline.add_context_action(actions["delete"])
     return actions
 
 

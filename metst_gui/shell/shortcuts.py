@@ -17,6 +17,7 @@ class ShortcutSpec:
     name: str
     label: str
     default: str
+    alternates: tuple[str, ...] = ()      #: further keys while the default is in use (Backspace for Delete)
 
 
 REVIEW_SHORTCUTS: tuple[ShortcutSpec, ...] = (
@@ -30,6 +31,11 @@ REVIEW_SHORTCUTS: tuple[ShortcutSpec, ...] = (
     ShortcutSpec("set_apex", "Set apex at the playhead", "X"),
     ShortcutSpec("set_offset", "Set offset at the playhead", "O"),
     ShortcutSpec("add", "Add a manual interval at the playhead", "M"),
+    ShortcutSpec("delete", "Delete the selected interval (also Backspace)", "Del", ("Backspace",)),
+    ShortcutSpec("nudge_onset_earlier", "Onset one frame earlier", ","),
+    ShortcutSpec("nudge_onset_later", "Onset one frame later", "."),
+    ShortcutSpec("nudge_offset_earlier", "Offset one frame earlier", "<"),
+    ShortcutSpec("nudge_offset_later", "Offset one frame later", ">"),
     ShortcutSpec("next_pending", "Next pending interval", "N"),
     ShortcutSpec("undo", "Undo", "Ctrl+Z"),
     ShortcutSpec("redo", "Redo", "Ctrl+Shift+Z"),
@@ -38,7 +44,7 @@ REVIEW_SHORTCUTS: tuple[ShortcutSpec, ...] = (
 #: The player's fixed keys (``Player.install_shortcuts``), listed for reference.
 PLAYER_KEYS: tuple[tuple[str, str], ...] = (
     ("Space", "Play / pause"), ("Left / Right", "Step one frame"), ("Shift+Left / Shift+Right", "Jump one second"),
-    ("PageUp / PageDown", "Previous / next interval"), ("L", "Loop the current interval"), ("Z", "Zoom to the face"),
+    ("PageUp / PageDown", "Previous / next interval (selects it)"), ("L", "Loop the current interval"), ("Z", "Zoom to the face"),
 )
 _FIXED = {"Space", "Left", "Right", "Shift+Left", "Shift+Right", "PgUp", "PgDown", "L", "Z"}
 
@@ -59,7 +65,7 @@ class ShortcutMap(QtCore.QObject):
         return str(stored) if stored else self.specs[name].default
 
     def bind(self, name: str, action: QtGui.QAction) -> QtGui.QAction:
-        action.setShortcut(QtGui.QKeySequence(self.key(name)))
+        self._set_keys(name, action, self.key(name))
         action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
         self._actions[name] = action
         return action
@@ -71,15 +77,16 @@ class ShortcutMap(QtCore.QObject):
             return "an empty key"
         if text in _FIXED:
             return f"{text} is a player key"
-        for other in self.specs:
-            if other != name and self.key(other) == text:
+        for other, spec in self.specs.items():
+            taken = [self.key(other), *(spec.alternates if self.key(other) == spec.default else ())]
+            if other != name and text in taken:
                 return f"{text} is already '{self.specs[other].label}'"
         if text == self.specs[name].default:
             self.settings.remove(f"shortcuts/{name}")
         else:
             self.settings.setValue(f"shortcuts/{name}", text)
         if name in self._actions:
-            self._actions[name].setShortcut(QtGui.QKeySequence(text))
+            self._set_keys(name, self._actions[name], text)
         self.changed.emit(name, text)
         return None
 
@@ -87,8 +94,14 @@ class ShortcutMap(QtCore.QObject):
         for name, spec in self.specs.items():
             self.settings.remove(f"shortcuts/{name}")
             if name in self._actions:
-                self._actions[name].setShortcut(QtGui.QKeySequence(spec.default))
+                self._set_keys(name, self._actions[name], spec.default)
             self.changed.emit(name, spec.default)
+
+    def _set_keys(self, name: str, action: QtGui.QAction, key: str) -> None:
+        """``key``, plus the spec's alternates while ``key`` is the default."""
+        spec = self.specs[name]
+        keys = [key, *spec.alternates] if key == spec.default else [key]
+        action.setShortcuts([QtGui.QKeySequence(k) for k in keys])
 
 
 class ShortcutOverlay(QtWidgets.QFrame):

@@ -28,6 +28,7 @@ class ProgressView(QtWidgets.QWidget):
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
         self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.estimating = True                   # False once a cancel is asked: no "time left" until the next run
         self.log_view = QtWidgets.QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
@@ -53,6 +54,13 @@ class ProgressView(QtWidgets.QWidget):
         self.loss_plot.plotItem.clear()
         self.loss_plot.plotItem.legend.clear()
         self.curves.clear()
+        self.estimating = True
+
+    def stop_estimates(self) -> None:
+        """A cancel was asked: the time left goes at once and stays gone while the run stops."""
+        self.estimating = False
+        self.fold_label.setText("Folds")
+        self.epoch_label.setText("Epochs")
 
     def show_event(self, event: dict, state: ProgressState) -> None:
         """An epoch extends its training's loss curve; a (re)started fold starts its curve again."""
@@ -71,6 +79,10 @@ class ProgressView(QtWidgets.QWidget):
 
     def show_state(self, state: ProgressState | None, running: bool, run_dir: Path | None) -> None:
         """Bars, their labels and (while ``running``) the state line."""
+        estimate = running and self.estimating
+        if not estimate:                         # cancelling, cancelled, failed, finished: no time left to show
+            self.fold_label.setText("Folds")
+            self.epoch_label.setText("Epochs")
         if state is None or not state.names:
             self.fold_bar.setRange(0, 1)
             self.fold_bar.setValue(0)
@@ -81,14 +93,16 @@ class ProgressView(QtWidgets.QWidget):
         self.fold_bar.setRange(0, total)
         self.fold_bar.setValue(done)
         self.fold_bar.setFormat(f"{done} / {total} trainings (folds + final)")
-        remaining = format_seconds(state.run_eta()) if not state.run_ended else "done"
-        self.fold_label.setText(f"Folds — {remaining} left" if not state.run_ended else "Folds — done")
+        if estimate or state.run_ended:
+            remaining = format_seconds(state.run_eta()) if not state.run_ended else "done"
+            self.fold_label.setText(f"Folds — {remaining} left" if not state.run_ended else "Folds — done")
         current = state.trainings.get(state.current) if state.current else None
         if current is not None and current.epochs:
             self.epoch_bar.setRange(0, current.epochs)
             self.epoch_bar.setValue(current.epoch)
             self.epoch_bar.setFormat(f"{current.name}: epoch {current.epoch} / {current.epochs}")
-            self.epoch_label.setText(f"Epochs — {format_seconds(state.current_eta())} left")
+            if estimate:
+                self.epoch_label.setText(f"Epochs — {format_seconds(state.current_eta())} left")
         elif state.run_ended:
             self.epoch_bar.setRange(0, 1)
             self.epoch_bar.setValue(1)

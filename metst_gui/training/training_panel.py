@@ -145,6 +145,7 @@ class TrainingPanel(QtWidgets.QWidget):
             self._say("This run was not started from metst-gui; stop it where it was started.", error=True)
             return
         request_stop(pid)
+        self.progress_page.stop_estimates()
         self._say("Cancelling: the run stops at its next batch.")
         self.cancel_button.setEnabled(False)
 
