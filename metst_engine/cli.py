@@ -26,7 +26,7 @@ from typing import Any
 from . import __version__
 from .alignment import ALIGNMENTS, DEFAULT_ALIGNMENT
 from .datasets import load_manifest
-from .errors import Cancelled, MetstError
+from .errors import Cancelled, MetstError, UsageError
 from .intervals import Interval
 from .intervals_io import read_predictions, write_predictions
 from .model_catalog import SPOTTER_CATALOG
@@ -50,10 +50,6 @@ def verb(name: str, help_text: str, epilog: str) -> Callable[[Setup], Callable[[
             return run
         return with_run
     return with_setup
-
-
-class UsageError(MetstError):
-    """The command line asks for something impossible (exit code 2)."""
 
 
 # ----------------------------------------------------------------------------- executors

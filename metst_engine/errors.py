@@ -77,3 +77,7 @@ class PendingIntervalsError(ProjectError):
 
 class Cancelled(MetstError):
     """Long work stopped because the caller asked it to; nothing partial was written."""
+
+
+class UsageError(MetstError):
+    """The command line asks for something impossible (exit code 2)."""

@@ -22,6 +22,7 @@ from .features import ExtractParams, FeatureSet
 from .intervals import HEAD_CLASSES, Interval, RejectedPeak
 from .models import check_compatible
 from .postprocess import (
+    THRESHOLD_P,
     PostprocessParams,
     postprocess_explained,
     spot_threshold,
@@ -100,7 +101,7 @@ def predict_features(model: torch.nn.Module, meta, feats: FeatureSet, opts: Infe
     recog = stitch_windows(recog_w)
     class_names = list(meta.class_names) or list(HEAD_CLASSES[:-1])
     pp = PostprocessParams(k_prime=int(opts.k_prime if opts.k_prime is not None else meta.k_prime),
-                           p=float(opts.p if opts.p is not None else (meta.threshold_p or 0.55)),
+                           p=float(opts.p if opts.p is not None else (meta.threshold_p or THRESHOLD_P)),
                            strategy="spotting_mainly" if opts.strategy == "none" else opts.strategy,  # type: ignore[arg-type]
                            skip=1, floor=opts.floor)
     after_skip, rejected = postprocess_explained(spot, recog, pp, class_names=(*class_names, "neutral"))

@@ -44,6 +44,9 @@ from metst_engine.intervals import (
     RejectedPeak,
 )
 
+#: The Moilanen threshold fraction p of the spotting curve (the authors' 0.55).
+THRESHOLD_P = 0.55
+
 Strategy = Literal["spotting_mainly", "result_synergy"]
 RecognitionSpan = Literal["inner", "metst_code"]
 STRATEGIES: tuple[str, ...] = ("spotting_mainly", "result_synergy")
@@ -54,7 +57,7 @@ class PostprocessParams:
     """Post-processing settings; k_prime normally comes from the checkpoint (training folds)."""
 
     k_prime: int = 6  # half the mean ME length, frames after skip (placeholder default)
-    p: float = 0.55  # Moilanen threshold fraction
+    p: float = THRESHOLD_P  # Moilanen threshold fraction
     smoothing: bool = True
     strategy: Strategy = "spotting_mainly"
     skip: int = 1  # frame skip: source frames per curve step
@@ -132,7 +135,7 @@ def smooth_curve(curve: np.ndarray, k_prime: int, edge_mode: str = "constant") -
     return uniform_filter1d(c, size=size, mode=edge_mode, cval=0.0)
 
 
-def moilanen_threshold(curve: np.ndarray, p: float = 0.55) -> float:
+def moilanen_threshold(curve: np.ndarray, p: float = THRESHOLD_P) -> float:
     """mean + p (max - mean): Moilanen's adaptive threshold."""
     c = np.asarray(curve, dtype=float)
     mean = float(c.mean())

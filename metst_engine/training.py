@@ -16,7 +16,7 @@ Method (method notes, "Labels and training"):
   neutral weight x 6; without feature-level synergy (``synergy=False``) the neutral weight is 0.
 - Adam + ``OneCycleLR`` (max lr ``lr``), scale augmentation x U(0.9, 1.1) per window.
 - k' = int((mean(offset - onset) + 1) / 2) after the skip, over the TRAINING subjects' MEs,
-  stored in each fold's checkpoint with threshold_p 0.55.
+  stored in each fold's checkpoint with threshold_p THRESHOLD_P (0.55, :mod:`.postprocess`).
 
 Reproducibility: each fold (and the final model) is seeded from ``zlib.crc32(f"{seed}:{subject}")``
 alone: ``torch.manual_seed`` (model init, drop path, shuffling, augmentation) and a numpy
@@ -72,6 +72,7 @@ from .models import (
     read_checkpoint_meta,
 )
 from .models.registry import make_config, stored_config
+from .postprocess import THRESHOLD_P
 from .runs.config import TrainConfig
 from .runs.folder import RunFolder
 from .safe_paths import check_id
@@ -80,7 +81,6 @@ NEUTRAL_INDEX = len(EMOTIONS)          #: recognition target of non-ME frames
 IGNORE_INDEX = -100                    #: recognition target of ME frames with an unknown emotion
 NEUTRAL_FACTOR = 6.0                   #: neutral class weight multiplier (feature-level synergy)
 SPOT_WEIGHT, RECOG_WEIGHT = 0.9, 0.1
-THRESHOLD_P = 0.55
 
 
 ProgressFn = Callable[[dict[str, Any]], None]

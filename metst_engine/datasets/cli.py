@@ -12,6 +12,7 @@ import sys
 
 from metst_engine.datasets import LabelRules, load_dataset, write_manifest
 from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS
+from metst_engine.errors import UsageError
 
 FORMATS = tuple(f for f in GROUND_TRUTH_FORMATS if f != "manifest")
 
@@ -43,8 +44,6 @@ def run(a: argparse.Namespace) -> int:
     try:
         ds = load_dataset(a.format, a.root, sheet=a.sheet, emotion_sheet=a.emotion_sheet, rules=rules)
     except ValueError as exc:
-        from metst_engine.cli import UsageError  # lazy: cycle (cli imports this)
-
         raise UsageError(str(exc)) from None
     out = write_manifest(ds, a.output)
     json.dump({"output": str(out), "dataset": ds.name, **ds.label_summary(), "warnings": ds.messages()},

@@ -28,6 +28,7 @@ from metst_engine.models.meta_schema import (
 )
 from metst_engine.models.public_weights import authors_run, read_public_weights
 from metst_engine.models.registry import build_model, model_name_of, stored_config
+from metst_engine.postprocess import THRESHOLD_P
 
 FORMAT = "metst-checkpoint"
 FORMAT_VERSION = 1
@@ -303,7 +304,6 @@ def import_public_metst(
     labels). Save the result with ``save_checkpoint`` to get a safe checkpoint.
     """
     from metst_engine.rois import load_roi_set  # lazy: cv2
-    from metst_engine.training import THRESHOLD_P  # lazy: cycle (via models)
 
     path = Path(path)
     run = authors_run(dataset) if dataset else authors_run(path.parent.name)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS, load_dataset
-from metst_engine.errors import InputError, PendingIntervalsError
+from metst_engine.errors import InputError, PendingIntervalsError, UsageError
 from metst_engine.project.core import db_path
 from metst_engine.project.recovery import damaged
 from metst_engine.project.store import Project
@@ -119,8 +119,6 @@ def _load_ground_truth(a: argparse.Namespace) -> Any:
     try:
         return load_dataset(fmt, path, sheet=a.sheet, emotion_sheet=a.emotion_sheet)
     except ValueError as exc:
-        from metst_engine.cli import UsageError  # metst_engine.cli imports this module
-
         raise UsageError(str(exc)) from None
 
 
@@ -173,8 +171,6 @@ def _run(a: argparse.Namespace) -> int:
 
 def _import(p: Any, a: argparse.Namespace) -> Any:
     if (a.sheet or a.emotion_sheet) and not a.ground_truth:
-        from metst_engine.cli import UsageError  # metst_engine.cli imports this module
-
         raise UsageError("--sheet and --emotion-sheet go with --ground-truth")
     if a.predictions:
         try:
