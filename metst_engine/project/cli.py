@@ -150,7 +150,8 @@ def _run(a: argparse.Namespace) -> int:
             found = videos_to_add(a.videos)
             if a.video_id and len(found) > 1:
                 raise InputError(a.videos[0], f"--video-id needs exactly one video; found {len(found)}")
-            added = [p.add_video(v.path, a.subject or v.subject, a.video_id or v.video_id, fps=a.fps) for v in found]
+            added = [p.add_video(v.path, v.subject if a.subject is None else a.subject,   # "" is refused, not inferred
+                                 a.video_id or v.video_id, fps=a.fps) for v in found]
             _print([{"video": v.name, "subject": v.subject, "n_frames": v.n_frames, "fps": v.fps,
                      "path": v.stored_path} for v in added])
         elif a.action == "import":
