@@ -191,3 +191,53 @@ def test_sheet_options_misused_are_usage_errors(tmp_path, capsys, extra, message
     run(capsys, "create", proj)
     code, _, err = run(capsys, "import", proj, *[e.format(tmp=tmp_path) for e in extra])
     assert code == 2 and message in err
+
+
+def test_add_infers_subjects_from_folders_and_searches_folders(tmp_path, capsys):
+    """One rule for the CLI and the GUI: a video's subject is the folder that holds it; a folder of
+    videos is searched (frame folders stay videos, their subject is the folder above)."""
+    from metst_engine.project.videos import infer_subject, videos_to_add
+
+    rec = tmp_path / "recordings"
+    tiny_video(rec / "p01" / "a.mp4", n_frames=30)
+    tiny_video(rec / "p02" / "b.mp4", n_frames=30)
+    (rec / "p02" / "notes.txt").write_text("not a video")
+    frames = rec / "p03" / "c"
+    frames.mkdir(parents=True)
+    import cv2
+    import numpy as np
+
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i:03d}.png"), np.full((16, 16, 3), i * 40, np.uint8))
+    found = videos_to_add([rec])
+    assert [(v.path.relative_to(rec).as_posix(), v.subject, v.video_id) for v in found] == [
+        ("p01/a.mp4", "p01", "a"), ("p02/b.mp4", "p02", "b"), ("p03/c", "p03", "c")]
+    assert infer_subject(rec / "p01" / "a.mp4") == "p01" and infer_subject(frames) == "p03"
+    proj = tmp_path / "proj"
+    run(capsys, "create", proj)
+    code, added, _ = run(capsys, "add", proj, rec / "p01", rec / "p02" / "b.mp4")
+    assert code == 0 and [(v["video"], v["subject"]) for v in added] == [("a", "p01"), ("b", "p02")]
+    code, added, _ = run(capsys, "add", proj, frames, "--subject", "other", "--fps", "25")
+    assert code == 0 and [(v["video"], v["subject"]) for v in added] == [("c", "other")]
+    with Project.open(proj, read_only=True) as p:
+        assert {(v.name, v.subject) for v in p.videos()} == {("a", "p01"), ("b", "p02"), ("c", "other")}
+
+
+def test_scratch_project_for_one_video_is_made_once_and_reused(tmp_path, monkeypatch):
+    from metst_engine.errors import InputError
+    from metst_engine.project.scratch import ensure_scratch_project, scratch_root
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    video = tiny_video(tmp_path / "p07" / "interview.mp4", n_frames=30)
+    folder = ensure_scratch_project(video, annotator="alice")
+    assert folder.parent == scratch_root() and str(folder).startswith(str(tmp_path / "data"))
+    with Project.open(folder, read_only=True) as p:
+        assert [(v.name, v.subject, v.path) for v in p.videos()] == [("interview", "p07", video)]
+    assert ensure_scratch_project(video) == folder            # reused, the video is not added twice
+    with Project.open(folder, read_only=True) as p:
+        assert len(p.videos()) == 1
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(InputError, match="broken.mp4"):
+        ensure_scratch_project(bad)
+    assert sorted(x.name for x in scratch_root().iterdir()) == [folder.name]   # nothing left for the bad one

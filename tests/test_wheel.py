@@ -47,6 +47,10 @@ def test_wheel_installs_and_extracts(tmp_path):
                                      "print(r('icons', 'metst.png')); print(r('icons', 'metst.svg'))"],
                                     text=True, cwd=tmp_path, env=env).split()
     assert all(Path(i).is_file() and str(ROOT) not in i for i in icons), icons   # the app icon ships too
+    guide = Path(subprocess.check_output([str(py), "-c", "from metst_gui.shell.help import user_guide_path as g; "
+                                          "print(g())"], text=True, cwd=tmp_path, env=env).strip())
+    assert guide.is_file() and str(ROOT) not in str(guide)          # Help -> User guide works offline
+    assert (guide.parent / "images" / "review-workspace.png").is_file()
     out = tmp_path / "demo.npz"
     r = subprocess.run([str(metst), "extract", str(demo), "--rois", "metst_plus", "-k", "30", "-o", str(out), "--no-cache"],
                        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)

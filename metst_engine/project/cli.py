@@ -19,10 +19,12 @@ from metst_engine.errors import InputError, PendingIntervalsError, UsageError
 from metst_engine.project.core import db_path
 from metst_engine.project.recovery import damaged
 from metst_engine.project.store import Project
+from metst_engine.project.videos import videos_to_add
 
 EPILOG = """examples:
   metst project create interviews
   metst project add interviews videos/p01_a.mp4 videos/p01_b.mp4 --subject p01
+  metst project add interviews recordings/          # p01/a.mp4, p02/b.mp4 ...: subjects p01, p02
   metst project import interviews --predictions preds/p01_a.csv --predictor baseline
   metst project import interviews --ground-truth casme3 /data/CASME3
   metst project import interviews --ground-truth casme2 /data/CASME2 --sheet "/data/CAS(ME)^2code_final.xlsx"
@@ -44,10 +46,11 @@ def setup(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     a = sub.add_parser("create", help="make a new project folder")
     a.add_argument("project", help="project folder")
-    a = sub.add_parser("add", help="add videos (files or frame folders) of one subject")
+    a = sub.add_parser("add", help="add videos (files, frame folders, or folders searched for them)")
     a.add_argument("project")
     a.add_argument("videos", nargs="+")
-    a.add_argument("--subject", required=True)
+    a.add_argument("--subject", default=None,
+                   help="subject of every video (default: the name of the folder holding each video)")
     a.add_argument("--video-id", default=None, help="video id (only with one video; default: the file's stem)")
     a.add_argument("--fps", type=float, default=None, help="capture rate (frame folders; overrides the header)")
     a = sub.add_parser("import", help="import predictions, ground truth or an exported CSV")
@@ -149,7 +152,11 @@ def _run(a: argparse.Namespace) -> int:
         if a.action == "add":
             if a.video_id and len(a.videos) > 1:
                 raise InputError(a.videos[1], "--video-id needs exactly one video")
-            added = [p.add_video(v, a.subject, a.video_id, fps=a.fps) for v in a.videos]
+            found = videos_to_add(a.videos)
+            if a.video_id and len(found) > 1:
+                raise InputError(a.videos[0], f"--video-id needs exactly one video; found {len(found)}")
+            added = [p.add_video(v.path, v.subject if a.subject is None else a.subject,   # "" is refused, not inferred
+                                 a.video_id or v.video_id, fps=a.fps) for v in found]
             _print([{"video": v.name, "subject": v.subject, "n_frames": v.n_frames, "fps": v.fps,
                      "path": v.stored_path} for v in added])
         elif a.action == "import":

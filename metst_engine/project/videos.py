@@ -63,6 +63,62 @@ def probe_video(path: Path, subject: str, video_id: str | None, fps: float | Non
     return VideoProbe(path, name, subject, video_fps, n_frames, stamps, _fingerprint(path))
 
 
+#: File suffixes taken for videos when a folder is searched for them (any readable file can still be added by name).
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
+                            ".mts", ".m2ts", ".3gp", ".ogv"})
+
+
+@dataclass(frozen=True)
+class VideoToAdd:
+    """A video found by :func:`videos_to_add`: its path, the subject inferred for it and its default id."""
+
+    path: Path
+    subject: str
+    video_id: str
+
+
+def infer_subject(path: str | Path) -> str:
+    """The one rule (``metst project add`` and the GUI's Add videos): a video's subject is the name of the
+    folder that holds it (for a frame folder: the folder above it), e.g. ``p01/interview.mp4`` -> ``p01``."""
+    parent = Path(os.path.abspath(path)).parent
+    return parent.name or "subject"
+
+
+def _is_frame_folder(folder: Path) -> bool:
+    from metst_engine.video import IMAGE_EXTENSIONS
+
+    try:
+        return any(e.is_file() and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS for e in os.scandir(folder))
+    except OSError:
+        return False
+
+
+def videos_to_add(paths: Iterable[str | Path]) -> list[VideoToAdd]:
+    """Files and frame folders as given; other folders are searched (recursively, sorted) for video files
+    and frame folders. Each gets :func:`infer_subject` and its default id (the stem or folder name)."""
+    found: list[Path] = []
+    for given in map(Path, paths):
+        if given.is_dir() and not _is_frame_folder(given):
+            found += _search(given)
+        else:
+            found.append(given)
+    unique = list(dict.fromkeys(Path(os.path.abspath(p)) for p in found))
+    return [VideoToAdd(p, infer_subject(p), p.name if p.is_dir() else p.stem) for p in unique]
+
+
+def _search(folder: Path) -> list[Path]:
+    out: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = Path(root)
+        if here != folder and _is_frame_folder(here):
+            out.append(here)
+            dirs.clear()
+            continue
+        out += [here / f for f in sorted(files) if Path(f).suffix.lower() in VIDEO_SUFFIXES]
+    return out
+
+
 def _fingerprint(path: Path) -> str:
     # metst_engine.video loads PyAV and OpenCV (a quarter of a second): only reading a video
     # needs them, so `metst` (which registers `metst project`) and opening a project stay fast

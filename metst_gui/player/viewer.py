@@ -84,6 +84,21 @@ class ViewerWindow(QtWidgets.QMainWindow):
         split.setSizes([480, 360])
         self.setCentralWidget(split)
         self.resize(1100, 860)
+        from metst_gui.shell.help import add_help_menu
+
+        add_help_menu(self, self.show_keys)
+
+    def show_keys(self) -> QtWidgets.QMessageBox:
+        """F1: the player's keys (the review keys belong to a project window)."""
+        from metst_gui.shell.shortcuts import PLAYER_KEYS
+
+        rows = "".join(f"<tr><td><b>{key}</b></td><td>{label}</td></tr>" for key, label in PLAYER_KEYS)
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.NoIcon, "Keyboard shortcuts",
+                                    f"<table cellpadding=3>{rows}</table>", parent=self)
+        box.setObjectName("keysBox")
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.player.close_provider()

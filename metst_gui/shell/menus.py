@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6 import QtGui
 
 from metst_engine.intervals import EMOTIONS
+from metst_gui.shell.help import add_help_menu
 
 if TYPE_CHECKING:
     from metst_gui.shell.main_window import MainWindow
@@ -83,4 +84,4 @@ def build_menus(window: MainWindow) -> None:
     view_menu.addSeparator()
     view_menu.addAction(add_action(w, "&Review", lambda: w.tabs.setCurrentIndex(0)))
     view_menu.addAction(add_action(w, "&Training", lambda: w.tabs.setCurrentWidget(w.training)))
-    bar.addMenu("&Help").addAction(actions["help"])
+    add_help_menu(w, actions["help"])

@@ -160,6 +160,7 @@ class ShortcutOverlay(QtWidgets.QFrame):
         self.message.clear()
         self.show()
         self.raise_()
+        self.table.setFocus()          # Escape reaches the overlay (keyPressEvent) while it is shown
 
     def _rebind(self, name: str, editor: QtWidgets.QKeySequenceEdit) -> None:
         problem = self.shortcuts.rebind(name, editor.keySequence().toString(
@@ -178,6 +179,13 @@ class ShortcutOverlay(QtWidgets.QFrame):
         editor = self.editors.get(name)
         if editor is not None and editor.keySequence().toString(QtGui.QKeySequence.SequenceFormat.PortableText) != key:
             editor.setKeySequence(QtGui.QKeySequence(key))
+
+    def event(self, event: QtCore.QEvent) -> bool:
+        if (event.type() == QtCore.QEvent.Type.ShortcutOverride
+                and event.key() == QtCore.Qt.Key.Key_Escape):   # type: ignore[attr-defined]
+            event.accept()             # Escape closes the overlay even where the window binds Escape
+            return True
+        return super().event(event)
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
         if event.key() == QtCore.Qt.Key.Key_Escape:
