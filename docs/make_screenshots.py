@@ -164,7 +164,7 @@ def main() -> int:
 
     sources = win.refresh_label_sources()
     run = tiny_training_run(sources["Imported ground truth"])
-    win.tabs.setCurrentWidget(win.training)
+    win.tabs.setCurrentWidget(win.training_page)
     if not win.training.attach(run):
         raise SystemExit(f"error: the training panel did not open {run}")
     wait_until(app, lambda: win.training.outcome is not None and not win.training.results.is_loading()

@@ -223,8 +223,7 @@ def test_the_face_view_shows_the_proxy_frame_for_an_exact_seek_and_z_goes_back(q
 
     player, provider, video, errors = face_player(qtbot, face_video, built, tuple(np.median(BOXES[:3], axis=0)))
     try:
-        qtbot.keyClick(player, QtCore.Qt.Key.Key_Z)                  # face view
-        assert player.zoom_button.isChecked() and provider.face_view_active
+        assert player.zoom_button.isChecked() and provider.face_view_active     # face-first: zoomed at once
         with open_built(built, face_video) as proxy:
             for target in (43, 7, 31):                                # cold seeks, across GOPs
                 player.seek(target)
@@ -236,6 +235,8 @@ def test_the_face_view_shows_the_proxy_frame_for_an_exact_seek_and_z_goes_back(q
         qtbot.keyClick(player, QtCore.Qt.Key.Key_Z)                  # whole frame, one key away
         qtbot.waitUntil(lambda: player.shown_exact and player.shown_bgr().shape[:2] == (H, W), timeout=20_000)
         assert np.array_equal(player.shown_bgr(), video.frame(31))
+        qtbot.keyClick(player, QtCore.Qt.Key.Key_Z)                  # and back to the face
+        assert player.zoom_button.isChecked() and provider.face_view_active
         assert errors == []
     finally:
         provider.close()
@@ -253,7 +254,7 @@ def test_a_damaged_proxy_frame_falls_back_to_the_source(qtbot, built, face_video
         fh.write(b"\xde\xad\xbe\xef")
     player, provider, video, errors = face_player(qtbot, face_video, bad, tuple(np.median(BOXES[:3], axis=0)))
     try:
-        qtbot.keyClick(player, QtCore.Qt.Key.Key_Z)
+        assert player.zoom_button.isChecked()                        # face-first: the face view at once
         player.seek(40)
         wait_exact(qtbot, player, 40)
         assert np.array_equal(player.shown_bgr(), video.frame(40))    # the source's frame, whole
@@ -306,7 +307,7 @@ def test_the_review_window_builds_the_face_proxy_in_the_background_and_shows_it(
         qtbot.waitUntil(lambda: win.provider is not None and win.provider.face_proxy_file is not None, timeout=60_000)
         built = win.provider.face_proxy_file
         assert built.parent == project.cache_dir / "proxies"
-        qtbot.keyClick(win.table, QtCore.Qt.Key.Key_Z)                  # face view
+        assert win.player.zoom_button.isChecked()                      # face-first: the face view at once
         win.player.seek(52)
         wait_exact(qtbot, win.player, 52)
         video = project.video("v1")

@@ -387,10 +387,10 @@ def test_rebinding_a_key_works_and_persists(qtbot, folder, settings):
 def test_layout_is_restored_between_sessions(qtbot, folder, settings):
     win = make_window(qtbot, folder, settings)
     win.table_dock.hide()
-    win.tabs.setCurrentWidget(win.training)
+    win.tabs.setCurrentWidget(win.training_page)
     win.close()
     again = make_window(qtbot, folder, settings)
-    assert not again.table_dock.isVisible() and again.tabs.currentWidget() is again.training
+    assert not again.table_dock.isVisible() and again.tabs.currentWidget() is again.training_page
     again.close()
 
 

@@ -116,7 +116,9 @@ class Player(QtWidgets.QWidget):
     Signals: ``positionChanged(index, seconds)`` whenever the wanted frame changes (the
     playhead); ``frameShown(index, exact)`` when pixels reach the screen (``exact`` False for a
     proxy preview); ``playingChanged(bool)``; ``speedChanged(float)``; ``loopChanged(onset,
-    offset)`` (-1, -1 when off); ``intervalReached(onset, offset)`` after PageUp / PageDown went to one.
+    offset)`` (-1, -1 when off); ``intervalReached(onset, offset)`` after PageUp / PageDown went to one;
+    ``faceZoomChosen(bool)`` when the user switches between the face crop and the full frame (Z or
+    the Face button); the choice holds for the next face box.
     """
 
     positionChanged = QtCore.Signal(int, float)
@@ -125,6 +127,7 @@ class Player(QtWidgets.QWidget):
     speedChanged = QtCore.Signal(float)
     loopChanged = QtCore.Signal(int, int)
     intervalReached = QtCore.Signal(int, int)
+    faceZoomChosen = QtCore.Signal(bool)
 
     def __init__(self, video: VideoSource, provider: FrameProvider | None = None,
                  parent: QtWidgets.QWidget | None = None) -> None:
@@ -142,6 +145,7 @@ class Player(QtWidgets.QWidget):
         self.speed = 1.0
         self.loop_range: FrameRange | None = None
         self.face_box: CropBox | None = None
+        self.prefer_face_zoom = True          # a known face box is shown zoomed unless the user chose otherwise
         self._intervals: list[FrameRange] = []
         self._clock = PlaybackClock()
         self._timer = QtCore.QTimer(self)
@@ -186,8 +190,9 @@ class Player(QtWidgets.QWidget):
         self.zoom_button.setText("Face")
         self.zoom_button.setCheckable(True)
         self.zoom_button.setEnabled(False)
-        self.zoom_button.setToolTip("Zoom to the face crop (Z)")
+        self.zoom_button.setToolTip("Face crop / full frame (Z)")
         self.zoom_button.toggled.connect(self.set_zoom_to_face)
+        self.zoom_button.clicked.connect(self.choose_face_zoom)
         self.position_label = QtWidgets.QLabel()
         self.position_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self._controls = QtWidgets.QHBoxLayout()
@@ -208,7 +213,7 @@ class Player(QtWidgets.QWidget):
             (QtGui.QKeySequence(Key.Key_PageDown), self.next_interval),
             (QtGui.QKeySequence(Key.Key_PageUp), self.previous_interval),
             (QtGui.QKeySequence(Key.Key_L), self.toggle_loop),
-            (QtGui.QKeySequence(Key.Key_Z), self.zoom_button.toggle),
+            (QtGui.QKeySequence(Key.Key_Z), self.toggle_face_zoom),
         ]
         for seq, slot in bindings:
             QtGui.QShortcut(seq, window, activated=slot)
@@ -426,8 +431,7 @@ class Player(QtWidgets.QWidget):
         """The face crop (x0, y0, x1, y1, source pixels) that zoom shows; None disables zoom."""
         self.face_box = None if box is None else tuple(float(v) for v in box)  # type: ignore[assignment]
         self.zoom_button.setEnabled(box is not None)
-        if box is None:
-            self.zoom_button.setChecked(False)
+        self.zoom_button.setChecked(box is not None and self.prefer_face_zoom)
         if self.zoom_button.isChecked():
             self.view.set_zoom_box(self.face_box)
 
@@ -438,6 +442,17 @@ class Player(QtWidgets.QWidget):
             return
         self.view.set_zoom_box(self.face_box if on else None)
         self.provider.set_face_view(on)            # the face proxy's crops, when there is one
+
+    def choose_face_zoom(self, on: bool) -> None:
+        """The user's choice: the face crop (True) or the full frame; kept for the next videos."""
+        self.prefer_face_zoom = bool(on)
+        self.set_zoom_to_face(on)
+        self.faceZoomChosen.emit(self.prefer_face_zoom)
+
+    def toggle_face_zoom(self) -> None:
+        """Z: face crop <-> full frame (nothing to switch without a face box)."""
+        if self.face_box is not None:
+            self.choose_face_zoom(not self.zoom_button.isChecked())
 
     # -- lifecycle ------------------------------------------------------------------------
     def close_provider(self) -> None:

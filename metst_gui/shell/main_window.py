@@ -7,7 +7,7 @@ engine's review model (:mod:`metst_engine.project.review`: the rules and undo hi
 :class:`~metst_gui.review.review_controller.ReviewController` keeps the views on its selection;
 Analyze is :class:`~metst_gui.project.analyze_controller.AnalyzeController`; the training tab talks
 to the store through :class:`~metst_gui.training.project_link.TrainingLink`. Window geometry and
-dock layout are restored from QSettings (:mod:`metst_gui.shell.layout`).
+dock layout follow :mod:`metst_gui.shell.layout` (face-first default, proportional resizing, QSettings).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from metst_gui.review.review_controller import ReviewController
 from metst_gui.review.review_session import ReviewSession
 from metst_gui.review.timeline import IntervalMark, Timeline
 from metst_gui.shell import menus
-from metst_gui.shell.layout import WindowLayout, default_settings
+from metst_gui.shell.layout import MIN_DOCK, WindowLayout, default_settings
 from metst_gui.shell.shortcuts import ShortcutMap, ShortcutOverlay
 from metst_gui.shell.status_bar import StatusFields
 from metst_gui.training.project_link import TrainingLink
@@ -68,8 +68,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.splitter, "Review")
-        self.tabs.addTab(self.training, "Training")
-        self.tabs.currentChanged.connect(lambda i: self.tabs.widget(i) is self.training and self.refresh_label_sources())
+        self.training_page = QtWidgets.QScrollArea()          # the form scrolls in a small window
+        self.training_page.setWidgetResizable(True)
+        self.training_page.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.training_page.setWidget(self.training)
+        self.tabs.addTab(self.training_page, "Training")
+        self.tabs.currentChanged.connect(
+            lambda i: self.tabs.widget(i) is self.training_page and self.refresh_label_sources())
         self.setCentralWidget(self.tabs)
 
         self.browser = ProjectBrowser()
@@ -77,7 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.table = IntervalTable()
         self.table.intervalSelected.connect(self.review.table_selected)
         self.browser_dock = self._dock("Project", "projectDock", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.table_dock = self._dock("Intervals", "intervalsDock", self.table, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.table_dock = self._dock("Intervals", "intervalsDock", self.table, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.shortcuts = ShortcutMap(self.settings, self)
         self.analyzer = AnalyzeController(self, project, self.browser.selected_video_ids, self.say)
@@ -113,12 +118,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter.setStretchFactor(1, 2)
 
     def _show_first(self, project: Project) -> None:
-        """Default sizes, the saved layout, then the first video."""
-        self.resize(1400, 900)
-        self.splitter.setSizes([400, 480])
-        self.resizeDocks([self.browser_dock], [240], QtCore.Qt.Orientation.Horizontal)
-        self.resizeDocks([self.table_dock], [200], QtCore.Qt.Orientation.Vertical)
-        self.layout_state = WindowLayout(self.settings, self, self.splitter, self.tabs)
+        """The saved layout (or the default one), then the first video."""
+        self.layout_state = WindowLayout(self.settings, self, self.splitter, self.tabs,
+                                         (self.browser_dock, self.table_dock))
         self.layout_state.restore()
         self.browser.refresh(project)
         ids = self.browser.video_ids()
@@ -133,6 +135,7 @@ class MainWindow(QtWidgets.QMainWindow):
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
+        widget.setMinimumSize(MIN_DOCK)
         self.addDockWidget(area, dock)
         return dock
 
@@ -141,6 +144,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def save_layout(self) -> None:
         self.layout_state.save()
+
+    def reset_layout(self) -> None:
+        """View -> Reset layout: default docks, sizes and face zoom; the saved layout is forgotten."""
+        self.layout_state.reset()
+        if self.player is not None:
+            self.player.choose_face_zoom(self.layout_state.face_zoom())
 
     # ================================================================== the current video
     def open_video(self, video_id: int) -> None:
@@ -159,6 +168,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.provider = FrameProvider(self.video, proxy=self.proxy, parent=self)
             self.player = Player(self.video, self.provider)
             self.player.install_shortcuts(self.player)
+            self.player.prefer_face_zoom = self.layout_state.face_zoom()
+            self.player.faceZoomChosen.connect(self.layout_state.set_face_zoom)
             self.player.positionChanged.connect(self._position_changed)
             self.player.intervalReached.connect(self.review.interval_reached)
             self.provider.failed.connect(lambda i, msg: self.say(f"frame {i}: {msg}"))

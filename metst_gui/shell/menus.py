@@ -83,5 +83,7 @@ def build_menus(window: MainWindow) -> None:
         view_menu.addAction(dock.toggleViewAction())
     view_menu.addSeparator()
     view_menu.addAction(add_action(w, "&Review", lambda: w.tabs.setCurrentIndex(0)))
-    view_menu.addAction(add_action(w, "&Training", lambda: w.tabs.setCurrentWidget(w.training)))
+    view_menu.addAction(add_action(w, "&Training", lambda: w.tabs.setCurrentWidget(w.training_page)))
+    view_menu.addSeparator()
+    view_menu.addAction(add_action(w, "Reset &layout", w.reset_layout))
     add_help_menu(w, actions["help"])

@@ -44,7 +44,8 @@ REVIEW_SHORTCUTS: tuple[ShortcutSpec, ...] = (
 #: The player's fixed keys (``Player.install_shortcuts``), listed for reference.
 PLAYER_KEYS: tuple[tuple[str, str], ...] = (
     ("Space", "Play / pause"), ("Left / Right", "Step one frame"), ("Shift+Left / Shift+Right", "Jump one second"),
-    ("PageUp / PageDown", "Previous / next interval (selects it)"), ("L", "Loop the current interval"), ("Z", "Zoom to the face"),
+    ("PageUp / PageDown", "Previous / next interval (selects it)"), ("L", "Loop the current interval"),
+    ("Z", "Face crop / full frame"),
 )
 _FIXED = {"Space", "Left", "Right", "Shift+Left", "Shift+Right", "PgUp", "PgDown", "L", "Z"}
 
