@@ -70,7 +70,10 @@ class ProgressView(QtWidgets.QWidget):
             self.curves[fold].setData([], [])
 
     def show_state(self, state: ProgressState | None, running: bool, run_dir: Path | None) -> None:
-        """Bars, their labels and (while ``running``) the state line."""
+        """Bars, their labels and (while ``running``) the time left and the state line."""
+        if not running:
+            self.fold_label.setText("Folds")
+            self.epoch_label.setText("Epochs")
         if state is None or not state.names:
             self.fold_bar.setRange(0, 1)
             self.fold_bar.setValue(0)
@@ -81,14 +84,17 @@ class ProgressView(QtWidgets.QWidget):
         self.fold_bar.setRange(0, total)
         self.fold_bar.setValue(done)
         self.fold_bar.setFormat(f"{done} / {total} trainings (folds + final)")
-        remaining = format_seconds(state.run_eta()) if not state.run_ended else "done"
-        self.fold_label.setText(f"Folds — {remaining} left" if not state.run_ended else "Folds — done")
+        # time left only while the run goes: after a cancel, a failure or the end it means nothing
+        if state.run_ended:
+            self.fold_label.setText("Folds — done")
+        else:
+            self.fold_label.setText(f"Folds — {format_seconds(state.run_eta())} left" if running else "Folds")
         current = state.trainings.get(state.current) if state.current else None
         if current is not None and current.epochs:
             self.epoch_bar.setRange(0, current.epochs)
             self.epoch_bar.setValue(current.epoch)
             self.epoch_bar.setFormat(f"{current.name}: epoch {current.epoch} / {current.epochs}")
-            self.epoch_label.setText(f"Epochs — {format_seconds(state.current_eta())} left")
+            self.epoch_label.setText(f"Epochs — {format_seconds(state.current_eta())} left" if running else "Epochs")
         elif state.run_ended:
             self.epoch_bar.setRange(0, 1)
             self.epoch_bar.setValue(1)
