@@ -60,7 +60,9 @@ def _started(folder: RunFolder) -> datetime.datetime | None:
 
 def summarize_run(run_dir: str | Path) -> RunSummary:
     """How the run in ``run_dir`` stands now (reads its folder once; starts nothing)."""
-    from ..run_report import read_run   # run_report imports this package: import it when called
+    from ..run_report import (
+        read_run,  # run_report imports this package: import it when called
+    )
 
     folder = RunFolder(run_dir)
     follower = RunFollower(folder.path)
