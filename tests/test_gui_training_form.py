@@ -164,6 +164,9 @@ def test_start_with_defaults_makes_a_run_folder_in_the_project_and_a_restart_lis
     qtbot.waitUntil(lambda: not again.results.is_loading() and again.results.report is not None, timeout=10_000)
     assert again.results.report.run_dir == run and again.tabs.currentWidget() is again.results
     assert again.use_button.isEnabled() is False               # the fake run has no final model
+    assert again.form.source_combo.currentText() == "Reviewed annotations"   # the run's labels, by name
+    recorded = [r.params["run_dir"] for r in project.runs() if r.params.get("kind") == "training"]
+    assert sorted(recorded) == [str(run), str(run) + "-2"]     # looking at a run again does not record it again
 
 
 def test_cancel_clears_time_left_and_a_run_left_going_is_followed_after_restart(qtbot, project, fake_train):

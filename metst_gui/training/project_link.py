@@ -41,19 +41,19 @@ class TrainingLink:
                     sources[name] = None
             except MetstError as exc:
                 sources[name] = None
-                hints[name] = self._hint(name, reviewed, exc)
+                hints[name] = self._hint(reviewed, exc)
         self.panel.set_label_sources(sources, hints)
         self.refresh_runs()
         return sources
 
-    def _hint(self, name: str, reviewed: bool, problem: MetstError) -> str:
+    def _hint(self, reviewed: bool, problem: MetstError) -> str:
         if not reviewed:
-            return f"{name}: no video has imported ground truth yet (import labels to use it)."
+            return "no video has imported ground truth yet (import labels to use it)."
         videos = self.project.videos()
         complete = sum(v.complete for v in videos)
         if complete:
-            return f"{name}: not available ({problem})."
-        return (f"{name}: {complete} of {len(videos)} videos are review-complete. Completing a video's review "
+            return f"not available ({problem})."
+        return (f"{complete} of {len(videos)} videos are review-complete. Completing a video's review "
                 f"(Mark complete) makes its labels available for training.")
 
     def refresh_runs(self) -> None:
@@ -65,8 +65,9 @@ class TrainingLink:
 
     def record_training_run(self, run_dir: str, outcome: str) -> None:
         """Keep the finished run's checkpoint and parameters in the project (a run without intervals)."""
-        if self.project.read_only:
-            return
+        if self.project.read_only or any(r.params.get("kind") == "training" and r.params.get("run_dir") == str(Path(run_dir))
+                                         and r.params.get("outcome") == outcome for r in self.project.runs()):
+            return                              # read-only, or this run (e.g. picked in "Past runs") is on record
         folder = RunFolder(run_dir)
         run = folder.path
         checkpoint = folder.final_checkpoint()

@@ -35,7 +35,10 @@ class RunHistoryView(QtWidgets.QGroupBox):
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COLUMNS.index("Labels"), QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
         self.table.itemSelectionChanged.connect(self._selected)
         self.empty = QtWidgets.QLabel("No training run yet: the runs of this project are listed here.")
         self.empty.setWordWrap(True)
@@ -51,13 +54,13 @@ class RunHistoryView(QtWidgets.QGroupBox):
         self.table.blockSignals(True)
         self.table.setRowCount(len(runs))
         for row, run in enumerate(runs):
-            texts = [run.status, run.started.strftime("%Y-%m-%d %H:%M") if run.started else "–", run.model or "–",
+            texts = [run.status, run.started.strftime("%d %b %H:%M") if run.started else "–", run.model or "–",
                      label_of(run.dataset), f"{run.folds_done}/{run.folds}" if run.folds else "–",
                      *(format_metric(run.metrics.get(k)) for k in METRIC_COLUMNS.values())]
             for col, text in enumerate(texts):
                 item = QtWidgets.QTableWidgetItem(text)
                 item.setData(PATH_ROLE, str(run.run_dir))
-                item.setToolTip(f"{run.run_dir}\n{run.message}".strip())
+                item.setToolTip(f"{text}\n{run.run_dir}\n{run.message}".strip())
                 if col == 0:
                     item.setForeground(QtGui.QColor(STATUS_COLORS.get(run.status, "#000")))
                 if col >= 4:
@@ -65,7 +68,6 @@ class RunHistoryView(QtWidgets.QGroupBox):
                 self.table.setItem(row, col, item)
             if current is not None and Path(current) == run.run_dir:
                 self.table.selectRow(row)
-        self.table.resizeColumnsToContents()
         self.table.blockSignals(False)
         self.empty.setVisible(not runs)
         self.table.setVisible(bool(runs))

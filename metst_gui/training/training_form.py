@@ -220,7 +220,7 @@ class TrainingForm(QtWidgets.QGroupBox):
 
     def set_label_sources(self, sources: Mapping[str, str | Path | None], hints: Mapping[str, str] | None = None) -> None:
         """Offer these manifests as label sources; a source without a manifest (None) is listed but
-        disabled, with its hint as tooltip and under the field. "Manifest file…" stays for any other file."""
+        disabled, with its hint (why, and what makes it usable) as tooltip and under the field. "Manifest file…" stays for any other file."""
         hints = dict(hints or {})
         current = self.source_combo.currentText()
         combo = self.source_combo
@@ -237,7 +237,10 @@ class TrainingForm(QtWidgets.QGroupBox):
         keep = combo.findText(current)
         combo.setCurrentIndex(keep if keep in usable and current != MANIFEST_FILE else usable[0])
         combo.blockSignals(False)
-        self.source_hint.setText("\n".join(hints.values()))
+        grouped: dict[str, list[str]] = {}
+        for name, hint in hints.items():
+            grouped.setdefault(hint, []).append(name)
+        self.source_hint.setText("\n".join(f"{' and '.join(names)}: {hint}" for hint, names in grouped.items()))
         self.simple.setRowVisible(1, bool(hints))
         self._source_changed()
 
@@ -303,7 +306,9 @@ class TrainingForm(QtWidgets.QGroupBox):
     def apply(self, launch: TrainLaunch) -> None:
         """Show ``launch`` in the form (e.g. the settings of a run folder that was opened)."""
         s = launch.config
-        self.source_combo.setCurrentIndex(self.source_combo.findText(MANIFEST_FILE))
+        same = [i for i in range(self.source_combo.count()) if self.source_combo.itemData(i) is not None
+                and Path(self.source_combo.itemData(i)).resolve() == Path(s.dataset).resolve()]
+        self.source_combo.setCurrentIndex(same[0] if same else self.source_combo.findText(MANIFEST_FILE))
         self.manifest_edit.setText(s.dataset)
         self.model_combo.setCurrentIndex(max(0, self.model_combo.findData(s.model)))
         rois = self.rois_combo.findData(s.rois) if s.rois and s.rois != s.model else 0
