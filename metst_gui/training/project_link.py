@@ -25,9 +25,10 @@ class TrainingLink:
         panel.run_ended.connect(self.record_training_run)
         self.refresh_runs()
 
-    def refresh_label_sources(self) -> dict[str, Path | None]:
+    def refresh_label_sources(self) -> dict[str, Path]:
         """Write the store's training manifests into ``cache/training/``; every source is offered, those
-        without labels yet disabled with a hint (how many videos are review-complete); the runs are listed again."""
+        without labels yet disabled with a hint (how many videos are review-complete); the runs are listed
+        again. Returns the usable sources."""
         sources: dict[str, Path | None] = {}
         hints: dict[str, str] = {}
         folder = self.project.cache_dir / "training"
@@ -44,7 +45,7 @@ class TrainingLink:
                 hints[name] = self._hint(reviewed, exc)
         self.panel.set_label_sources(sources, hints)
         self.refresh_runs()
-        return sources
+        return {name: path for name, path in sources.items() if path is not None}
 
     def _hint(self, reviewed: bool, problem: MetstError) -> str:
         if not reviewed:
