@@ -83,3 +83,62 @@ def test_follower_reports_a_process_that_failed(tmp_path):
 def test_runs_imports_neither_torch_nor_qt():
     code = "import sys, metst_engine.runs; sys.exit('torch' in sys.modules or 'PySide6' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent).returncode == 0
+
+
+def test_every_wrong_setting_is_named_once_and_the_defaults_are_the_dataclass_ones():
+    from metst_engine.runs import config_defaults
+
+    bad = TrainConfig(dataset="d", window=31, batch=0, lr=-1.0, strategy="x", model_overrides={"nope": 1})
+    problems = bad.problems()
+    assert list(problems) == ["window", "lr", "batch", "strategy", "model_overrides"]
+    assert "even number" in problems["window"] and "nope" in problems["model_overrides"]
+    with pytest.raises(ValueError, match="window must be an even number"):     # validate: the first one
+        bad.validate()
+    assert TrainConfig(dataset="d").problems() == {}
+    unknown = TrainConfig(dataset="d", model="nope", model_overrides={"x": 1}).problems()
+    assert list(unknown) == ["model"]                      # no second message about the unknown model's options
+    assert TrainConfig(dataset="d", **config_defaults()) == TrainConfig(dataset="d")
+    assert "dataset" not in config_defaults() and config_defaults()["recog_classes"] == TrainConfig("d").recog_classes
+
+
+def test_a_new_run_folder_is_named_by_day_model_and_labels_and_never_reused(tmp_path):
+    import datetime
+
+    from metst_engine.errors import InputError
+    from metst_engine.runs import project_runs_folder, run_folder_name
+
+    day = datetime.date(2025, 3, 1)
+    assert run_folder_name("metst_plus", "Reviewed + ground truth", day) == "2025-03-01-metst-plus-reviewed-ground-truth"
+    assert run_folder_name("metst", "", day) == "2025-03-01-metst"
+    root = project_runs_folder(tmp_path / "proj")
+    assert root == tmp_path / "proj" / "runs"
+    first = RunFolder.create_new(root, "metst", "Reviewed annotations", day)
+    second = RunFolder.create_new(root, "metst", "Reviewed annotations", day)
+    assert first.path == root / "2025-03-01-metst-reviewed-annotations" and first.path.is_dir()
+    assert second.path == root / "2025-03-01-metst-reviewed-annotations-2" and second.path.is_dir()
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(InputError, match="cannot create a run folder"):
+        RunFolder.create_new(blocked, "metst", "x", day)
+
+
+def test_find_runs_lists_each_run_once_with_how_it_ended(tmp_path):
+    from metst_engine.runs import find_runs, launch
+
+    root = tmp_path / "runs"
+    done = RunFolder(root / "done")
+    done.path.mkdir(parents=True)
+    done.write_settings({"config": TrainConfig(dataset="d.csv", model="metst_plus").to_dict(), "subjects": ["s1"]})
+    done.fold_dir("s1").mkdir(parents=True)
+    (done.fold_metrics_file("s1")).write_text('{"f1": 0.25}')
+    done.write_metrics({"f1": 0.25, "uf1": 0.5, "per_subject": {"s1": {"f1": 0.25}}})
+    failed = root / "failed"                                # refused before it wrote its settings
+    launch([sys.executable, "-c", "import sys; print('error: d.csv: not a manifest'); sys.exit(1)"], failed).wait(30)
+    (root / "not-a-run").mkdir()
+    runs = find_runs([root, done.path, tmp_path / "missing"])
+    assert sorted(r.run_dir.name for r in runs) == ["done", "failed"]
+    by_name = {r.run_dir.name: r for r in runs}
+    assert by_name["done"].status == "finished" and by_name["done"].model == "metst_plus"
+    assert by_name["done"].metrics == {"f1": 0.25, "uf1": 0.5} and (by_name["done"].folds_done, by_name["done"].folds) == (1, 1)
+    assert by_name["failed"].status == "failed" and "not a manifest" in by_name["failed"].message
+    assert runs[0].run_dir.name == "failed"                 # newest first (it was launched last)

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,9 +70,22 @@ class TrainConfig:
 
     def validate(self) -> None:
         """ValueError naming the first setting that is wrong (numbers, names, the network's options)."""
-        _check_numbers(self)
-        _check_choices(self)
-        _check_model(self)
+        problems = self.problems()
+        if problems:
+            raise ValueError(next(iter(problems.values())))
+
+    def problems(self) -> dict[str, str]:
+        """Every wrong setting: field name -> its message, in ``validate``'s order (for a form that
+        shows one message beside each field)."""
+        found: dict[str, str] = {}
+        for name, check in _CHECKS:
+            if name in found:
+                continue
+            try:
+                check(self)
+            except ValueError as exc:
+                found[name] = str(exc)
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -166,24 +179,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true")
 
 
-def _check_numbers(c: TrainConfig) -> None:
-    if c.window < 4 or c.window % 2:
-        raise ValueError(f"window must be an even number >= 4, got {c.window}")
-    if c.skip is not None and c.skip < 1:
-        raise ValueError(f"skip must be >= 1, got {c.skip}")
-    if c.epochs is not None and c.epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {c.epochs}")
-    if c.lr is not None and not 0 < c.lr < math.inf:
-        raise ValueError(f"lr must be a finite number > 0, got {c.lr}")
-    if c.batch < 1:
-        raise ValueError(f"batch must be >= 1, got {c.batch}")
-    if not 0 < c.ratio < math.inf:
-        raise ValueError(f"ratio must be a finite number > 0, got {c.ratio}")
-    if c.threads < 1:
-        raise ValueError(f"threads must be >= 1, got {c.threads}")
+def config_defaults() -> dict[str, Any]:
+    """``TrainConfig``'s default of every field that has one (front ends show these, never their own)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
 
 
-def _check_choices(c: TrainConfig) -> None:
+def _need(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _check_device(c: TrainConfig) -> None:
     if c.device != "auto":
         import torch  # heavy, and only a device name other than "auto" needs it parsed
 
@@ -191,33 +203,55 @@ def _check_choices(c: TrainConfig) -> None:
             torch.device(c.device)
         except (RuntimeError, ValueError):
             raise ValueError(f"device {c.device!r} is not a torch device; use auto, cpu, cuda or cuda:N") from None
-    if c.redraw not in REDRAWS:
-        raise ValueError(f"redraw must be 'epoch' or 'once', got {c.redraw!r}")
-    if c.strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be none, spotting_mainly or result_synergy, got {c.strategy!r}")
-    if c.alignment not in ALIGNMENTS:
-        raise ValueError(f"alignment must be one of {', '.join(ALIGNMENTS)}, got {c.alignment!r}")
-    if c.videos not in VIDEO_SELECTIONS:
-        raise ValueError(f"videos must be one of {', '.join(VIDEO_SELECTIONS)}, got {c.videos!r}")
-    if c.recog_loss not in RECOG_LOSSES:
-        raise ValueError(f"recog_loss must be one of {', '.join(RECOG_LOSSES)}, got {c.recog_loss!r}")
+
+
+def _check_classes(c: TrainConfig) -> None:
     unknown = sorted(set(c.recog_classes) - set(EMOTIONS))
-    if unknown:
-        raise ValueError(f"unknown recognition class(es) {unknown}; classes: {list(EMOTIONS)}")
+    _need(not unknown, f"unknown recognition class(es) {unknown}; classes: {list(EMOTIONS)}")
 
 
-def _check_model(c: TrainConfig) -> None:
+def _check_model_name(c: TrainConfig) -> None:
     model_info(c.model)    # the catalog's "unknown model" error, before torch is loaded
+
+
+def _check_overrides(c: TrainConfig) -> None:
+    if c.model not in MODEL_NAMES:
+        return                                  # the model's own message says it
     from ..models import default_config  # lazy: torch (CLI, GUI start without it)
     from ..models.meta_schema import config_problems  # lazy: torch
 
     options = default_config(c.model)
     bad = sorted(set(c.model_overrides) - set(options))
-    if bad:
-        raise ValueError(f"model {c.model!r} has no option(s) {bad}; options: {', '.join(options)}")
+    _need(not bad, f"model {c.model!r} has no option(s) {bad}; options: {', '.join(options)}")
     problems = config_problems(c.model, c.model_overrides)   # the checkpoint schema's ranges
-    if problems:
-        raise ValueError("model overrides: " + "; ".join(problems))
+    _need(not problems, "model overrides: " + "; ".join(problems))
 
 
-__all__ = ["RECOG_LOSSES", "REDRAWS", "STRATEGIES", "VIDEO_SELECTIONS", "TrainConfig", "add_arguments"]
+#: (field, check) in the order ``validate`` reports them; a check raises ValueError naming its field.
+_CHECKS: tuple[tuple[str, Callable[[TrainConfig], None]], ...] = (
+    ("window", lambda c: _need(c.window >= 4 and c.window % 2 == 0,
+                               f"window must be an even number >= 4, got {c.window}")),
+    ("skip", lambda c: _need(c.skip is None or c.skip >= 1, f"skip must be >= 1, got {c.skip}")),
+    ("epochs", lambda c: _need(c.epochs is None or c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")),
+    ("lr", lambda c: _need(c.lr is None or 0 < c.lr < math.inf, f"lr must be a finite number > 0, got {c.lr}")),
+    ("batch", lambda c: _need(c.batch >= 1, f"batch must be >= 1, got {c.batch}")),
+    ("ratio", lambda c: _need(0 < c.ratio < math.inf, f"ratio must be a finite number > 0, got {c.ratio}")),
+    ("threads", lambda c: _need(c.threads >= 1, f"threads must be >= 1, got {c.threads}")),
+    ("device", _check_device),
+    ("redraw", lambda c: _need(c.redraw in REDRAWS, f"redraw must be 'epoch' or 'once', got {c.redraw!r}")),
+    ("strategy", lambda c: _need(c.strategy in STRATEGIES,
+                                 f"strategy must be none, spotting_mainly or result_synergy, got {c.strategy!r}")),
+    ("alignment", lambda c: _need(c.alignment in ALIGNMENTS,
+                                  f"alignment must be one of {', '.join(ALIGNMENTS)}, got {c.alignment!r}")),
+    ("videos", lambda c: _need(c.videos in VIDEO_SELECTIONS,
+                               f"videos must be one of {', '.join(VIDEO_SELECTIONS)}, got {c.videos!r}")),
+    ("recog_loss", lambda c: _need(c.recog_loss in RECOG_LOSSES,
+                                   f"recog_loss must be one of {', '.join(RECOG_LOSSES)}, got {c.recog_loss!r}")),
+    ("recog_classes", _check_classes),
+    ("model", _check_model_name),
+    ("model_overrides", _check_overrides),
+)
+
+
+__all__ = ["RECOG_LOSSES", "REDRAWS", "STRATEGIES", "VIDEO_SELECTIONS", "TrainConfig", "add_arguments",
+           "config_defaults"]

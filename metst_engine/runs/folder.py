@@ -13,7 +13,9 @@ Layout (docs/training.md)::
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +34,20 @@ LOG_FILE = "train.log"
 LAUNCH_RECORD = ".metst-train.json"
 MODEL_FILE = "model.safetensors"
 PREDICTIONS_FILE = "predictions.csv"
+#: Where a project keeps its training runs: ``<project>/runs/<date>-<model>-<labels>``.
+RUNS_FOLDER = "runs"
+
+
+def run_folder_name(model: str, labels: str, day: datetime.date | None = None) -> str:
+    """``2025-03-01-metst-reviewed-annotations``: the day, the model and the label source, in
+    lower case with anything but letters and digits turned into single dashes."""
+    day = day or datetime.date.today()
+    slug = "-".join(p for p in (_slug(model), _slug(labels)) if p)
+    return f"{day.isoformat()}-{slug}" if slug else day.isoformat()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -57,6 +73,25 @@ class RunFolder:
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
+
+    @classmethod
+    def create_new(cls, root: str | Path, model: str, labels: str, day: datetime.date | None = None) -> RunFolder:
+        """A new, empty run folder in ``root`` named by :func:`run_folder_name`; ``-2``, ``-3``… is added
+        when that name is taken (the folder is created here, so two launches never share one)."""
+        root = Path(root)
+        name = run_folder_name(model, labels, day)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for n in range(1, 10_000):
+                path = root / (name if n == 1 else f"{name}-{n}")
+                try:
+                    path.mkdir()
+                except FileExistsError:
+                    continue
+                return cls(path)
+        except OSError as exc:
+            raise InputError(root, f"cannot create a run folder here: {exc}") from None
+        raise InputError(root, f"too many run folders named {name}; remove some old runs")
 
     # ------------------------------------------------------------------ paths
     @property
@@ -198,5 +233,5 @@ class RunFolder:
         self.launch_record_file.write_text(json.dumps(record), encoding="utf-8")
 
 
-__all__ = ["CONFIG_FILE", "LAUNCH_RECORD", "LOG_FILE", "METRICS_FILE", "PROGRESS_FILE", "RunFolder", "read_json",
-           "write_json"]
+__all__ = ["CONFIG_FILE", "LAUNCH_RECORD", "LOG_FILE", "METRICS_FILE", "PROGRESS_FILE", "RUNS_FOLDER", "RunFolder",
+           "read_json", "run_folder_name", "write_json"]

@@ -102,7 +102,9 @@ def process_alive(pid: int) -> bool:
     if cmdline.exists():
         try:
             text = cmdline.read_bytes()
-        except OSError:
+            if not text:                    # a zombie, or a child between fork and exec (just launched)
+                return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
             return False
         return b"metst" in text and b"train" in text
     return True

@@ -96,7 +96,9 @@ class FaceProxyBuilder(QtCore.QObject):
         if not jobs:
             return
         worker = FaceProxyWorker(jobs, self.proxy_dir, parent=self)
-        worker.progressed.connect(lambda v, d, t: self.message.emit(f"face proxy {v}: {d}/{t} frames"))
+        # no per-frame messages: the status bar belongs to the reviewer's own feedback (a drag's frame, ...)
+        worker.progressed.connect(lambda v, d, t: d == 1 and self.message.emit(
+            f"Preparing the face view of {v} for exact frames (in the background)"))
         worker.failed.connect(lambda v, msg: self.message.emit(f"face proxy {v}: {msg}"))
         worker.built.connect(self.built)
         self.worker = worker

@@ -7,8 +7,12 @@ results through ``results_view``. The form is ``training_form``. No training cod
 
 The main window connects:
 
-- ``set_label_sources({"Imported ground truth": manifest, "Reviewed annotations": ..., ...})``:
-  manifests the project store exports; "Manifest file…" stays for any other manifest.
+- ``set_label_sources({"Imported ground truth": manifest, "Reviewed annotations": None, ...}, hints)``:
+  manifests the project store exports (None: listed but not usable yet, ``hints`` says why);
+  "Manifest file…" stays for any other manifest.
+- ``show_project_runs(runs_root, places)``: new runs go to a new folder in ``runs_root`` (unless
+  one is chosen under "Advanced"); "Past runs" lists the runs in ``places`` and a run still going
+  (e.g. from before a restart) is followed again.
 - ``use_model_requested(checkpoint, run_dir)``: "Use this model" was pressed; re-predict the
   chosen videos with ``checkpoint`` as a new prediction run.
 - ``run_started(run_dir)`` / ``run_ended(run_dir, outcome)``: record the run (its parameters and
@@ -25,9 +29,10 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from metst_engine.errors import MetstError
-from metst_engine.runs import RunFolder, TrainLaunch, request_stop
+from metst_engine.runs import RunFolder, TrainLaunch, find_runs, request_stop
 from metst_gui.training.progress_view import ProgressView
 from metst_gui.training.results_view import ResultsView
+from metst_gui.training.run_history import RunHistoryView
 from metst_gui.training.run_monitor import RunMonitor
 from metst_gui.training.training_form import TrainingForm
 
@@ -46,18 +51,32 @@ class TrainingPanel(QtWidgets.QWidget):
         self.run_dir: Path | None = None
         self.monitor: RunMonitor | None = None
         self.outcome: str | None = None
+        self.runs_root: Path | None = None
+        self._run_places: list[Path] = []
+        self._source_names: dict[str, str] = {}
+        self._stopping = False
         self.form = TrainingForm()
+        self.history = RunHistoryView()
+        self.history.run_selected.connect(self._show_past_run)
         self._build_form_page()
         self.progress_page = ProgressView()
         self.results = ResultsView()
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(self.progress_page, "Progress")
         self.tabs.addTab(self.results, "Results")
+        left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setWidget(self.form_page)
+        left.addWidget(scroll)
+        left.addWidget(self.history)
+        left.setSizes([470, 330])
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        split.addWidget(self.form_page)
+        split.addWidget(left)
         split.addWidget(self.tabs)
         split.setStretchFactor(1, 1)
-        split.setSizes([380, 820])
+        split.setSizes([560, 640])
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
@@ -98,9 +117,42 @@ class TrainingPanel(QtWidgets.QWidget):
         lay.addStretch(1)
 
     # ================================================================== API
-    def set_label_sources(self, sources: Mapping[str, str | Path]) -> None:
-        """Offer these manifests as label sources; "Manifest file…" stays for any other file."""
-        self.form.set_label_sources(sources)
+    def set_label_sources(self, sources: Mapping[str, str | Path | None], hints: Mapping[str, str] | None = None) -> None:
+        """Offer these manifests as label sources (None: listed, disabled, ``hints`` says why);
+        "Manifest file…" stays for any other file."""
+        self.form.set_label_sources(sources, hints)
+        self._source_names = {str(Path(p).resolve()): name for name, p in sources.items() if p is not None}
+
+    def show_project_runs(self, runs_root: Path | None, places: list[Path]) -> None:
+        """New runs go to a new folder in ``runs_root``; list the runs in ``places``; follow one still going."""
+        self.runs_root = runs_root
+        self.form.set_runs_root(runs_root)
+        self._run_places = ([runs_root] if runs_root else []) + list(places)
+        runs = self.refresh_runs()
+        going = next((r for r in runs if r.running), None)
+        if going is not None and self.monitor is None:
+            self.attach(going.run_dir)
+
+    def refresh_runs(self) -> list:
+        """List the runs of the known places again (``metst_engine.runs.find_runs``)."""
+        runs = find_runs(self._run_places)
+        self.history.show_runs(runs, self._label_of)
+        return runs
+
+    def _label_of(self, dataset: str | None) -> str:
+        if not dataset:
+            return "–"
+        return self._source_names.get(str(Path(dataset).resolve()), Path(dataset).name)
+
+    def _show_past_run(self, run_dir: str) -> None:
+        """A run picked in "Past runs": follow it when the panel is free, else just show its results."""
+        if self.run_dir is not None and Path(run_dir) == self.run_dir:
+            return
+        if self.is_running():
+            self.results.show_run(Path(run_dir))
+            self.tabs.setCurrentWidget(self.results)
+        elif self.attach(run_dir) and not self.is_running():
+            self.tabs.setCurrentWidget(self.results)
 
     def settings(self) -> TrainLaunch:
         """The form as a launch; ValueError names the field that is wrong (``TrainConfig.validate``)."""
@@ -122,6 +174,12 @@ class TrainingPanel(QtWidgets.QWidget):
             settings = self.settings()
         except ValueError as exc:
             return self._say(str(exc), error=True)
+        if not settings.run_dir and self.runs_root is not None:
+            try:
+                folder = RunFolder.create_new(self.runs_root, settings.config.model, self.form.labels_name())
+            except MetstError as exc:
+                return self._say(str(exc), error=True)
+            settings.run_dir = str(folder.path)
         if RunFolder(settings.run_dir).is_run():
             return self._say(f"{settings.run_dir} already holds a run: open it to resume it, or choose a new folder.",
                              error=True)
@@ -146,6 +204,9 @@ class TrainingPanel(QtWidgets.QWidget):
             return
         request_stop(pid)
         self.progress_page.stop_estimates()
+        self._stopping = True
+        self._update_bars()
+        self.progress_page.state_label.setText(f"Cancelling: the run stops at its next batch — {self.run_dir}")
         self._say("Cancelling: the run stops at its next batch.")
         self.cancel_button.setEnabled(False)
 
@@ -203,14 +264,16 @@ class TrainingPanel(QtWidgets.QWidget):
         run = Path(settings.run_dir)
         self._follow(run, process=process)
         self.tabs.setCurrentWidget(self.progress_page)
-        self._say("Resumed." if resume else "Started.")
+        self._say("Resumed." if resume else f"Started: {run}")
         self.run_started.emit(str(run))
+        self.refresh_runs()
         return True
 
     def _follow(self, run: Path, process: subprocess.Popen | None) -> None:
         self._detach()
         self.run_dir = run
         self.outcome = None
+        self._stopping = False
         self.progress_page.clear()
         self.monitor = RunMonitor(run, process=process, parent=self)
         self.monitor.event_received.connect(self._on_event)
@@ -230,7 +293,7 @@ class TrainingPanel(QtWidgets.QWidget):
         self._update_bars()
 
     def _update_bars(self) -> None:
-        running = self.monitor is not None and self.monitor.outcome is None
+        running = self.monitor is not None and self.monitor.outcome is None and not self._stopping
         self.progress_page.show_state(self.monitor.state if self.monitor else None, running, self.run_dir)
 
     def _on_ended(self, outcome: str, message: str) -> None:
@@ -245,6 +308,7 @@ class TrainingPanel(QtWidgets.QWidget):
             if outcome == "finished":
                 self.tabs.setCurrentWidget(self.results)
             self.run_ended.emit(str(self.run_dir), outcome)
+        self.refresh_runs()
         self._refresh_buttons()
 
     def _refresh_buttons(self) -> None:
