@@ -177,3 +177,41 @@ def test_an_accepted_interval_whose_emotion_was_changed_says_label_edited(qtbot,
     with Project.open(folder, read_only=True) as p:
         saved = p.interval(target.id)
     assert saved.state == "accepted" and saved.label_edited
+
+
+# ------------------------------------------------------------------ provisional intervals while Analyze runs
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory) -> Path:
+    """A 20 s synthetic face with micro-expressions from the first seconds on."""
+    from metst_engine.synth import SynthConfig, generate
+
+    config = SynthConfig(subjects=1, videos_per_subject=1, seconds=20.0, me_per_minute=30.0, macro_per_minute=4.0,
+                         blink_per_minute=10.0, seed=0)
+    return generate(tmp_path_factory.mktemp("long") / "videos", config).videos[0].path
+
+
+def test_provisional_intervals_show_before_the_analysis_ends(qtbot, long_video, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("METST_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "project"
+    with Project.create(folder, annotator=REVIEWER) as p:
+        p.add_video(long_video, "s01", "long")
+    win = make_window(qtbot, folder, settings)
+    try:
+        n_frames = win.session.video.n_frames
+        seen: list[tuple[str, int, int, str]] = []     # (event, intervals shown, frames they cover, tag)
+        win.analyzer.provisional.connect(lambda _v: seen.append(
+            ("partial", len(win.timeline.provisional.marks), win.timeline.provisional.upto_frame,
+             win.timeline.provisional.tag.toPlainText())))
+        assert win.analyze([win.session.video.id])
+        assert stored_intervals(folder, "long") == []
+        win.analyzer.worker.succeeded.connect(lambda _a: seen.append(("succeeded", 0, 0, "")))
+        qtbot.waitUntil(lambda: win.analyzer.worker is None, timeout=300_000)
+        done = seen.index(("succeeded", 0, 0, ""))
+        early = [(k, upto, tag) for event, k, upto, tag in seen[:done] if event == "partial" and k and upto < n_frames]
+        assert early, f"a provisional interval in the first part, shown before the run ended: {seen}"
+        assert all(tag.startswith("provisional:") for _, _, tag in early)
+        assert win.timeline.provisional.marks == [] and win.timeline.provisional.tag.toPlainText() == ""
+        assert stored_intervals(folder, "long"), "the final intervals are imported"
+        assert len(win.timeline.intervals) == len(stored_intervals(folder, "long"))
+    finally:
+        win.close()

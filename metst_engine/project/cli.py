@@ -212,8 +212,9 @@ def _analyze(p: Any, a: argparse.Namespace) -> Any:
             result = analyze_into_project(p, videos, spotter, progress=progress, cancel=stop.is_set,
                                           use_cache=not a.no_cache, workers=os.cpu_count() or 1)
         except Cancelled:
-            raise Cancelled(f"{p.folder}: analyze cancelled; nothing imported (the finished chunks are kept in "
-                            "the feature cache: the same command resumes there)") from None
+            kept = ("" if a.no_cache else " (the finished chunks are kept in the feature cache: the same command "
+                                           "resumes there)")
+            raise Cancelled(f"{p.folder}: analyze cancelled; nothing imported{kept}") from None
     return {"run": result.run_id, "videos": videos, "predictor": spotter.predictor, "added": result.added,
             "replaced": result.replaced, "skipped": result.skipped}
 
