@@ -2,7 +2,9 @@
 
 Real events on the real widgets (menu action, dialog buttons clicked with the mouse, keys,
 mouse moves over the curves); the store is re-read through a fresh read-only ``Project.open``.
+The demo-project fixtures are those of ``test_gui_review`` (imported, hence F811 on their use).
 """
+# ruff: noqa: F811
 
 from __future__ import annotations
 

@@ -192,7 +192,9 @@ def _analyze(p: Any, a: argparse.Namespace) -> Any:
     import os
 
     from metst_engine.analysis import analyze_into_project  # lazy: cv2, av
-    from metst_engine.cli import cancel_on_signals  # metst_engine.cli imports this module
+    from metst_engine.cli import (
+        cancel_on_signals,  # metst_engine.cli imports this module
+    )
     from metst_engine.errors import Cancelled
     from metst_engine.progress import progress_bar  # lazy: tqdm
     from metst_engine.spotting import make_spotter  # lazy: torch

@@ -13,8 +13,15 @@ from collections.abc import Callable
 from PySide6 import QtCore
 
 from metst_engine.intervals import EMOTIONS
-from metst_engine.project import IntervalRecord, Project, Review, ReviewError, Step, VideoRecord
-from metst_engine.project.review import PendingIntervals
+from metst_engine.project import (
+    IntervalRecord,
+    PendingIntervals,
+    Project,
+    Review,
+    ReviewError,
+    Step,
+    VideoRecord,
+)
 from metst_gui.review.review_commands import ReviewStacks
 
 
