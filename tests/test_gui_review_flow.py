@@ -87,7 +87,6 @@ def test_mark_complete_with_pending_asks_cancel_go_to_first_or_reject_all(qtbot,
     assert all(after[r.id] == "rejected" for r in pending) and video_row(folder, name).complete
     assert window.session.stacks.stack(vid).count() == 1          # one step on the Undo stack
 
-    window.activateWindow()                     # the window manager's part, when the dialog has closed
     qtbot.waitUntil(lambda: QtWidgets.QApplication.activeWindow() is window, timeout=WAIT_MS)
     qtbot.keyClick(window.table, Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)   # Undo: one key
     qtbot.waitUntil(lambda: not window.complete_action.isChecked(), timeout=WAIT_MS)

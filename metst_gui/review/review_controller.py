@@ -86,6 +86,7 @@ class ReviewController(QtCore.QObject):
         refusal = w.session.set_complete(bool(checked))
         if refusal is not None:
             choice = PendingDialog(refusal, w).ask()
+            w.activateWindow()                 # the review keys go to the window again
             if choice == GO_TO_FIRST:
                 self.select_interval(refusal.interval_ids[0])
                 w.say(f"{refusal.count} pending: accept or reject each (N: next pending)")
