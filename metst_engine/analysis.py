@@ -137,8 +137,10 @@ class Analysis:
 
 def analyze_videos(jobs: Sequence[AnalyzeJob], spotter: Spotter, *,
                    progress: Callable[[AnalyzeProgress], None] | None = None, cancel: CancelFn | None = None,
-                   use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1) -> Analysis:
-    """:func:`spot_video` for every job (worker processes kept across the videos); no project, no files."""
+                   use_cache: bool = True, cache_dir: str | Path | None = None, workers: int = 1,
+                   on_partial: Callable[[AnalyzeJob, PartialSpotting], None] | None = None) -> Analysis:
+    """:func:`spot_video` for every job (worker processes kept across the videos); no project, no files.
+    ``on_partial(job, partial)``: a video's provisional intervals while the rest of it is computed."""
     from .feature_runner import ExtractionPool
 
     for job in jobs:
@@ -152,8 +154,13 @@ def analyze_videos(jobs: Sequence[AnalyzeJob], spotter: Spotter, *,
 
             def windows(done: int, total: int, k: int = k, job: AnalyzeJob = job) -> None:
                 say(AnalyzeProgress(k, len(jobs), job.video, done, total))
+
+            def partial(part: PartialSpotting, job: AnalyzeJob = job) -> None:
+                if on_partial is not None:
+                    on_partial(job, part)
             results.append((job, spot_video(job.path, spotter, use_cache=use_cache, cache_dir=cache_dir,
-                                            workers=workers, pool=pool, progress=windows, cancel=cancel)))
+                                            workers=workers, pool=pool, progress=windows, cancel=cancel,
+                                            on_partial=partial if on_partial is not None else None)))
     _raise_if_cancelled(cancel)
     return Analysis(results, spotter.predictor)
 

@@ -18,9 +18,19 @@ class _Bar:
     def __init__(self, bar: tqdm):
         self._bar = bar
         self._started = False
+        self._text: str | None = None
 
     def __call__(self, n: int = 1) -> None:
         self._bar.update(n)
+
+    def describe(self, text: str) -> None:
+        """Name what is counted now; a new name starts the count (and its rate and time left) afresh."""
+        if text != self._text:
+            self._text = text
+            self._bar.initial = 0
+            self._bar.reset()
+            self._bar.set_description(text)
+            self._started = False
 
     def update_to(self, done: int, total: int | None) -> None:
         if total is not None and self._bar.total != total:

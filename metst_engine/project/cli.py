@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from metst_engine.alignment import ALIGNMENTS
 from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS, load_dataset
 from metst_engine.errors import InputError, PendingIntervalsError, UsageError
 from metst_engine.project.core import db_path
@@ -34,6 +35,8 @@ EPILOG = """examples:
   metst project export interviews -o labels.csv                # MEGC-style CSV (also .xlsx)
   metst project export interviews -o p01_a.eaf --video p01_a   # ELAN, one tier per annotator (+ rejected)
   metst project export interviews -o train.csv --format manifest --include-ground-truth
+  metst project analyze interviews                             # spot every video, import the proposals
+  metst project analyze interviews p01_a --model runs/synth/final/model.safetensors
   metst project stats interviews
   metst project agreement interviews alice bob
   metst project restore interviews                             # put back the newest automatic backup
@@ -83,6 +86,16 @@ def setup(p: argparse.ArgumentParser) -> None:
     a.add_argument("--rejected", choices=["tier", "omit"], default="tier",
                    help="eaf: rejected intervals in their own tier 'rejected proposals' (default) or left out")
     a.add_argument("--include-ground-truth", action="store_true", help="manifest: merge imported ground truth")
+    a = sub.add_parser("analyze", help="extract and spot videos (default: all), import the proposals and "
+                                       "curves as one prediction run; Ctrl-C cancels, importing nothing")
+    a.add_argument("project")
+    a.add_argument("videos", nargs="*", metavar="VIDEO", help="video ids (default: every video of the project)")
+    a.add_argument("--model", default=None, metavar="CKPT",
+                   help="checkpoint (.safetensors); default: the model-free spotter")
+    a.add_argument("--alignment", choices=ALIGNMENTS, default=None,
+                   help="how the face crop follows the head (default: the checkpoint's; improved for the "
+                        "model-free spotter)")
+    a.add_argument("--no-cache", action="store_true", help="recompute the features (default: reuse the cache)")
     a = sub.add_parser("stats", help="review progress per video and subject, missing videos (JSON)")
     a.add_argument("project")
     a = sub.add_parser("complete", help="mark a video's review complete (or --reopen it); refused while "
@@ -168,12 +181,49 @@ def _run(a: argparse.Namespace) -> int:
                     "missing": [asdict(m) for m in p.missing_videos()], "notes": p.notes})
         elif a.action == "complete":
             _print(_complete(p, a))
+        elif a.action == "analyze":
+            _print(_analyze(p, a))
         elif a.action == "relocate":
             p.relocate_video(a.video, a.new_path, check_content=not a.force)
             _print({"video": a.video, "path": str(p.video(a.video).path)})
         elif a.action == "agreement":
             _print(p.agreement(a.annotator_a, a.annotator_b, a.video).to_dict())
     return 0
+
+
+def _analyze(p: Any, a: argparse.Namespace) -> Any:
+    """``analyze_into_project`` with a progress bar (time left) on stderr; SIGINT / SIGTERM cancel at
+    the next window and nothing is imported (the features done so far stay in the cache)."""
+    import os
+
+    from metst_engine.analysis import analyze_into_project  # lazy: cv2, av
+    from metst_engine.cli import (
+        cancel_on_signals,  # metst_engine.cli imports this module
+    )
+    from metst_engine.errors import Cancelled
+    from metst_engine.progress import progress_bar  # lazy: tqdm
+    from metst_engine.spotting import make_spotter  # lazy: torch
+
+    videos = a.videos or [v.name for v in p.videos()]
+    if not videos:
+        raise InputError(p.db_path, "no videos to analyze: add some with 'metst project add'")
+    for v in videos:
+        p.video(v)                       # an unknown name fails here, before any work
+    spotter = make_spotter(a.model, alignment=a.alignment)
+    with cancel_on_signals() as stop, progress_bar(None, "windows") as bar:
+        def progress(step: Any) -> None:
+            bar.describe(f"{step.video} ({step.index + 1}/{step.count})")
+            if step.total:
+                bar.update_to(step.done, step.total)
+        try:
+            result = analyze_into_project(p, videos, spotter, progress=progress, cancel=stop.is_set,
+                                          use_cache=not a.no_cache, workers=os.cpu_count() or 1)
+        except Cancelled:
+            kept = ("" if a.no_cache else " (the finished chunks are kept in the feature cache: the same command "
+                                           "resumes there)")
+            raise Cancelled(f"{p.folder}: analyze cancelled; nothing imported{kept}") from None
+    return {"run": result.run_id, "videos": videos, "predictor": spotter.predictor, "added": result.added,
+            "replaced": result.replaced, "skipped": result.skipped}
 
 
 def _import(p: Any, a: argparse.Namespace) -> Any:

@@ -3,6 +3,9 @@
 Starts :class:`~metst_gui.project.analyze_worker.AnalyzeWorker` on the chosen videos, follows
 it in the status bar and, when it succeeds, imports its predictions and curves into the project
 store; ``imported`` then names the videos whose intervals changed so the window can show them.
+While it runs, ``provisional(video)`` says that video's provisional intervals so far
+(:attr:`AnalyzeController.partials`) changed, so the timeline can show the first minutes'
+proposals before the rest is computed; ``provisional("")`` when the run ends and they are dropped.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from metst_engine.analysis import Analysis, import_analysis
+from metst_engine.analysis import Analysis, PartialSpotting, import_analysis
 from metst_engine.errors import MetstError
 from metst_engine.project import Project
 from metst_gui.project.analyze_worker import AnalyzeJob, AnalyzeWorker
@@ -28,12 +31,14 @@ class AnalyzeController(QtCore.QObject):
     """Owns the running worker (at most one), the Analyze action, the progress widgets and the alignment choice."""
 
     imported = QtCore.Signal(set)          # names of the videos whose predictions were imported
+    provisional = QtCore.Signal(str)       # a video's partial intervals changed ("": all dropped)
 
     def __init__(self, window: QtWidgets.QMainWindow, project: Project,
                  selected_ids: Callable[[], list[int]], say: Callable[..., None]) -> None:
         super().__init__(window)
         self.window, self.project, self.selected_ids, self.say = window, project, selected_ids, say
         self.worker: AnalyzeWorker | None = None
+        self.partials: dict[str, PartialSpotting] = {}     #: the running analysis' latest, by video name
         self.use_cache = True
         self.action = QtGui.QAction("A&nalyze selected videos", window)
         self.action.triggered.connect(lambda: self.analyze())
@@ -78,6 +83,7 @@ class AnalyzeController(QtCore.QObject):
         worker = AnalyzeWorker(jobs, checkpoint=checkpoint, use_cache=self.use_cache,
                                alignment=self.alignment, workers=os.cpu_count() or 1, parent=self.window)
         worker.progressed.connect(self._progressed)
+        worker.partial.connect(self._partial)
         worker.succeeded.connect(self._succeeded)
         worker.failed.connect(lambda msg: self._ended(f"Analyze failed: {msg}"))
         worker.cancelled.connect(lambda: self._ended("Analyze cancelled; nothing imported"))
@@ -115,6 +121,11 @@ class AnalyzeController(QtCore.QObject):
         self.progress.setValue(percent)
         self.progress.setFormat(f"{percent}%  {message}")
 
+    def _partial(self, video: str, part: PartialSpotting) -> None:
+        if self.worker is not None:            # a late signal of a finished run is dropped
+            self.partials[video] = part
+            self.provisional.emit(video)
+
     def _succeeded(self, analysis: Analysis) -> None:
         try:
             result = import_analysis(self.project, analysis)
@@ -135,4 +146,6 @@ class AnalyzeController(QtCore.QObject):
         self.cancel_button.hide()
         self.cancel_button.setEnabled(True)
         self.action.setEnabled(True)
+        self.partials.clear()
+        self.provisional.emit("")
         self.say(message, 0)

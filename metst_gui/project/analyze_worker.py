@@ -25,9 +25,11 @@ __all__ = ["AnalyzeJob", "AnalyzeWorker"]
 
 class AnalyzeWorker(QtCore.QThread):
     """Signals: ``progressed(percent, message)``, ``succeeded(Analysis)``, ``failed(message)``,
-    ``cancelled()``; exactly one of the last three ends a run."""
+    ``cancelled()``; exactly one of the last three ends a run. ``partial(video, PartialSpotting)``:
+    a video's provisional intervals so far (its first minutes) while the rest is computed."""
 
     progressed = QtCore.Signal(int, str)
+    partial = QtCore.Signal(str, object)
     succeeded = QtCore.Signal(object)
     failed = QtCore.Signal(str)
     cancelled = QtCore.Signal()
@@ -58,7 +60,8 @@ class AnalyzeWorker(QtCore.QThread):
         try:
             spotter = make_spotter(self.checkpoint, alignment=self.alignment)
             analysis = analyze_videos(self.jobs, spotter, progress=self._progress, cancel=self._cancel.is_set,
-                                      use_cache=self.use_cache, workers=self.workers)
+                                      use_cache=self.use_cache, workers=self.workers,
+                                      on_partial=lambda job, part: self.partial.emit(job.video, part))
         except Cancelled:
             self.cancelled.emit()
             return

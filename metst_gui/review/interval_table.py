@@ -1,7 +1,8 @@
 """The interval table: one row per interval of the current video (Qt model/view over IntervalRecords).
 
 Onset, apex and offset show the frame and its time from the video's own timestamps; the
-state cell carries the colour the plots use. Selecting a row emits ``intervalSelected(id)``
+state cell carries the colour the plots use (and says "(label edited)" when only the emotion was
+changed: the interval keeps its state, the exports tell it apart). Selecting a row emits ``intervalSelected(id)``
 so the plots and the player follow; ``select_interval`` does the reverse without echo.
 """
 
@@ -87,7 +88,7 @@ class IntervalTableModel(QtCore.QAbstractTableModel):
         if column == "Score":
             return "" if r.score is None else f"{r.score:.3f}"
         if column == "State":
-            return r.state
+            return f"{r.state} (label edited)" if r.label_edited else r.state
         if column == "Source":
             return r.source
         return r.annotator or ""

@@ -9,7 +9,8 @@ video lives in a QUndoGroup, so the Edit menu's Undo / Redo follow the current v
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from PySide6 import QtCore, QtGui
 
@@ -72,6 +73,16 @@ class ReviewStacks(QtCore.QObject):
 
     def activate(self, video_id: int) -> None:
         self.group.setActiveStack(self.stack(video_id))
+
+    @contextmanager
+    def macro(self, video_id: int, text: str) -> Iterator[None]:
+        """The steps pushed inside are one entry of the video's stack (undone and redone together)."""
+        stack = self.stack(video_id)
+        stack.beginMacro(text)
+        try:
+            yield
+        finally:
+            stack.endMacro()
 
     def push(self, video_id: int, step: Step) -> None:
         """Put a step the model has just made on the video's stack (its redo only reports the change)."""

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore
 
+from metst_engine.errors import MetstError
 from metst_engine.project import Edit
 from metst_engine.project.review import interval_at
+from metst_gui.review.complete_dialog import GO_TO_FIRST, REJECT_ALL, PendingDialog
 from metst_gui.review.interval_table import frame_and_time
 
 if TYPE_CHECKING:
@@ -121,7 +123,37 @@ class ReviewController(QtCore.QObject):
         w.say(f"{edit.action}: saved")
 
     def toggle_complete(self, checked: bool) -> None:
+        """Mark complete (or reopen); with intervals pending, ask: go to the first, reject all and complete, or not."""
         w = self.window
-        w.session.set_complete(bool(checked))
+        refusal = w.session.set_complete(bool(checked))
+        if refusal is not None:
+            choice = PendingDialog(refusal, w).ask()
+            w.activateWindow()                 # the review keys go to the window again
+            if choice == GO_TO_FIRST:
+                self.select_interval(refusal.interval_ids[0])
+                w.say(f"{refusal.count} pending: accept or reject each (N: next pending)")
+            elif choice == REJECT_ALL:
+                w.session.reject_all_and_complete()
         if w.session.video is not None:
             w.complete_action.setChecked(w.session.video.complete)
+
+    # -- where the reviewer left off -----------------------------------------------------------
+    def resume(self) -> bool:
+        """Open the video and frame where this annotator left off; False when nothing was saved."""
+        w = self.window
+        position = w.session.model.resume()
+        if position is None or position.video_id not in w.browser.video_ids():
+            return False
+        w.browser.select_video(position.video_id)          # opens it
+        if w.player is not None:
+            w.player.seek(position.frame)
+        return True
+
+    def remember(self) -> None:
+        """Save the current video and playhead as where to resume (on video change and on close)."""
+        w = self.window
+        if w.session.video is not None and not w.project.read_only:
+            try:
+                w.session.model.remember(w._playhead())
+            except MetstError as exc:          # e.g. the disk is full: reviewing goes on, resuming will not
+                w.say(f"cannot save where you are: {exc}")

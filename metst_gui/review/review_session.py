@@ -13,7 +13,15 @@ from collections.abc import Callable
 from PySide6 import QtCore
 
 from metst_engine.intervals import EMOTIONS
-from metst_engine.project import IntervalRecord, Project, Review, ReviewError, Step, VideoRecord
+from metst_engine.project import (
+    IntervalRecord,
+    PendingIntervals,
+    Project,
+    Review,
+    ReviewError,
+    Step,
+    VideoRecord,
+)
 from metst_gui.review.review_commands import ReviewStacks
 
 
@@ -99,8 +107,30 @@ class ReviewSession(QtCore.QObject):
         if self._do(lambda: self.model.add(self.playhead())) is not None and self.model.selected is not None:
             self.selectionChanged.emit(self.model.selected)
 
-    def set_complete(self, complete: bool) -> None:
-        self._do(lambda: self.model.set_complete(complete))
+    def set_complete(self, complete: bool) -> PendingIntervals | None:
+        """Mark the video complete (or reopen it); with intervals pending nothing changes and the
+        model's refusal (their count and ids) is returned, so the caller can ask what to do."""
+        try:
+            step = self.model.set_complete(complete)
+        except PendingIntervals as exc:
+            return exc
+        except ReviewError as exc:
+            self.refused.emit(str(exc))
+            return None
+        assert self.model.video is not None
+        self.stacks.push(self.model.video.id, step)
+        return None
+
+    def reject_all_and_complete(self) -> None:
+        """Reject every pending interval and mark the video complete, as one undo step."""
+        if self.model.video is None:
+            return
+        if self.project.read_only:
+            self.refused.emit(f"Reject all pending: {self.project.read_only_reason}")
+            return
+        with self.stacks.macro(self.model.video.id, "Reject all pending and mark complete"):
+            if self._do(self.model.reject_all_pending) is not None:
+                self.set_complete(True)
 
     def next_pending(self) -> IntervalRecord | None:
         """Select the next pending interval; when it is in another video (this one has none left)

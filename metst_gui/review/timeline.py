@@ -477,6 +477,24 @@ class Timeline(QtWidgets.QWidget):
             menu.addSeparator()
             menu.addAction(action)
 
+    # -- rejected peaks and provisional intervals (metst_gui.review.timeline_hints) ---------
+    def set_rejected_peaks(self, peaks: Sequence) -> None:
+        """Peaks above the spotting line that got no proposal (``RejectedPeak``): a small marker
+        each, and the engine's reason as a tooltip when the mouse comes near."""
+        if getattr(self, "rejected_hints", None) is None:
+            from metst_gui.review.timeline_hints import RejectedPeakHints
+
+            self.rejected_hints = RejectedPeakHints(self.graphics, self.plots["spotting"])
+        self.rejected_hints.set_peaks(peaks)
+
+    def set_provisional(self, marks: Sequence[IntervalMark] | None, upto_frame: int = 0) -> None:
+        """Read-only intervals of a running analysis in frames [0, upto_frame); None clears them."""
+        if getattr(self, "provisional", None) is None:
+            from metst_gui.review.timeline_hints import ProvisionalLayer
+
+            self.provisional = ProvisionalLayer([self.plots[n] for n in ("flow", "spotting", "recognition")])
+        self.provisional.set(marks, upto_frame, self.n_frames)
+
     # -- playhead and view ----------------------------------------------------------------
     def set_playhead(self, frame: int) -> None:
         """Move the playhead line on every plot; with follow on, page the view to keep it visible."""

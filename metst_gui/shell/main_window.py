@@ -87,6 +87,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.shortcuts = ShortcutMap(self.settings, self)
         self.analyzer = AnalyzeController(self, project, self.browser.selected_video_ids, self.say)
         self.analyzer.imported.connect(self._analyzed)
+        self.analyzer.provisional.connect(self._show_provisional)
         self.training.use_model_requested.connect(self.analyzer.analyze_with_model)
         self.actions_by_name = menus.review_actions(self)
         self.complete_action = menus.add_action(self, "Mark video review &complete", self.review.toggle_complete)
@@ -124,7 +125,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.layout_state.restore()
         self.browser.refresh(project)
         ids = self.browser.video_ids()
-        if ids:
+        if ids and not self.review.resume():          # where this annotator left off, else the first video
             self.browser.select_video(ids[0])
         if project.read_only:
             self.say(project.read_only_reason or "read-only", 0)
@@ -181,6 +182,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.refresh_intervals()
         if self.player is not None:
             self._position_changed(self.player.index, self.player.time_of(self.player.index))
+        self._show_provisional()
+        self.review.remember()
 
     def _close_player(self) -> None:
         if self.player is not None:
@@ -209,6 +212,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timeline.set_recognition(None if data is None else data.recognition,
                                       [] if data is None else data.class_names)
         self.timeline.set_flow(None if data is None else data.flow, [] if data is None else data.channel_names)
+        self.timeline.set_rejected_peaks([] if data is None else data.rejected)
         if self.player is not None:
             self.player.set_face_box(None if data is None else data.face_box)
         if data is not None and data.face_box is not None and self.provider is not None and self.session.video:
@@ -237,6 +241,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def analyze(self, video_ids: list[int] | None = None, checkpoint: str | None = None) -> bool:
         """Extraction + spotting of the videos (default: selected in the browser) in the background."""
         return self.analyzer.analyze(video_ids, checkpoint)
+
+    def _show_provisional(self, _video: str = "") -> None:
+        """The running analysis' provisional intervals of the video shown (none when it has none)."""
+        part = None if self.session.video is None else self.analyzer.partials.get(self.session.video.name)
+        marks = None if part is None else [IntervalMark(i.onset, i.offset) for i in part.intervals]
+        self.timeline.set_provisional(marks, 0 if part is None else part.upto_frame)
 
     def _analyzed(self, video_names: set[str]) -> None:
         if self.session.video is not None and self.session.video.name in video_names:
@@ -276,6 +286,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.analyzer.stop()
         self.face_proxies.stop()
+        self.review.remember()
         self.save_layout()
         self._close_player()
         if self.owns_project:
