@@ -11,24 +11,16 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from metst_engine.curves_file import Curves
 from metst_engine.errors import MetstError
 from metst_engine.features import FeatureSet
+from metst_engine.spotting import BaselineSpotter
 from metst_engine.video import VideoSource
 from metst_gui.player.frame_provider import FrameProvider
-from metst_gui.player.player import CropBox, Player
-from metst_gui.review.curves_data import CurveData
+from metst_gui.player.player import Player
 from metst_gui.review.timeline import IntervalMark, Timeline
-
-
-def face_box_of(feats: FeatureSet) -> CropBox | None:
-    """The median face crop over the windows (source pixels): what 'zoom to face' shows."""
-    if feats.crop_boxes.size == 0:
-        return None
-    x0, y0, x1, y1 = np.median(feats.crop_boxes, axis=0)
-    return float(x0), float(y0), float(x1), float(y1)
 
 
 def roi_groups_of(roi_set: str | None) -> dict[str, str]:
@@ -48,7 +40,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
     PageUp/PageDown (previous/next interval), L (loop interval), Z (zoom to face)."""
 
     def __init__(self, video: VideoSource, features: FeatureSet | None = None, *,
-                 curves: CurveData | None = None, intervals: Sequence[IntervalMark] = (),
+                 curves: Curves | None = None, intervals: Sequence[IntervalMark] = (),
                  roi_groups: Mapping[str, str] | None = None, proxy: bool = False) -> None:
         super().__init__()
         self.video = video
@@ -57,8 +49,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.player = Player(video, self.provider)
         self.timeline = Timeline()
         self.timeline.set_length(video.n_frames, video.fps)
-        if curves is None and features is not None:
-            curves = CurveData.from_features(features)
+        if curves is None and features is not None:      # flow, face box and the model-free spotter's curve
+            curves = BaselineSpotter().spot(features).curves
         if curves is not None:
             self.timeline.set_spotting(curves.spotting, curves.threshold)
             self.timeline.set_recognition(curves.recognition, curves.class_names)
@@ -67,8 +59,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
             self.timeline.set_flow(curves.flow, curves.channel_names, roi_groups)
         self.timeline.set_intervals(intervals)
         self.player.set_intervals(sorted({(m.onset, m.offset) for m in intervals}))
-        if features is not None:
-            self.player.set_face_box(face_box_of(features))
+        if curves is not None:
+            self.player.set_face_box(curves.face_box)
 
         self.timeline.seekRequested.connect(self.player.seek)
         self.player.positionChanged.connect(lambda i, _t: self.timeline.set_playhead(i))

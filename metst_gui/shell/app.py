@@ -15,11 +15,11 @@ from pathlib import Path
 
 from PySide6 import QtWidgets
 
+from metst_engine.curves_file import Curves
 from metst_engine.errors import MetstError
 from metst_engine.features import FeatureSet
 from metst_engine.video import open_video
 from metst_gui.player.viewer import ViewerWindow
-from metst_gui.review.curves_data import CurveData
 from metst_gui.shell.app_icon import app_icon
 from metst_gui.shell.launcher import Launcher
 
@@ -90,7 +90,7 @@ def _run_viewer(app: QtWidgets.QApplication, target: Path, args: argparse.Namesp
     """``metst-gui VIDEO --features F.npz / --curves C.npz``: the player over those files' curves."""
     try:
         feats = FeatureSet.load(args.features) if args.features else None
-        curves = CurveData.load(args.curves) if args.curves else None
+        curves = Curves.load(args.curves) if args.curves else None
         video = open_video(target, fps=args.fps)
     except MetstError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from metst_engine.curves_file import Curves
 from metst_engine.errors import MetstError
 from metst_engine.project import IntervalRecord, Project
 from metst_engine.video import VideoSource, open_video
@@ -24,7 +25,6 @@ from metst_gui.player.frame_provider import FrameProvider
 from metst_gui.player.player import Player
 from metst_gui.project.analyze_controller import AnalyzeController
 from metst_gui.project.project_browser import ProjectBrowser
-from metst_gui.review.curves_data import CurveData
 from metst_gui.review.interval_table import IntervalTable
 from metst_gui.review.review_controller import ReviewController
 from metst_gui.review.review_session import ReviewSession
@@ -204,7 +204,7 @@ class MainWindow(QtWidgets.QMainWindow):
         data = None
         if curves:
             try:
-                data = CurveData.load(curves[-1].path)
+                data = Curves.load(curves[-1].path)
             except MetstError as exc:
                 self.say(f"curves: {exc}")
         self.timeline.set_selected_interval(None)
