@@ -14,9 +14,7 @@ import json
 import logging
 import math
 import os
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, redirect_stdout
@@ -30,6 +28,7 @@ from .errors import Cancelled, MetstError, UsageError
 from .intervals import Interval
 from .intervals_io import read_predictions, write_predictions
 from .model_catalog import SPOTTER_CATALOG
+from .progress_signals import cancel_on_signals
 from .resources_path import resource_path
 from .runs import EXIT_CANCELLED, TrainConfig
 from .runs import add_arguments as add_train_config_arguments
@@ -79,29 +78,6 @@ def _executor(a: argparse.Namespace, workers: int | None) -> Iterator[Any]:
             yield executor
         finally:
             executor.close()
-
-
-@contextmanager
-def cancel_on_signals() -> Iterator[threading.Event]:
-    """SIGTERM / SIGINT set the returned event (long verbs poll it and stop at a safe point);
-    a second signal interrupts at once. Lets a GUI's QProcess.terminate() stop a run cleanly."""
-    requested = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        if requested.is_set():
-            raise KeyboardInterrupt
-        requested.set()
-        log.warning("%s: stopping at the next safe point (again to interrupt now)", signal.Signals(signum).name)
-
-    if threading.current_thread() is not threading.main_thread():   # signals reach the main thread only
-        yield requested
-        return
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield requested
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 # ----------------------------------------------------------------------------- extract

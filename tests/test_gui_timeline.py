@@ -141,7 +141,7 @@ def test_flow_modes_plot_the_component_at_full_rate(timeline):
 
 
 def test_intervals_are_coloured_by_state_and_kind(timeline, qtbot):
-    from metst_gui.review.timeline import (
+    from metst_gui.review.interval_bands import (
         GT_COLOUR,
         STATE_COLOURS,
         IntervalMark,

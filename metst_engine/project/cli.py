@@ -17,6 +17,7 @@ from typing import Any
 from metst_engine.alignment import ALIGNMENTS
 from metst_engine.datasets.formats import GROUND_TRUTH_FORMATS, load_dataset
 from metst_engine.errors import InputError, PendingIntervalsError, UsageError
+from metst_engine.progress_signals import cancel_on_signals
 from metst_engine.project.core import db_path
 from metst_engine.project.recovery import damaged
 from metst_engine.project.store import Project
@@ -197,9 +198,6 @@ def _analyze(p: Any, a: argparse.Namespace) -> Any:
     import os
 
     from metst_engine.analysis import analyze_into_project  # lazy: cv2, av
-    from metst_engine.cli import (
-        cancel_on_signals,  # metst_engine.cli imports this module
-    )
     from metst_engine.errors import Cancelled
     from metst_engine.progress import progress_bar  # lazy: tqdm
     from metst_engine.spotting import make_spotter  # lazy: torch

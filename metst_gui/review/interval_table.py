@@ -15,7 +15,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.project import IntervalRecord
-from metst_gui.review.timeline import GT_COLOUR, STATE_COLOURS
+from metst_gui.review.interval_bands import GT_COLOUR, STATE_COLOURS
 
 #: The table never gets shorter than this many rows (its minimum size hint), so a reviewer sees the context.
 MIN_ROWS_SHOWN = 8

@@ -18,7 +18,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.intervals import RejectedPeak
-from metst_gui.review.timeline import IntervalBands, IntervalMark
+from metst_gui.review.interval_bands import IntervalBands, IntervalMark
 
 #: Marker of a rejected peak: grey, hollow, small (proposals are filled coloured bands).
 REJECTED_PEN = (90, 90, 90)

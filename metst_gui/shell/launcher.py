@@ -21,6 +21,7 @@ from metst_gui.project import file_dialogs
 from metst_gui.project.new_project_dialog import NewProjectDialog
 from metst_gui.project.project_actions import ProjectActions
 from metst_gui.project.recent import RecentProjects
+from metst_gui.shell.welcome import WelcomeWindow
 
 DEFAULT_LOCATION_KEY = "recent/location"
 
@@ -44,10 +45,9 @@ class Launcher(QtCore.QObject):
         self.windows.append(window)
 
     def show_welcome(self) -> QtWidgets.QMainWindow:
-        from metst_gui.shell.welcome import WelcomeWindow
-
         gone = self.recent.prune()
         win = WelcomeWindow(self)
+        add_file_menu(win, self)
         self._keep(win)
         win.show()
         if gone:

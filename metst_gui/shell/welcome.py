@@ -6,25 +6,38 @@ Dropping a project folder on it opens the project; dropping a video opens that v
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.errors import MetstError
 from metst_engine.project import DB_NAME
 from metst_gui.project.project_actions import dropped_paths
+from metst_gui.project.recent import RecentProjects
 from metst_gui.shell.help import add_help_menu
 from metst_gui.shell.keyboard_table import keyboard_markdown
 
-if TYPE_CHECKING:
-    from metst_gui.shell.launcher import Launcher
+
+class Opener(Protocol):
+    """What the welcome view asks of whoever opens projects (``shell.launcher.Launcher``)."""
+
+    recent: RecentProjects
+
+    def new_project(self, parent: QtWidgets.QWidget) -> object: ...
+    def choose_project(self, parent: QtWidgets.QWidget) -> object: ...
+    def open_demo(self, parent: QtWidgets.QWidget) -> object: ...
+    def open_recent(self, folder: Path, parent: QtWidgets.QWidget) -> object: ...
+    def open_project(self, folder: Path, parent: QtWidgets.QWidget | None = None) -> object: ...
+    def open_video(self, video: Path) -> QtWidgets.QMainWindow | None: ...
+    def error(self, parent: QtWidgets.QWidget | None, text: str) -> None: ...
 
 
 class WelcomeWindow(QtWidgets.QMainWindow):
-    def __init__(self, launcher: Launcher) -> None:
-        super().__init__()
-        from metst_gui.shell.launcher import add_file_menu
+    """The first window without a project: New / Open / the demo / recent projects, drops (the launcher
+    adds its File menu)."""
 
+    def __init__(self, launcher: Opener) -> None:
+        super().__init__()
         self.launcher = launcher
         self.setWindowTitle("metst — welcome")
         self.setAcceptDrops(True)
@@ -58,7 +71,6 @@ class WelcomeWindow(QtWidgets.QMainWindow):
         layout.addWidget(title)
         layout.addLayout(columns, 1)
         self.setCentralWidget(body)
-        add_file_menu(self, launcher)
         add_help_menu(self, self._show_keys)
         self.fill_recent()
         self.resize(900, 560)
