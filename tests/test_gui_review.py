@@ -316,6 +316,7 @@ def test_training_panel_gets_manifests_records_runs_and_uses_models(qtbot, windo
     with Project.open(folder, read_only=True) as p:
         recorded = p.runs()[-1]
     assert recorded.params["checkpoint"] == str(checkpoint) and recorded.params["config"]["epochs"] == 2
+    assert window.training.history.row_of(run) >= 0                    # listed under Past runs at once
 
     runs_before = len(window.project.runs())
     window.training.use_model_requested.emit(str(checkpoint), str(run))

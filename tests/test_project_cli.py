@@ -223,6 +223,22 @@ def test_add_infers_subjects_from_folders_and_searches_folders(tmp_path, capsys)
         assert {(v.name, v.subject) for v in p.videos()} == {("a", "p01"), ("b", "p02"), ("c", "other")}
 
 
+def test_videos_of_the_same_name_in_subject_folders_get_ids_that_name_the_subject(tmp_path, capsys):
+    """Interviews are often saved under one name per participant folder: both are added, each id says whose."""
+    rec = tmp_path / "recordings"
+    for subject in ("p01", "p02"):
+        tiny_video(rec / subject / "interview.mp4", n_frames=30)
+    tiny_video(rec / "p02" / "followup.mp4", n_frames=30)
+    proj = tmp_path / "proj"
+    run(capsys, "create", proj)
+    code, added, _ = run(capsys, "add", proj, rec)
+    assert code == 0
+    assert sorted((v["video"], v["subject"]) for v in added) == [
+        ("followup", "p02"), ("p01_interview", "p01"), ("p02_interview", "p02")]
+    with Project.open(proj, read_only=True) as p:
+        assert {v.name for v in p.videos()} == {"p01_interview", "p02_interview", "followup"}
+
+
 def test_scratch_project_for_one_video_is_made_once_and_reused(tmp_path, monkeypatch):
     from metst_engine.errors import InputError
     from metst_engine.project.scratch import ensure_scratch_project, scratch_root

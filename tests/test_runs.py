@@ -142,3 +142,17 @@ def test_find_runs_lists_each_run_once_with_how_it_ended(tmp_path):
     assert by_name["done"].metrics == {"f1": 0.25, "uf1": 0.5} and (by_name["done"].folds_done, by_name["done"].folds) == (1, 1)
     assert by_name["failed"].status == "failed" and "not a manifest" in by_name["failed"].message
     assert runs[0].run_dir.name == "failed"                 # newest first (it was launched last)
+
+
+@pytest.mark.parametrize("content", ['{"model": "metst", "epochs": 2}', '{"config": {"model": "metst"}}',
+                                     '{"config": ["not", "settings"]}'])
+def test_a_config_json_without_usable_training_settings_is_one_message_naming_it(tmp_path, content):
+    """A folder someone else wrote (or an older layout) must not crash the panel that opens it."""
+    from metst_engine.errors import InputError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match="no usable training settings") as info:
+        TrainLaunch.of_run(run)
+    assert "config.json" in str(info.value)

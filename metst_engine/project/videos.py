@@ -95,7 +95,9 @@ def _is_frame_folder(folder: Path) -> bool:
 
 def videos_to_add(paths: Iterable[str | Path]) -> list[VideoToAdd]:
     """Files and frame folders as given; other folders are searched (recursively, sorted) for video files
-    and frame folders. Each gets :func:`infer_subject` and its default id (the stem or folder name)."""
+    and frame folders. Each gets :func:`infer_subject` and its default id: the stem or folder name, or
+    ``<subject>_<stem>`` where several found videos share a name (``p01/interview.mp4``,
+    ``p02/interview.mp4`` -> ``p01_interview``, ``p02_interview``), numbered if that still repeats."""
     found: list[Path] = []
     for given in map(Path, paths):
         if given.is_dir() and not _is_frame_folder(given):
@@ -103,7 +105,16 @@ def videos_to_add(paths: Iterable[str | Path]) -> list[VideoToAdd]:
         else:
             found.append(given)
     unique = list(dict.fromkeys(Path(os.path.abspath(p)) for p in found))
-    return [VideoToAdd(p, infer_subject(p), p.name if p.is_dir() else p.stem) for p in unique]
+    subjects = [infer_subject(p) for p in unique]
+    names = [p.name if p.is_dir() else p.stem for p in unique]
+    repeated = {n for n in names if names.count(n) > 1}
+    ids = [f"{s}_{n}" if n in repeated else n for s, n in zip(subjects, names, strict=True)]
+    seen: dict[str, int] = {}
+    for i, vid in enumerate(ids):
+        seen[vid] = seen.get(vid, 0) + 1
+        if seen[vid] > 1:
+            ids[i] = f"{vid}_{seen[vid]}"
+    return [VideoToAdd(p, s, v) for p, s, v in zip(unique, subjects, ids, strict=True)]
 
 
 def _search(folder: Path) -> list[Path]:

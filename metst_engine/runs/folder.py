@@ -175,8 +175,16 @@ class RunFolder:
             return None
 
     def train_config(self) -> TrainConfig:
-        """The resolved TrainConfig the run was made with (to resume it or show its form)."""
-        return TrainConfig.from_dict(self.read_settings().get("config", {}))
+        """The resolved TrainConfig the run was made with (to resume it or show its form); an
+        ``InputError`` naming config.json when it holds no usable training settings."""
+        settings = self.read_settings().get("config")
+        try:
+            if not isinstance(settings, dict):
+                raise TypeError("no 'config' object")
+            return TrainConfig.from_dict(settings)
+        except (TypeError, ValueError) as exc:
+            raise InputError(self.config_file, f"holds no usable training settings ({exc}); was this folder "
+                                               "written by 'metst train'?") from None
 
     def read_metrics(self) -> dict[str, Any]:
         return read_json(self.metrics_file)

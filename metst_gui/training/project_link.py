@@ -83,3 +83,4 @@ class TrainingLink:
             self.say(f"could not record the training run: {exc}", 0)
             return
         self.say(f"training run {run.name} ({outcome}) recorded as run {record.id}")
+        self.refresh_runs()

@@ -213,13 +213,14 @@ class TrainingPanel(QtWidgets.QWidget):
     def attach(self, run_dir: str | Path) -> bool:
         """Show a run folder: follow it if it is running (also one this app did not start), else its results."""
         run = Path(run_dir)
-        try:
-            RunFolder(run).require_run()
-        except MetstError as exc:
-            return self._say(str(exc), error=True)
         if self.is_running():
             return self._say("A run is going in this panel; cancel it or wait first.", error=True)
-        self.apply_settings(TrainLaunch.of_run(run.resolve()))
+        try:
+            RunFolder(run).require_run()
+            launch = TrainLaunch.of_run(run.resolve())
+        except MetstError as exc:
+            return self._say(str(exc), error=True)
+        self.apply_settings(launch)
         self._follow(run, process=None)
         self._say(f"Opened {run}.")
         return True
