@@ -275,7 +275,7 @@ def test_analyze_can_be_cancelled_then_adds_a_new_run(qtbot, window, folder):
 
 
 # ------------------------------------------------------------------ training panel
-def test_training_panel_gets_manifests_records_runs_and_uses_models(qtbot, window, folder, tmp_path):
+def test_training_panel_gets_manifests_records_runs_and_uses_models(qtbot, window, folder, tmp_path, monkeypatch):
     open_busy_video(window, qtbot)
     sources = window.refresh_label_sources()
     assert list(sources) == ["Imported ground truth"]                  # nothing reviewed complete yet
@@ -325,6 +325,18 @@ def test_training_panel_gets_manifests_records_runs_and_uses_models(qtbot, windo
     with Project.open(folder, read_only=True) as p:
         assert len(p.runs()) == runs_before + 1 and p.runs()[-1].predictor == str(checkpoint)
         assert p.interval(target.id).state == "accepted"               # never overwritten
+
+    import threading
+
+    import metst_gui.training.results_view as results_view
+
+    slow_disk = threading.Event()                                      # a report still being read at closing
+    real_report = results_view.report_for_mode
+    monkeypatch.setattr(results_view, "report_for_mode", lambda *a: (slow_disk.wait(5), real_report(*a))[1])
+    window.training.results.show_run(run)
+    threading.Timer(0.3, slow_disk.set).start()
+    window.close()                                                      # waits for the thread (else Qt aborts)
+    assert not any(t.isRunning() for t in window.training.results.findChildren(QtCore.QThread))
 
 
 def _tiny_checkpoint(path: Path) -> None:

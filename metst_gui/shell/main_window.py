@@ -286,6 +286,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.analyzer.stop()
         self.face_proxies.stop()
+        self.training.shutdown()
         self.review.remember()
         self.save_layout()
         self._close_player()

@@ -342,9 +342,14 @@ class TrainingPanel(QtWidgets.QWidget):
         if path:
             self.attach(path)
 
-    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]  # noqa: N802 (Qt name)
+    def shutdown(self) -> None:
+        """Stop following and let the report threads finish (a QThread destroyed while it runs aborts
+        the app): on closing, also where the panel is a tab of the review window."""
         self._detach()
         self.results.wait_for_loaders()
+
+    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]  # noqa: N802 (Qt name)
+        self.shutdown()
         super().closeEvent(event)
 
 
