@@ -34,13 +34,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import av
 import cv2
 import numpy as np
 from PySide6 import QtWidgets
@@ -56,6 +54,7 @@ from metst_engine.video.face_proxy import (
     stable_face_crop,
 )
 from metst_engine.video.proxy import build_proxy
+from metst_engine.video.writer import write_video
 from metst_gui.player.frame_cache import bgr_to_qimage
 from metst_gui.player.frame_provider import FrameProvider
 from metst_gui.player.player import Player
@@ -69,22 +68,21 @@ def write_test_video(path: Path, n_frames: int) -> None:
     face = cv2.imread(str(resource_path("faces", "astronaut.jpg")))
     base = cv2.resize(face, (W + 4 * n_frames // 10 + 8, H), interpolation=cv2.INTER_CUBIC)
     noise = np.random.default_rng(0).integers(-6, 7, (H, W, 3), dtype=np.int16)
-    tmp = path.with_suffix(".part.mp4")
-    with av.open(str(tmp), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.options = {"g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0", "bf": str(BFRAMES),
-                          "preset": "veryfast", "crf": "23"}
+
+    def frames():
         for i in range(n_frames):
             x = (4 * i) // 10
             img = np.clip(base[:, x:x + W].astype(np.int16) + np.roll(noise, i, axis=0), 0, 255).astype(np.uint8)
             cv2.putText(img, f"{i:05d}", (60, 160), cv2.FONT_HERSHEY_SIMPLEX, 4, (255, 255, 255), 8)
-            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
-            for pkt in stream.encode(frame):
-                out.mux(pkt)
-        for pkt in stream.encode():
-            out.mux(pkt)
+            yield img
+
+    write_atomically(path, frames(), {"g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0",
+                                      "bf": str(BFRAMES), "preset": "veryfast", "crf": "23"})
+
+
+def write_atomically(path: Path, frames, options: dict[str, str]) -> None:
+    """W x H frames at FPS written to ``path`` (through a .part file, so an interrupted run leaves none)."""
+    tmp = write_video(path.with_suffix(".part.mp4"), frames, size=(W, H), rate=FPS, options=options)
     tmp.replace(path)
 
 
@@ -270,25 +268,18 @@ def write_face_video(path: Path, n_frames: int) -> None:
     face = cv2.resize(photo, (FACE_SIDE, FACE_SIDE), interpolation=cv2.INTER_CUBIC)
     back = cv2.GaussianBlur(cv2.resize(photo, (W, H)), (0, 0), 25)
     noise = np.random.default_rng(0).integers(-4, 5, (H, W, 3), dtype=np.int16)
-    tmp = path.with_suffix(".part.mp4")
-    with av.open(str(tmp), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        stream.options = {"g": str(FACE_GOP), "keyint_min": str(FACE_GOP), "sc_threshold": "0", "bf": "2",
-                          "preset": "veryfast", "crf": "20"}
+
+    def frames():
         for i in range(n_frames):
             img = back.copy()
             x, y = face_position(i, n_frames)
             img[y:y + FACE_SIDE, x:x + FACE_SIDE] = face
             img = np.clip(img + np.roll(noise, 7 * i, axis=1), 0, 255).astype(np.uint8)
             cv2.putText(img, f"{i:05d}", (x + 250, y + 660), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 4)
-            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
-            for pkt in stream.encode(frame):
-                out.mux(pkt)
-        for pkt in stream.encode():
-            out.mux(pkt)
-    tmp.replace(path)
+            yield img
+
+    write_atomically(path, frames(), {"g": str(FACE_GOP), "keyint_min": str(FACE_GOP), "sc_threshold": "0",
+                                      "bf": "2", "preset": "veryfast", "crf": "20"})
 
 
 def face_boxes(n_frames: int, window: int = 30) -> np.ndarray:

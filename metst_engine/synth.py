@@ -17,7 +17,6 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -576,25 +575,14 @@ def x264_params() -> str:
 def render_video(path: str | Path, subject: Subject, events: list[Event], config: SynthConfig,
                  rng: np.random.Generator) -> Path:
     """Encode the frames as H.264 (yuv420p, crf ``config.crf``) with PyAV; single-threaded for reproducibility."""
-    import av
+    from metst_engine.video.writer import write_video
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rate = Fraction(config.fps).limit_denominator(1001)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=rate)
-        s.width = s.height = config.size
-        s.pix_fmt = "yuv420p"
-        s.options = {"crf": str(config.crf), "bf": "2", "g": str(max(round(config.fps), 1)), "threads": "1",
-                     "x264-params": x264_params()}
-        for t, img in enumerate(render_frames(subject, events, config, rng)):
-            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
-            frame.pts = t
-            for p in s.encode(frame):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+    options = {"crf": str(config.crf), "bf": "2", "g": str(max(round(config.fps), 1)), "threads": "1",
+               "x264-params": x264_params()}
+    return write_video(path, render_frames(subject, events, config, rng), size=(config.size, config.size),
+                       rate=config.fps, options=options)
 
 
 # ---------------------------------------------------------------------------- the whole set

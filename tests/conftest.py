@@ -1,4 +1,4 @@
-"""Shared fixtures: a real face photo (scikit-image's astronaut), the landmark model, artifact folder."""
+"""Shared fixtures: a real face photo (scikit-image's astronaut), the landmark model, artifact folder, two clips."""
 
 from __future__ import annotations
 
@@ -18,6 +18,14 @@ def artifacts_dir() -> Path:
     """Where tests leave images for a human to look at (overlays, plots)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Videos "a" (60 frames) and "b" (50 frames) of ``project_support.two_clips``, once per test module."""
+    from project_support import two_clips
+
+    return two_clips(tmp_path_factory.mktemp("clips"))
 
 
 @pytest.fixture(scope="session")

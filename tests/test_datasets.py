@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dataset_shapes import casme2_folder, casme2_root
-from openpyxl import Workbook
+from dataset_shapes import casme2_folder, casme2_root, write_workbook
 
 from metst_engine.datasets import (
     Dataset,
@@ -29,13 +28,7 @@ from metst_engine.resources_path import resource_path
 
 
 def write_xlsx(path: Path, rows: list[list[object]], title: str = "Sheet1") -> Path:
-    wb = Workbook()
-    ws = wb.active
-    ws.title = title
-    for r in rows:
-        ws.append(r)
-    wb.save(path)
-    return path
+    return write_workbook(path, {title: rows})
 
 
 def touch_frames(folder: Path, names: list[str]) -> None:

@@ -117,6 +117,29 @@ def test_welcome_new_project_then_add_videos_with_subjects_from_folders(qtbot, l
     assert sorted(win.browser.video_ids()) == sorted(v.id for v in win.project.videos())
 
 
+def test_browse_puts_the_chosen_location_in_the_new_project_and_cancel_keeps_the_typed_one(qtbot, tmp_path,
+                                                                                          monkeypatch):
+    from metst_gui.project.new_project_dialog import NewProjectDialog
+
+    dialog = NewProjectDialog(tmp_path / "typed", annotator="alice")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    type_into(qtbot, dialog.name_edit, "study")
+    (browse,) = [b for b in dialog.findChildren(QtWidgets.QPushButton) if b.text() == "Browse…"]
+    starts = []
+    monkeypatch.setattr(file_dialogs, "choose_folder", lambda parent, title, start="": starts.append(start))
+    click(qtbot, browse)                                                 # cancelled: the typed location stays
+    assert starts == [str(tmp_path / "typed")] and dialog.location_edit.text() == str(tmp_path / "typed")
+    monkeypatch.setattr(file_dialogs, "choose_folder", lambda parent, title, start="": tmp_path / "chosen")
+    click(qtbot, browse)
+    assert dialog.folder_label.text() == str(tmp_path / "chosen" / "study")
+    click(qtbot, dialog.create_button)
+    with Project.open(tmp_path / "chosen" / "study", read_only=True) as p:
+        assert p.videos() == []
+    assert not (tmp_path / "typed").exists()
+
+
 def test_dropping_a_folder_adds_its_videos_and_a_bad_file_is_one_clear_message(qtbot, launcher, tmp_path,
                                                                                 recordings):
     folder = tmp_path / "proj"

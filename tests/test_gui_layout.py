@@ -8,11 +8,11 @@ after Qt has laid them out, never set by the test.
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+from project_support import demo_project
 from PySide6 import QtCore, QtWidgets
 
 from metst_engine.project import Project
@@ -24,15 +24,8 @@ Key, Mod, Button = QtCore.Qt.Key, QtCore.Qt.KeyboardModifier, QtCore.Qt.MouseBut
 
 @pytest.fixture(scope="module")
 def demo_source(tmp_path_factory) -> Path:
-    from metst_gui.project.demo_project import ensure_demo_project
-
-    old = os.environ.get("METST_CACHE_DIR")
-    os.environ["METST_CACHE_DIR"] = str(tmp_path_factory.mktemp("feature-cache"))
-    yield ensure_demo_project(tmp_path_factory.mktemp("demo") / "project", subjects=1, seconds=4.0)
-    if old is None:
-        os.environ.pop("METST_CACHE_DIR", None)
-    else:
-        os.environ["METST_CACHE_DIR"] = old
+    with demo_project(tmp_path_factory, subjects=1, seconds=4.0) as folder:
+        yield folder
 
 
 @pytest.fixture

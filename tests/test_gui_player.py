@@ -4,16 +4,15 @@ burst of seeks, plays at a speed, pauses, loops inside a range and navigates int
 from __future__ import annotations
 
 import itertools
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
 
 from metst_engine.resources_path import resource_path
 from metst_engine.video import open_video
+from metst_engine.video.writer import write_video
 
 DEMO = Path(str(resource_path("demo", "demo_face.mp4")))
 WAIT_MS = 20_000
@@ -25,20 +24,15 @@ def gop_video(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("video") / "gop20_bframes.mp4"
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (72, 128, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 128, 72, "yuv420p"
-        stream.options = {"g": "20", "keyint_min": "20", "sc_threshold": "0", "bf": "2", "preset": "veryfast"}
+
+    def frames():
         for i in range(120):
             img = np.roll(base, 2 * i, axis=1)
             img[:8, : i % 128] = 255                  # a bar whose length is the frame number
-            frame = av.VideoFrame.from_ndarray(img, format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, 25)
-            for pkt in stream.encode(frame):
-                out.mux(pkt)
-        for pkt in stream.encode():
-            out.mux(pkt)
-    return path
+            yield img
+
+    return write_video(path, frames(), size=(128, 72), rate=25,
+                       options={"g": "20", "keyint_min": "20", "sc_threshold": "0", "bf": "2", "preset": "veryfast"})
 
 
 def make_player(qtbot, path: Path, **provider_kw):

@@ -9,11 +9,11 @@ fresh read-only ``Project.open`` after each step.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+from project_support import demo_project
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from metst_engine.project import Project
@@ -27,16 +27,9 @@ REVIEWER = "alice"
 def demo_source(tmp_path_factory) -> Path:
     from metst_gui.project.demo_project import ensure_demo_project
 
-    cache = tmp_path_factory.mktemp("feature-cache")
-    old = os.environ.get("METST_CACHE_DIR")
-    os.environ["METST_CACHE_DIR"] = str(cache)
-    folder = ensure_demo_project(tmp_path_factory.mktemp("demo") / "project")
-    assert ensure_demo_project(folder) == folder            # a second launch finds it and builds nothing
-    yield folder
-    if old is None:
-        os.environ.pop("METST_CACHE_DIR", None)
-    else:
-        os.environ["METST_CACHE_DIR"] = old
+    with demo_project(tmp_path_factory) as folder:
+        assert ensure_demo_project(folder) == folder            # a second launch finds it and builds nothing
+        yield folder
 
 
 @pytest.fixture
@@ -98,6 +91,39 @@ def click_row(qtbot, table, interval_id: int) -> None:
 
 def press(qtbot, window, key, modifier=QtCore.Qt.KeyboardModifier.NoModifier) -> None:
     qtbot.keyClick(window.table, key, modifier)
+
+
+def show_around(qtbot, window, target, margin: int = 30) -> None:
+    """The timeline stops following the playhead and shows ``target`` with ``margin`` frames either side."""
+    window.timeline.set_follow_playhead(False)
+    window.timeline.set_x_range(max(target.onset - margin, 0), target.offset + margin)
+    qtbot.wait(50)
+
+
+def edge_point(timeline, frame: float) -> QtCore.QPoint:
+    """Where ``frame`` is on the editing plot (half-way up), in the timeline's viewport."""
+    vb = timeline.editing_plot().getViewBox()
+    y = sum(vb.viewRange()[1]) / 2
+    p = timeline.graphics.mapFromScene(vb.mapViewToScene(QtCore.QPointF(frame, y)))
+    return QtCore.QPoint(round(p.x()), round(p.y()))
+
+
+def drag_with_events(qtbot, viewport, start: QtCore.QPoint, end: QtCore.QPoint,
+                     modifier=QtCore.Qt.KeyboardModifier.NoModifier) -> None:
+    """A left-button drag from ``start`` to ``end`` in ten moves, sent as mouse events that carry ``modifier``."""
+    left = QtCore.Qt.MouseButton.LeftButton
+
+    def send(kind, pos, buttons):
+        event = QtGui.QMouseEvent(kind, QtCore.QPointF(pos), QtCore.QPointF(viewport.mapToGlobal(pos)), left, buttons,
+                                  modifier)
+        QtWidgets.QApplication.sendEvent(viewport, event)
+
+    send(QtCore.QEvent.Type.MouseButtonPress, start, left)
+    for k in range(1, 11):
+        p = start + (end - start) * (k / 10)
+        send(QtCore.QEvent.Type.MouseMove, QtCore.QPoint(round(p.x()), round(p.y())), left)
+        qtbot.wait(5)
+    send(QtCore.QEvent.Type.MouseButtonRelease, end, QtCore.Qt.MouseButton.NoButton)
 
 
 def click_plot(qtbot, timeline, plot_name: str, frame: float, y: float) -> None:
@@ -186,29 +212,10 @@ def test_drag_an_edge_of_the_selected_interval(qtbot, window, folder):
     open_busy_video(window, qtbot)
     target = pending_rows(window)[0]
     click_row(qtbot, window.table, target.id)
+    show_around(qtbot, window, target)
     timeline = window.timeline
-    timeline.set_follow_playhead(False)
-    timeline.set_x_range(max(target.onset - 30, 0), target.offset + 30)
-    qtbot.wait(50)
-    plot = timeline.editing_plot()
-    vb = plot.getViewBox()
-    y = sum(vb.viewRange()[1]) / 2
-    start = timeline.graphics.mapFromScene(vb.mapViewToScene(QtCore.QPointF(target.offset + 0.5, y)))
-    end = timeline.graphics.mapFromScene(vb.mapViewToScene(QtCore.QPointF(target.offset + 6.5, y)))
-    viewport = timeline.graphics.viewport()
-    left = QtCore.Qt.MouseButton.LeftButton
-
-    def send(kind, pos, buttons):
-        event = QtGui.QMouseEvent(kind, QtCore.QPointF(pos), QtCore.QPointF(viewport.mapToGlobal(pos)), left, buttons,
-                                  QtCore.Qt.KeyboardModifier.NoModifier)
-        QtWidgets.QApplication.sendEvent(viewport, event)
-
-    send(QtCore.QEvent.Type.MouseButtonPress, start, left)
-    for k in range(1, 11):
-        p = start + (end - start) * (k / 10)
-        send(QtCore.QEvent.Type.MouseMove, QtCore.QPoint(round(p.x()), round(p.y())), left)
-        qtbot.wait(5)
-    send(QtCore.QEvent.Type.MouseButtonRelease, end, QtCore.Qt.MouseButton.NoButton)
+    drag_with_events(qtbot, timeline.graphics.viewport(), edge_point(timeline, target.offset + 0.5),
+                     edge_point(timeline, target.offset + 6.5))
     after = stored(folder, target.id)
     assert after.onset == target.onset
     assert abs(after.offset - (target.offset + 6)) <= 1

@@ -14,9 +14,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from test_gui_review import (
     WAIT_MS,
     click_row,
+    drag_with_events,
+    edge_point,
     open_busy_video,
     pending_rows,
     press,
+    show_around,
     stored,
     stored_intervals,
 )
@@ -73,27 +76,20 @@ def test_n_from_inside_a_pending_interval_selects_that_one(qtbot, window, folder
 
 
 # ------------------------------------------------------------------ dragging an edge
-def _edge_point(timeline, frame: float) -> QtCore.QPoint:
-    vb = timeline.editing_plot().getViewBox()
-    y = sum(vb.viewRange()[1]) / 2
-    p = timeline.graphics.mapFromScene(vb.mapViewToScene(QtCore.QPointF(frame, y)))
-    return QtCore.QPoint(round(p.x()), round(p.y()))
-
-
-def _show_around(qtbot, window, target, margin: int = 30) -> None:
-    window.timeline.set_follow_playhead(False)
-    window.timeline.set_x_range(max(target.onset - margin, 0), target.offset + margin)
-    qtbot.wait(50)
-
-
-def test_dragging_an_onset_shows_the_frame_seeks_the_video_and_saves_one_edit(qtbot, window, folder):
+def _select_in_view(qtbot, window):
+    """The busy video open, a lone pending interval selected and shown with room around it; that interval."""
     open_busy_video(window, qtbot)
     target = lone_pending(window)
     click_row(qtbot, window.table, target.id)
-    _show_around(qtbot, window, target)
+    show_around(qtbot, window, target)
+    return target
+
+
+def test_dragging_an_onset_shows_the_frame_seeks_the_video_and_saves_one_edit(qtbot, window, folder):
+    target = _select_in_view(qtbot, window)
     timeline, viewport = window.timeline, window.timeline.graphics.viewport()
     wanted = target.onset - 6
-    start, end = _edge_point(timeline, target.onset - 0.5), _edge_point(timeline, wanted - 0.4)
+    start, end = edge_point(timeline, target.onset - 0.5), edge_point(timeline, wanted - 0.4)
     qtbot.mousePress(viewport, LEFT, pos=start)
     for k in range(1, 11):
         qtbot.wait(MOVE_GAP_MS)                      # pyqtgraph drops moves closer together than its rate limit
@@ -112,24 +108,10 @@ def test_dragging_an_onset_shows_the_frame_seeks_the_video_and_saves_one_edit(qt
 
 
 def test_shift_drags_an_edge_ten_times_finer(qtbot, window, folder):
-    open_busy_video(window, qtbot)
-    target = lone_pending(window)
-    click_row(qtbot, window.table, target.id)
-    _show_around(qtbot, window, target)
-    timeline, viewport = window.timeline, window.timeline.graphics.viewport()
-    start, end = _edge_point(timeline, target.offset + 0.5), _edge_point(timeline, target.offset + 30.5)
-
-    def send(kind, pos, buttons):
-        event = QtGui.QMouseEvent(kind, QtCore.QPointF(pos), QtCore.QPointF(viewport.mapToGlobal(pos)), LEFT, buttons,
-                                  Mod.ShiftModifier)
-        QtWidgets.QApplication.sendEvent(viewport, event)
-
-    send(QtCore.QEvent.Type.MouseButtonPress, start, LEFT)
-    for k in range(1, 11):
-        p = start + (end - start) * (k / 10)
-        send(QtCore.QEvent.Type.MouseMove, QtCore.QPoint(round(p.x()), round(p.y())), LEFT)
-        qtbot.wait(5)
-    send(QtCore.QEvent.Type.MouseButtonRelease, end, QtCore.Qt.MouseButton.NoButton)
+    target = _select_in_view(qtbot, window)
+    timeline = window.timeline
+    drag_with_events(qtbot, timeline.graphics.viewport(), edge_point(timeline, target.offset + 0.5),
+                     edge_point(timeline, target.offset + 30.5), Mod.ShiftModifier)
     assert stored(folder, target.id).offset == target.offset + 3      # 30 frames of mouse, 3 frames of edge
 
 
@@ -207,9 +189,9 @@ def test_the_table_and_the_curves_offer_delete_on_a_right_click(qtbot, window, f
     assert first.id not in {r.id for r in stored_intervals(folder, "s03_v01")}
 
     window.session.select(None)
-    _show_around(qtbot, window, second)
+    show_around(qtbot, window, second)
     viewport = window.timeline.graphics.viewport()
-    qtbot.mouseClick(viewport, QtCore.Qt.MouseButton.RightButton, pos=_edge_point(window.timeline, second.onset + 2))
+    qtbot.mouseClick(viewport, QtCore.Qt.MouseButton.RightButton, pos=edge_point(window.timeline, second.onset + 2))
     assert window.session.selected == second.id                       # the right click picks the interval
     menu = window.timeline.editing_plot().getViewBox().menu
     qtbot.waitUntil(menu.isVisible, timeout=WAIT_MS)

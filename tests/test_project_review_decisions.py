@@ -8,10 +8,9 @@ the training labels through the manifest file that ``metst train`` reads.
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
-from project_support import project_with, two_clips
+from project_support import predicted_project, project_with
 
 from metst_engine.datasets import load_manifest
 from metst_engine.errors import InputError, PendingIntervalsError, ProjectError
@@ -26,21 +25,10 @@ from metst_engine.project import (
 from metst_engine.project.training_labels import TrainingLabelsPart
 
 
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory) -> dict[str, Path]:
-    return two_clips(tmp_path_factory.mktemp("clips"))
-
-
 @pytest.fixture
 def project(tmp_path, clips) -> Project:
-    p = project_with(tmp_path / "proj", {name: (src, "S1") for name, src in clips.items()})
-    csv = tmp_path / "pred.csv"
-    csv.write_text("subject,video,onset,apex,offset,emotion,score\n"
-                   "S1,a,5,8,12,surprise,0.9\nS1,a,20,24,30,,0.8\nS1,a,40,,45,,0.7\nS1,b,10,,15,,0.6\n",
-                   encoding="utf-8")
-    p.import_predictions(csv)
-    yield p
-    p.close()
+    with predicted_project(tmp_path, clips, first_emotion="surprise") as p:
+        yield p
 
 
 def stored(project: Project, video: str = "a") -> list[tuple]:

@@ -10,10 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dataset_shapes import write_workbook
 from project_support import project_with, tiny_video, two_clips
 
 from metst_engine.datasets import load_manifest
-from metst_engine.errors import EditConflictError, InputError, PendingIntervalsError, ProjectError, ReadOnlyError
+from metst_engine.errors import (
+    EditConflictError,
+    InputError,
+    PendingIntervalsError,
+    ProjectError,
+    ReadOnlyError,
+)
 from metst_engine.project import Project
 
 
@@ -157,29 +164,20 @@ def _frames(folder: Path, names: list[str]) -> None:
         cv2.imwrite(str(folder / n), np.full((16, 16, 3), i * 10 % 255, np.uint8))
 
 
-def _xlsx(path: Path, rows: list[list[object]], title: str) -> None:
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = title
-    for r in rows:
-        ws.append(r)
-    wb.save(path)
-
-
 def test_ground_truth_from_casme3_and_samm_lv_loaders(tmp_path):
     from metst_engine.datasets import load_casme3, load_samm_lv
 
     casme = tmp_path / "casme3"
     _frames(casme / "data" / "spNO.1" / "a" / "color", [f"{i}.jpg" for i in range(1, 41)])
-    _xlsx(casme / "casme3_label.xlsx", [["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class",
-                                         "emotion"], ["spNO.1", "a", 5, 8, 12, "4", "1", "happy"]], "ME")
+    write_workbook(casme / "casme3_label.xlsx", {"ME": [
+        ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"],
+        ["spNO.1", "a", 5, 8, 12, "4", "1", "happy"]]})
     samm = tmp_path / "samm"
     _frames(samm / "SAMM_longvideos" / "006_1", [f"006_1_{i:05d}.jpg" for i in range(1, 31)])
-    _xlsx(samm / "SAMM_LongVideos_V3_Release.xlsx", [["SAMM"]] + [[f"n{i}"] for i in range(2, 10)] + [
+    write_workbook(samm / "SAMM_LongVideos_V3_Release.xlsx", {"FACS_Movement_Only": [["SAMM"]] + [
+        [f"n{i}"] for i in range(2, 10)] + [
         ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration", "Type", "Action Units",
-         "Notes"], [6, "006_1_1", 1, 3, 5, 9, 7, "Micro - 1/2", "4", ""]], "FACS_Movement_Only")
+         "Notes"], [6, "006_1_1", 1, 3, 5, 9, 7, "Micro - 1/2", "4", ""]]})
     with Project.create(tmp_path / "proj") as p:
         p.import_ground_truth(load_casme3(casme))
         p.import_ground_truth(load_samm_lv(samm))

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from metst_engine.datasets._sheets import (
     BadRow,
@@ -48,9 +50,14 @@ from metst_engine.datasets.base import (
     RowIssue,
     VideoEntry,
     load_emotion_map,
-    map_emotion,
 )
-from metst_engine.datasets.public import assemble, find_sheet, subfolders
+from metst_engine.datasets.public import (
+    assemble,
+    emotion_of,
+    find_sheet,
+    read_rows,
+    subfolders,
+)
 from metst_engine.errors import DatasetError
 from metst_engine.resources_path import resource_path
 
@@ -63,6 +70,8 @@ CASME2_SHEETS = ("code_final.xlsx", "CAS(ME)^2code_final.xlsx")
 _SUBJECT_DIR = re.compile(r"s?0*(\d+)", re.IGNORECASE)
 _VIDEO_DIR = re.compile(r"0*(\d+)_(\d{4})", re.IGNORECASE)  # 15_0401girlcrashing
 _EXPRESSION = re.compile(r"(.+?)_(\d+)")  # anger1_3
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True)
@@ -110,49 +119,48 @@ def _published_rules() -> tuple[dict[int, int], dict[str, str]]:
             {k.lower(): v for k, v in data["videos"].items()})
 
 
+def _subject_rule(cells: tuple[object, ...]) -> tuple[int, int, str] | None:
+    """A ``naming rule1`` row: (subject number, folder number, how a message names it), None if not one."""
+    folder, number = _whole(_cell(cells, 0)), _whole(_cell(cells, 2))
+    return None if folder is None or number is None else (number, folder, f"subject {number}")
+
+
+def _video_rule(cells: tuple[object, ...]) -> tuple[str, str, str] | None:
+    """A ``naming rule2`` row: (lower-case video name, stimulus code, how a message names it), None if not one."""
+    code, name = _code(_cell(cells, 0)), _cell(cells, 1)
+    return None if code is None or blank(name) else (str(name).strip().lower(), code, f"video {name!r}")
+
+
+def _rule_map(table: Table, layout: str, read: Callable[[tuple[object, ...]], tuple[_K, _V, str] | None],
+              show: Callable[[_V], str], warnings: list[str]) -> dict[_K, _V]:
+    """key -> value from the rows of a naming-rule sheet (``read``); a row that is not ``layout`` is a warning
+    (row 1 may be a header), a key mapped to two values is an error."""
+    out: dict[_K, _V] = {}
+    for row, cells in table.rows:
+        if all(blank(c) for c in cells):
+            continue
+        rule = read(cells)
+        if rule is None:
+            if row > 1:  # row 1 may be a header
+                warnings.append(f"{table.path.name}: sheet '{table.title}', row {row}: not {layout}; ignored")
+            continue
+        key, value, named = rule
+        if out.get(key, value) != value:
+            raise DatasetError(table.path, f"sheet '{table.title}', row {row}: {named} is mapped to "
+                                           f"{show(out[key])} and to {show(value)}; correct the sheet")
+        out[key] = value
+    return out
+
+
 def read_naming_rules(tables: list[Table], warnings: list[str]) -> NamingRules:
     """The workbook's naming-rule sheets; the published rules for a sheet that is missing."""
     path = tables[0].path
     published_subjects, published_videos = _published_rules()
     t1, t2 = _rule_table(tables, 1), _rule_table(tables, 2)
-    sources = []
-    subjects: dict[int, int] = {}
-    videos: dict[str, str] = {}
-    if t1 is None:
-        subjects = published_subjects
-    else:
-        sources.append(f"sheet '{t1.title}'")
-        for row, cells in t1.rows:
-            if all(blank(c) for c in cells):
-                continue
-            folder, number = _whole(_cell(cells, 0)), _whole(_cell(cells, 2))
-            if folder is None or number is None:
-                if row > 1:  # row 1 may be a header
-                    warnings.append(f"{path.name}: sheet '{t1.title}', row {row}: not <folder number> | "
-                                    f"<label> | <subject number>; ignored")
-                continue
-            if subjects.get(number, folder) != folder:
-                raise DatasetError(path, f"sheet '{t1.title}', row {row}: subject {number} is mapped to "
-                                         f"folder s{subjects[number]} and to s{folder}; correct the sheet")
-            subjects[number] = folder
-    if t2 is None:
-        videos = published_videos
-    else:
-        sources.append(f"sheet '{t2.title}'")
-        for row, cells in t2.rows:
-            if all(blank(c) for c in cells):
-                continue
-            code, name = _code(_cell(cells, 0)), _cell(cells, 1)
-            if code is None or blank(name):
-                if row > 1:
-                    warnings.append(f"{path.name}: sheet '{t2.title}', row {row}: not <code> | <video name>; "
-                                    f"ignored")
-                continue
-            key = str(name).strip().lower()
-            if videos.get(key, code) != code:
-                raise DatasetError(path, f"sheet '{t2.title}', row {row}: video {name!r} is mapped to "
-                                         f"{videos[key]} and to {code}; correct the sheet")
-            videos[key] = code
+    sources = [f"sheet '{t.title}'" for t in (t1, t2) if t is not None]
+    subjects = published_subjects if t1 is None else _rule_map(
+        t1, "<folder number> | <label> | <subject number>", _subject_rule, lambda f: f"folder s{f}", warnings)
+    videos = published_videos if t2 is None else _rule_map(t2, "<code> | <video name>", _video_rule, str, warnings)
     if t1 is None or t2 is None:
         missing = " and ".join(n for n, t in (("naming rule1", t1), ("naming rule2", t2)) if t is None)
         warnings.append(f"{path.name}: no sheet '{missing}'; using the naming rules CAS(ME)^2 publishes "
@@ -209,21 +217,13 @@ def load_casme2(root: str | Path, label_sheet: str | Path | None = None,
             if v:
                 by_code.setdefault((int(v.group(1)), v.group(2)), []).append(entry)
 
-    labelled: list[LabelledInterval] = []
-    for row, cells in sheet.rows:
-        try:
-            entry = _entry_for_row(sheet, cells, naming, by_code, subject_dirs, rawpic, entries)
-            type_ = expression_type(sheet, cells, "type", "micro- nor macro-expression")
-            emotion, raw = map_emotion(sheet.value(cells, "emotion"), emap)
-            if raw is not None and emotion is None:
-                warnings.append(f"{sheet_path.name}: {sheet.where(row)}: emotion {raw!r} not in the emotion map")
-            iv = interval_from_row(sheet, row, cells, rules, entry.subject, entry.video, type_, emotion, raw, log)
-        except BadRow as bad:
-            log.skipped(row, bad)
-            continue
-        if iv is not None:
-            entries.setdefault(entry.video, entry)
-            labelled.append(iv)
+    def read_row(row: int, cells: tuple[object, ...]) -> tuple[LabelledInterval | None, VideoEntry]:
+        entry = _entry_for_row(sheet, cells, naming, by_code, subject_dirs, rawpic, entries)
+        type_ = expression_type(sheet, cells, "type", "micro- nor macro-expression")
+        emotion, raw = emotion_of(sheet, row, sheet.value(cells, "emotion"), emap, warnings)
+        return interval_from_row(sheet, row, cells, rules, entry.subject, entry.video, type_, emotion, raw, log), entry
+
+    labelled = read_rows(sheet, log, entries, read_row)
     return assemble("CAS(ME)^2", entries, labelled, warnings, issues, len(sheet.rows))
 
 

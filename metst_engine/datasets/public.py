@@ -20,11 +20,13 @@ reported in ``Dataset.row_issues``, never aborting the load. Labels are mapped w
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from metst_engine.datasets._sheets import (
     BadRow,
     RowLog,
+    Sheet,
     expression_type,
     interval_from_row,
     read_sheet,
@@ -107,6 +109,35 @@ def assemble(name: str, entries: dict[str, VideoEntry], labelled: list[LabelledI
     return Dataset(name, videos, warnings, issues, rows_read)
 
 
+#: Reads one label row ``(row, cells)``: its interval (None when the rules drop it) and the entry of its video.
+RowReader = Callable[[int, tuple[object, ...]], tuple[LabelledInterval | None, VideoEntry]]
+
+
+def read_rows(sheet: Sheet, log: RowLog, entries: dict[str, VideoEntry], read_row: RowReader) -> list[LabelledInterval]:
+    """The intervals of every row of ``sheet`` (``read_row``); a row raising :class:`BadRow` is logged as
+    skipped. A video with an interval and no entry yet (no frame folder) is added with the entry ``read_row`` made."""
+    labelled: list[LabelledInterval] = []
+    for row, cells in sheet.rows:
+        try:
+            iv, entry = read_row(row, cells)
+        except BadRow as bad:
+            log.skipped(row, bad)
+            continue
+        if iv is not None:
+            entries.setdefault(entry.video, entry)
+            labelled.append(iv)
+    return labelled
+
+
+def emotion_of(sheet: Sheet, row: int, label: object, emap: dict[str, str],
+               warnings: list[str]) -> tuple[str | None, str | None]:
+    """:func:`map_emotion` of a row's label; a label the emotion map lacks is a warning naming the row."""
+    emotion, raw = map_emotion(label, emap)
+    if raw is not None and emotion is None:
+        warnings.append(f"{sheet.path.name}: {sheet.where(row)}: emotion {raw!r} not in the emotion map")
+    return emotion, raw
+
+
 # ---------------------------------------------------------------- CAS(ME)^3
 def _casme3_subject(raw: str) -> str:
     m = re.fullmatch(r"(?:spno\.?)?\s*(\d+)(?:\.0)?", raw.strip(), flags=re.IGNORECASE)
@@ -135,31 +166,23 @@ def load_casme3(root: str | Path, label_sheet: str | Path | None = None,
             vid = f"{subject}_{letter}"
             entries[vid] = VideoEntry(subject, vid, vid_dir / "color", CASME3_FPS,
                                       frame_numbering="number_minus_1")
-    labelled: list[LabelledInterval] = []
-    for row, cells in sheet.rows:
-        try:
-            subject = _casme3_subject(sheet.text(cells, "Subject"))
-            letter = sheet.text(cells, "Filename")
-            if not subject or not letter:
-                col = "Subject" if not subject else "Filename"
-                raise BadRow(sheet.col(col), f"{col.lower()} empty", "empty")
-            folder = match_name(folders.get(subject, {}), letter, root / "data" / subject)
-            if folder is not None:
-                letter = folder.name  # the folder's spelling (the sheet's case may differ)
-            vid = f"{subject}_{letter}"
-            emotion, raw = map_emotion(sheet.value(cells, "emotion"), emap)
-            if raw is not None and emotion is None:
-                warnings.append(f"{sheet_path.name}: {sheet.where(row)}: emotion {raw!r} not in the emotion map")
-            iv = interval_from_row(sheet, row, cells, rules, subject, vid, "micro", emotion, raw, log)
-        except BadRow as bad:
-            log.skipped(row, bad)
-            continue
-        if iv is None:
-            continue
-        if vid not in entries:
-            entries[vid] = VideoEntry(subject, vid, root / "data" / subject / letter / "color", CASME3_FPS,
-                                      frame_numbering="number_minus_1")
-        labelled.append(iv)
+
+    def read_row(row: int, cells: tuple[object, ...]) -> tuple[LabelledInterval | None, VideoEntry]:
+        subject = _casme3_subject(sheet.text(cells, "Subject"))
+        letter = sheet.text(cells, "Filename")
+        if not subject or not letter:
+            col = "Subject" if not subject else "Filename"
+            raise BadRow(sheet.col(col), f"{col.lower()} empty", "empty")
+        folder = match_name(folders.get(subject, {}), letter, root / "data" / subject)
+        if folder is not None:
+            letter = folder.name  # the folder's spelling (the sheet's case may differ)
+        vid = f"{subject}_{letter}"
+        emotion, raw = emotion_of(sheet, row, sheet.value(cells, "emotion"), emap, warnings)
+        iv = interval_from_row(sheet, row, cells, rules, subject, vid, "micro", emotion, raw, log)
+        return iv, VideoEntry(subject, vid, root / "data" / subject / letter / "color", CASME3_FPS,
+                              frame_numbering="number_minus_1")
+
+    labelled = read_rows(sheet, log, entries, read_row)
     return assemble("CAS(ME)^3", entries, labelled, warnings, issues, len(sheet.rows))
 
 
@@ -204,32 +227,24 @@ def load_samm_lv(root: str | Path, label_sheet: str | Path | None = None,
     folders = {n: d for n, d in subfolders(frames_root).items() if "_" in n}
     for n, d in folders.items():
         entries[n] = VideoEntry(n.split("_")[0], n, d, SAMMLV_FPS)
-    labelled: list[LabelledInterval] = []
-    for row, cells in sheet.rows:
-        try:
-            filename = sheet.text(cells, "Filename")
-            parts = filename.split("_")
-            if len(parts) < 2 or not parts[0] or not parts[1]:
-                raise BadRow(sheet.col("Filename"), "filename not <subject>_<video>_<n>",
-                             f"filename {filename!r} is not <subject>_<video>_<n>")
-            folder = match_name(folders, f"{parts[0]}_{parts[1]}", frames_root)
-            vid = folder.name if folder is not None else f"{parts[0]}_{parts[1]}"
-            subject = vid.split("_")[0]
-            type_ = expression_type(sheet, cells, "Type", "'Micro - 1/2' nor 'Macro'")
-            emotion = raw = None
-            if type_ == "micro":
-                emotion, raw = map_emotion(emotions.get(filename.lower()), emap)
-                if raw is None and emotions:
-                    warnings.append(f"{sheet_path.name}: {sheet.where(row)}: no emotion for {filename}")
-                elif raw is not None and emotion is None:
-                    warnings.append(f"{sheet_path.name}: {sheet.where(row)}: emotion {raw!r} not in the emotion map")
-            iv = interval_from_row(sheet, row, cells, rules, subject, vid, type_, emotion, raw, log)
-        except BadRow as bad:
-            log.skipped(row, bad)
-            continue
-        if iv is None:
-            continue
-        if vid not in entries:
-            entries[vid] = VideoEntry(subject, vid, frames_root / vid, SAMMLV_FPS)
-        labelled.append(iv)
+
+    def read_row(row: int, cells: tuple[object, ...]) -> tuple[LabelledInterval | None, VideoEntry]:
+        filename = sheet.text(cells, "Filename")
+        parts = filename.split("_")
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise BadRow(sheet.col("Filename"), "filename not <subject>_<video>_<n>",
+                         f"filename {filename!r} is not <subject>_<video>_<n>")
+        folder = match_name(folders, f"{parts[0]}_{parts[1]}", frames_root)
+        vid = folder.name if folder is not None else f"{parts[0]}_{parts[1]}"
+        subject = vid.split("_")[0]
+        type_ = expression_type(sheet, cells, "Type", "'Micro - 1/2' nor 'Macro'")
+        emotion = raw = None
+        if type_ == "micro":
+            if emotions and filename.lower() not in emotions:
+                warnings.append(f"{sheet_path.name}: {sheet.where(row)}: no emotion for {filename}")
+            emotion, raw = emotion_of(sheet, row, emotions.get(filename.lower()), emap, warnings)
+        iv = interval_from_row(sheet, row, cells, rules, subject, vid, type_, emotion, raw, log)
+        return iv, VideoEntry(subject, vid, frames_root / vid, SAMMLV_FPS)
+
+    labelled = read_rows(sheet, log, entries, read_row)
     return assemble("SAMM-LV", entries, labelled, warnings, issues, len(sheet.rows))

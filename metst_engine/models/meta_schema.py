@@ -210,19 +210,29 @@ def weight_problems(model: str, config: Mapping[str, Any], shapes: Mapping[str, 
     return problems + tensor_set_problems(own, shapes)
 
 
-def tensor_set_problems(own: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]) -> list[str]:
-    """Missing, unexpected and mis-shaped tensors of a file (``found``) against a model's (``own``)."""
+def tensor_set_problems(own: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]],
+                        prefix: str = "") -> list[str]:
+    """Missing, unexpected and mis-shaped tensors of a file (``found``) against a model's (``own``).
+
+    Keys are named with ``prefix`` in front (the file's spelling, e.g. ``module.``); at most
+    five of each kind are listed.
+    """
     missing = sorted(set(own) - set(found))
     unexpected = sorted(set(found) - set(own))
-    wrong = [f"{k}: checkpoint {found[k]}, model {own[k]}" for k in sorted(set(own) & set(found)) if own[k] != found[k]]
+    wrong = [f"{prefix}{k}: checkpoint {found[k]}, model {own[k]}"
+             for k in sorted(set(own) & set(found)) if own[k] != found[k]]
     problems = []
     if missing:
-        problems.append(f"missing weights {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        problems.append(f"missing weights {_first_five(missing, prefix)}")
     if unexpected:
-        problems.append(f"unexpected weights {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        problems.append(f"unexpected weights {_first_five(unexpected, prefix)}")
     if wrong:
-        problems.append("shape mismatch " + "; ".join(wrong[:5]))
+        problems.append("mis-shaped " + "; ".join(wrong[:5]))
     return problems
+
+
+def _first_five(keys: list[str], prefix: str) -> str:
+    return f"{[prefix + k for k in keys[:5]]}" + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
 
 
 __all__ = ["CONFIG_CHOICES", "CONFIG_RANGES", "FIELDS", "check_meta", "config_problems", "tensor_set_problems",

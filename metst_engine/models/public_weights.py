@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from metst_engine.errors import CheckpointError
+from metst_engine.models.meta_schema import tensor_set_problems
 from metst_engine.models.registry import build_model
 
 PREFIX = "module."
@@ -297,11 +298,6 @@ def published_keys(model: nn.Module, layout: PublicLayout) -> dict[str, tuple[st
 # --------------------------------------------------------------------------------------
 
 
-def _listing(keys: list[str]) -> str:
-    keys = sorted(keys)
-    return ", ".join(PREFIX + k for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-
-
 def _check_values(state: Mapping[str, torch.Tensor], path: Path) -> None:
     problems = []
     for key, t in state.items():
@@ -336,17 +332,8 @@ def read_public_weights(path: str | Path, *, backend: str | None = None) -> Publ
     except ValueError as exc:
         raise _refuse(path, f"its sizes give no valid {layout.model} model ({exc})") from None
     expected = published_keys(skeleton, layout)
-    missing = [k for k in expected if k not in state]
-    extra = [k for k in state if k not in expected]
-    shapes = [f"{PREFIX}{k}: {tuple(state[k].shape)}, expected {expected[k][1]}"
-              for k in sorted(set(state) & set(expected)) if tuple(state[k].shape) != expected[k][1]]
-    problems = []
-    if missing:
-        problems.append(f"missing {_listing(missing)}")
-    if extra:
-        problems.append(f"unexpected {_listing(extra)}")
-    if shapes:
-        problems.append("mis-shaped " + "; ".join(shapes[:5]))
+    problems = tensor_set_problems({k: shape for k, (_, shape) in expected.items()},
+                                   {k: tuple(v.shape) for k, v in state.items()}, prefix=PREFIX)
     if problems:
         raise _refuse(path, f"read as {layout.authors_class} ({layout.release}) with {overrides}, but "
                             + "; ".join(problems))

@@ -207,20 +207,18 @@ class ContainerVideo(VideoSource):
             if pkt.is_corrupt:
                 self._decode_error = "packet is corrupt or cut off"
                 continue
-            try:
-                frames = cc.decode(pkt)
-            except av.FFmpegError as e:
-                self._decode_error = _av_problem(e)
-                continue
-            for f in frames:
+            for f in self._decode(cc, pkt):
                 yield tag(f), f
+        for f in self._decode(cc, None):
+            yield tag(f), f
+
+    def _decode(self, cc: av.CodecContext, pkt: av.Packet | None) -> list[av.VideoFrame]:
+        """The frames ``pkt`` completes (None: drain the decoder); none if the decoder complains (noted)."""
         try:
-            frames = cc.decode(None)
+            return cc.decode(pkt)
         except av.FFmpegError as e:
             self._decode_error = _av_problem(e)
-            return
-        for f in frames:
-            yield tag(f), f
+            return []
 
     def _seek_before(self, i: int, extra: int) -> bool:
         """Position the decoder ``extra`` keyframes before frame i; True if at the start."""

@@ -34,7 +34,6 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Self
 
@@ -44,8 +43,10 @@ import numpy as np
 
 from metst_engine.atomic import atomic_path
 from metst_engine.errors import InputError, VideoError
+from metst_engine.face import Box
 from metst_engine.video.fingerprint import video_fingerprint
 from metst_engine.video.source import VideoSource
+from metst_engine.video.writer import Stopped, reported, write_video
 
 FACE_PROXY_VERSION = 1   # bump when the format changes, so old files are not reused
 FACE_MARGIN = 0.15       # added on every side, as a share of the crop's width / height
@@ -57,31 +58,16 @@ CancelFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)
-class FaceCrop:
-    """The proxy's crop in source pixels, half-open ``[x0, x1) x [y0, y1)``, even corners (4:2:0 chroma)."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
+class FaceCrop(Box):
+    """The proxy's crop in source pixels, a :class:`~metst_engine.face.Box` (half-open ``[x0, x1) x [y0, y1)``)
+    with even corners (4:2:0 chroma)."""
 
     def __post_init__(self) -> None:
-        vals = (self.x0, self.y0, self.x1, self.y1)
+        vals = self.as_tuple()
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
             raise ValueError(f"face crop needs integer corners, got {vals}")
         if self.x0 < 0 or self.y0 < 0 or self.x1 <= self.x0 or self.y1 <= self.y0 or any(v % 2 for v in vals):
             raise ValueError(f"face crop must be non-empty with even, non-negative corners, got {vals}")
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-    def as_tuple(self) -> tuple[int, int, int, int]:
-        return self.x0, self.y0, self.x1, self.y1
 
 
 def stable_face_crop(boxes: np.ndarray, frame_size: tuple[int, int], margin: float = FACE_MARGIN) -> FaceCrop:
@@ -142,10 +128,6 @@ def index_path(proxy: str | os.PathLike[str]) -> Path:
     return proxy.with_name(proxy.stem + ".index.npz")
 
 
-class _Stopped(Exception):
-    """Raised inside the writer to abandon a proxy (the temporary file is removed)."""
-
-
 def build_face_proxy(video: VideoSource, crop: FaceCrop, dest: str | os.PathLike[str], *,
                      progress: ProgressFn | None = None, cancel: CancelFn | None = None,
                      qscale: int = JPEG_QSCALE) -> Path | None:
@@ -164,7 +146,7 @@ def build_face_proxy(video: VideoSource, crop: FaceCrop, dest: str | os.PathLike
         with atomic_path(dest) as tmp:
             _write_jpegs(video, crop, tmp, qscale, progress, cancel)
             index = _index_packets(tmp, video.n_frames)
-    except _Stopped:
+    except Stopped:
         return None                         # atomic_path removed the partial file
     except av.FFmpegError as exc:
         raise VideoError(dest, f"face proxy could not be written ({exc}); the source is shown instead") from None
@@ -179,22 +161,9 @@ def build_face_proxy(video: VideoSource, crop: FaceCrop, dest: str | os.PathLike
 def _write_jpegs(video: VideoSource, crop: FaceCrop, path: Path, qscale: int,
                  progress: ProgressFn | None, cancel: CancelFn | None) -> None:
     x0, y0, x1, y1 = crop.as_tuple()
-    n = video.n_frames
-    with av.open(str(path), mode="w", format="mov") as out:
-        stream = out.add_stream("mjpeg", rate=30)
-        stream.width, stream.height, stream.pix_fmt = crop.width, crop.height, "yuvj420p"
-        stream.options = {"qmin": str(int(qscale)), "qmax": str(int(qscale))}   # a constant quantiser
-        for i, bgr in video.iter_frames():
-            if cancel is not None and cancel():
-                raise _Stopped
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr[y0:y1, x0:x1]), format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, 30)
-            for pkt in stream.encode(frame):
-                out.mux(pkt)
-            if progress is not None and (i % 64 == 63 or i == n - 1):
-                progress(i + 1, n)
-        for pkt in stream.encode():
-            out.mux(pkt)
+    write_video(path, (bgr[y0:y1, x0:x1] for bgr in reported(video.iter_frames(), video.n_frames, progress, cancel)),
+                size=(crop.width, crop.height), codec="mjpeg", pix_fmt="yuvj420p", container="mov",
+                options={"qmin": str(int(qscale)), "qmax": str(int(qscale))})   # a constant quantiser
 
 
 def _index_packets(path: Path, n_frames: int) -> dict[str, np.ndarray]:

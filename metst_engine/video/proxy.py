@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
-import numpy as np
 
 from metst_engine.atomic import atomic_path
 from metst_engine.video.fingerprint import video_fingerprint
 from metst_engine.video.source import VideoSource
+from metst_engine.video.writer import Stopped, reported, write_video
 
 PROXY_MAX_SIDE = 960
 PROXY_VERSION = 1      # bump when the proxy format changes, so old files are not reused
@@ -63,38 +61,12 @@ def build_proxy(video: VideoSource, dest: str | os.PathLike[str], *, max_side: i
     """
     dest = Path(dest)
     w, h = proxy_size(*video.size, max_side=max_side)
+    frames = (bgr if (w, h) == video.size else cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
+              for bgr in reported(video.iter_frames(), video.n_frames, progress, should_stop))
     try:
         with atomic_path(dest) as tmp:
-            _write_all_intra(video, tmp, (w, h), progress, should_stop)
-    except _Stopped:
+            write_video(tmp, frames, size=(w, h), options={"g": "1", "bf": "0", "preset": "ultrafast", "crf": "20"},
+                        container="mp4")
+    except Stopped:
         return None      # atomic_path removed the partial file
     return dest
-
-
-def _write_all_intra(video: VideoSource, path: Path, size: tuple[int, int],
-                     progress: Callable[[int, int], object] | None,
-                     should_stop: Callable[[], bool] | None) -> None:
-    w, h = size
-    out = av.open(str(path), mode="w", format="mp4")
-    try:
-        stream = out.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"g": "1", "bf": "0", "preset": "ultrafast", "crf": "20"}
-        for i, bgr in video.iter_frames():
-            if should_stop is not None and should_stop():
-                raise _Stopped
-            small = bgr if (w, h) == video.size else cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(small), format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, 30)
-            for pkt in stream.encode(frame):
-                out.mux(pkt)
-            if progress is not None and (i % 64 == 63 or i == video.n_frames - 1):
-                progress(i + 1, video.n_frames)
-        for pkt in stream.encode():
-            out.mux(pkt)
-    finally:
-        out.close()
-
-
-class _Stopped(Exception):
-    """Raised inside the writer to abandon a proxy (the temporary file is removed)."""

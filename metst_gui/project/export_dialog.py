@@ -8,6 +8,7 @@ from PySide6 import QtWidgets
 
 from metst_engine.errors import MetstError
 from metst_engine.project import Project, VideoRecord
+from metst_gui.project.path_field import PathField
 
 FORMATS: dict[str, str] = {"CSV": ".csv", "XLSX": ".xlsx", "EAF (ELAN)": ".eaf"}
 
@@ -30,12 +31,8 @@ class ExportDialog(QtWidgets.QDialog):
         self.tiers_box = QtWidgets.QComboBox()
         self.tiers_box.addItem("one tier per annotator", "annotator")
         self.tiers_box.addItem("one tier per review state", "state")
-        self.path_edit = QtWidgets.QLineEdit()
-        browse = QtWidgets.QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        path_row = QtWidgets.QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
+        path_row = PathField(self._choose_file)
+        self.path_edit = path_row.edit
         self.result_label = QtWidgets.QLabel()
         self.result_label.setWordWrap(True)
         form = QtWidgets.QFormLayout()
@@ -67,11 +64,9 @@ class ExportDialog(QtWidgets.QDialog):
         scope = self.scope_box.currentText() if self.scope_box.currentData() is not None else self.project.folder.name
         self.path_edit.setText(str(self.project.folder / f"{scope}{FORMATS[name]}"))
 
-    def _browse(self) -> None:
+    def _choose_file(self, current: str) -> str:
         suffix = FORMATS[self.format_box.currentText()]
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export to", self.path_edit.text(), f"*{suffix}")
-        if path:
-            self.path_edit.setText(path)
+        return QtWidgets.QFileDialog.getSaveFileName(self, "Export to", current, f"*{suffix}")[0]
 
     def export(self) -> Path | None:
         """Write the file; the label says where, or what went wrong."""

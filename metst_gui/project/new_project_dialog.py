@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtWidgets
 from metst_engine.errors import MetstError
 from metst_engine.project import Project
 from metst_gui.project import file_dialogs
+from metst_gui.project.path_field import PathField
 
 
 class NewProjectDialog(QtWidgets.QDialog):
@@ -24,12 +25,9 @@ class NewProjectDialog(QtWidgets.QDialog):
         self.annotator = annotator
         self.name_edit = QtWidgets.QLineEdit()
         self.name_edit.setPlaceholderText("e.g. interviews-2024")
-        self.location_edit = QtWidgets.QLineEdit(str(location))
-        browse = QtWidgets.QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(self.location_edit, 1)
-        row.addWidget(browse)
+        row = PathField(lambda current: file_dialogs.choose_folder(self, "Where to keep the project", current),
+                        str(location))
+        self.location_edit = row.edit
         self.folder_label = QtWidgets.QLabel()
         self.folder_label.setWordWrap(True)
         self.problem_label = QtWidgets.QLabel()
@@ -66,11 +64,6 @@ class NewProjectDialog(QtWidgets.QDialog):
         self.folder_label.setText(str(folder) if folder else "—")
         self.create_button.setEnabled(folder is not None)
         self.problem_label.clear()
-
-    def _browse(self) -> None:
-        chosen = file_dialogs.choose_folder(self, "Where to keep the project", self.location_edit.text())
-        if chosen is not None:
-            self.location_edit.setText(str(chosen))
 
     def create(self) -> None:
         folder = self.folder()
