@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "user-guide.md"]
+DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "user-guide.md", ROOT / "docs" / "architecture.md"]
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)|<img[^>]+src=\"([^\"]+)\"")
 MAX_IMAGE_BYTES = 300_000
 
