@@ -342,9 +342,20 @@ def rejected_peak_hint(app: QtWidgets.QApplication, win: MainWindow) -> None:
     QtWidgets.QToolTip.hideText()
 
 
+def small_window(app: QtWidgets.QApplication, win: MainWindow) -> None:
+    """The smallest window (800 x 600), then back to the full size: the workspace shot after it shows
+    that the proportions come back."""
+    size = win.size()
+    win.resize(800, 600)
+    settle(app, 500)
+    shoot(win, "small-window.png")
+    win.resize(size)
+    settle(app, 500)
+
+
 def workspace_pictures(app: QtWidgets.QApplication, win: MainWindow) -> None:
     review_a_few(app, win)
-    settle(app, 500)
+    small_window(app, win)
     shoot(win, "review-workspace.png")
 
     QTest.keyClick(win, Key.Key_F1)
