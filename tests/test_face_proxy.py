@@ -310,3 +310,8 @@ def test_the_review_window_builds_the_face_proxy_in_the_background_and_shows_it(
         assert built.stat().st_mtime_ns == stamp
     finally:
         win.close()
+    # an Analyze or a video load queued before the close must not start a thread the closed window would
+    # take down with it (a segfault in CI)
+    built.unlink()
+    win.face_proxies.build([FaceProxyJob("v1", video.path, curves)])
+    assert win.face_proxies.worker is None

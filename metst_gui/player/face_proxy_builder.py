@@ -74,6 +74,7 @@ class FaceProxyBuilder(QtCore.QObject):
         super().__init__(parent)
         self.proxy_dir = Path(proxy_dir)
         self.worker: FaceProxyWorker | None = None
+        self.closed = False
 
     def attach(self, provider: FrameProvider, video: str, curves_npz: Path, *, build: bool = True) -> None:
         """Let ``provider``'s face view read the face proxy for this curves file; build it when it is missing
@@ -89,7 +90,10 @@ class FaceProxyBuilder(QtCore.QObject):
             self.build([FaceProxyJob(video, provider.video.path, Path(curves_npz))])
 
     def build(self, jobs: list[FaceProxyJob]) -> None:
-        """Build (or check) these face proxies in the background; the jobs of a running build are kept."""
+        """Build (or check) these face proxies in the background; the jobs of a running build are kept.
+        Nothing starts after :meth:`shutdown` (an event queued before the window closed may still ask)."""
+        if self.closed:
+            return
         if self.worker is not None:
             jobs = [j for j in self.worker.jobs if j.video not in {k.video for k in jobs}] + jobs
         self.stop()
@@ -103,6 +107,12 @@ class FaceProxyBuilder(QtCore.QObject):
         worker.built.connect(self.built)
         self.worker = worker
         worker.start()
+
+    def shutdown(self) -> None:
+        """The window is closing: stop the build and start none again (a QThread still running when its
+        window is destroyed takes the whole app down)."""
+        self.closed = True
+        self.stop()
 
     def stop(self) -> None:
         """Cancel a running build (it stops at the next frame and leaves no partial file)."""

@@ -285,7 +285,7 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         self.analyzer.stop()
-        self.face_proxies.stop()
+        self.face_proxies.shutdown()
         self.training.shutdown()
         self.review.remember()
         self.save_layout()
