@@ -344,6 +344,8 @@ def test_training_panel_gets_manifests_records_runs_and_uses_models(qtbot, windo
     threading.Timer(0.3, slow_disk.set).start()
     window.close()                                                      # waits for the thread (else Qt aborts)
     assert not any(t.isRunning() for t in window.training.results.findChildren(QtCore.QThread))
+    window.training.results.show_run(run)                              # a queued "show" after the close
+    assert not any(t.isRunning() for t in window.training.results.findChildren(QtCore.QThread))
 
 
 def _tiny_checkpoint(path: Path) -> None:

@@ -84,6 +84,7 @@ class ResultsView(QtWidgets.QWidget):
         self.comparison: RunReport | None = None
         self.mode = "megc"
         self._loaders: list[ReportLoader] = []
+        self._closed = False                    # after shutdown(): no new report threads
         self._generation = 0
         self._pending = 0
 
@@ -170,7 +171,7 @@ class ResultsView(QtWidgets.QWidget):
         self.status.clear()
         self._pending = 0
         for role, path in (("report", self.run_dir), ("comparison", self.compare_dir)):
-            if path is None:
+            if path is None or self._closed:
                 continue
             loader = ReportLoader(path, self.mode, self)
             generation = self._generation
@@ -187,6 +188,12 @@ class ResultsView(QtWidgets.QWidget):
         """Block until the worker threads are done (closing, tests)."""
         for loader in list(self._loaders):
             loader.wait(ms)
+
+    def shutdown(self) -> None:
+        """Closing: wait for the report threads and start none again (a run shown by an event queued before
+        the close would otherwise start one that the destroyed window takes down with it)."""
+        self._closed = True
+        self.wait_for_loaders()
 
     # ------------------------------------------------------------------ loading
     def _forget(self, loader: ReportLoader) -> None:
@@ -343,7 +350,7 @@ class ResultsView(QtWidgets.QWidget):
             self.compare_with(path)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt name)
-        self.wait_for_loaders()
+        self.shutdown()
         super().closeEvent(event)
 
 

@@ -346,7 +346,7 @@ class TrainingPanel(QtWidgets.QWidget):
         """Stop following and let the report threads finish (a QThread destroyed while it runs aborts
         the app): on closing, also where the panel is a tab of the review window."""
         self._detach()
-        self.results.wait_for_loaders()
+        self.results.shutdown()
 
     def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]  # noqa: N802 (Qt name)
         self.shutdown()
