@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,13 +155,9 @@ def analyze_videos(jobs: Sequence[AnalyzeJob], spotter: Spotter, *,
 
             def windows(done: int, total: int, k: int = k, job: AnalyzeJob = job) -> None:
                 say(AnalyzeProgress(k, len(jobs), job.video, done, total))
-
-            def partial(part: PartialSpotting, job: AnalyzeJob = job) -> None:
-                if on_partial is not None:
-                    on_partial(job, part)
             results.append((job, spot_video(job.path, spotter, use_cache=use_cache, cache_dir=cache_dir,
                                             workers=workers, pool=pool, progress=windows, cancel=cancel,
-                                            on_partial=partial if on_partial is not None else None)))
+                                            on_partial=None if on_partial is None else partial(on_partial, job))))
     _raise_if_cancelled(cancel)
     return Analysis(results, spotter.predictor)
 

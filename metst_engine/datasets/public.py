@@ -240,9 +240,9 @@ def load_samm_lv(root: str | Path, label_sheet: str | Path | None = None,
         type_ = expression_type(sheet, cells, "Type", "'Micro - 1/2' nor 'Macro'")
         emotion = raw = None
         if type_ == "micro":
-            if emotions and filename.lower() not in emotions:
-                warnings.append(f"{sheet_path.name}: {sheet.where(row)}: no emotion for {filename}")
             emotion, raw = emotion_of(sheet, row, emotions.get(filename.lower()), emap, warnings)
+            if raw is None and emotions:
+                warnings.append(f"{sheet_path.name}: {sheet.where(row)}: no emotion for {filename}")
         iv = interval_from_row(sheet, row, cells, rules, subject, vid, type_, emotion, raw, log)
         return iv, VideoEntry(subject, vid, frames_root / vid, SAMMLV_FPS)
 

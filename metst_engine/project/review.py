@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from metst_engine.errors import MetstError
+from metst_engine.errors import MetstError, PendingIntervalsError
 from metst_engine.intervals import EMOTIONS
 from metst_engine.project.records import (
     Edit,
@@ -306,12 +306,13 @@ class Review:
         Refused with :class:`PendingIntervals` (their count and ids) while intervals are pending.
         """
         video = self._current()
-        if complete:
-            pending = self.pending()
-            if pending:
-                raise PendingIntervals(video, [r.id for r in pending])
-        return self._do("Mark complete" if complete else "Reopen",
-                        lambda: self.project.set_complete(video.id, complete))
+        try:
+            return self._do("Mark complete" if complete else "Reopen",
+                            lambda: self.project.set_complete(video.id, complete))
+        except ReviewError as exc:          # the store's refusal (its rule), with the ids, as the review's
+            if isinstance(exc.__cause__, PendingIntervalsError):
+                raise PendingIntervals(video, exc.__cause__.interval_ids) from None
+            raise
 
     # -- where the reviewer left off ---------------------------------------------------------
     def resume(self) -> ReviewPosition | None:

@@ -64,10 +64,13 @@ class ReviewSession(QtCore.QObject):
     def select(self, interval_id: int | None) -> None:
         self.model.select(interval_id)
 
-    def _do(self, action: Callable[[], Step]) -> Step | None:
-        """Run a model action; push its step on the current video's stack, or say why it was refused."""
+    def _do(self, action: Callable[[], Step], passing: tuple[type[ReviewError], ...] = ()) -> Step | None:
+        """Run a model action; push its step on the current video's stack, or say why it was refused
+        (refusals of the ``passing`` kinds are raised instead, for the caller to handle)."""
         try:
             step = action()
+        except passing:
+            raise
         except ReviewError as exc:
             self.refused.emit(str(exc))
             return None
@@ -111,14 +114,9 @@ class ReviewSession(QtCore.QObject):
         """Mark the video complete (or reopen it); with intervals pending nothing changes and the
         model's refusal (their count and ids) is returned, so the caller can ask what to do."""
         try:
-            step = self.model.set_complete(complete)
+            self._do(lambda: self.model.set_complete(complete), passing=(PendingIntervals,))
         except PendingIntervals as exc:
             return exc
-        except ReviewError as exc:
-            self.refused.emit(str(exc))
-            return None
-        assert self.model.video is not None
-        self.stacks.push(self.model.video.id, step)
         return None
 
     def reject_all_and_complete(self) -> None:
