@@ -30,6 +30,15 @@ STRATEGIES = ("none", "spotting_mainly", "result_synergy")
 REDRAWS = ("epoch", "once")
 
 
+def parse_model_overrides(text: str | None) -> dict[str, Any]:
+    """Network options as typed (``--model-overrides``, the training form): a JSON object, {} when empty;
+    ValueError saying what is wrong otherwise."""
+    overrides = json.loads(text) if text else {}
+    if not isinstance(overrides, dict):
+        raise ValueError("must be a JSON object")
+    return overrides
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a training run; None fields are resolved by ``resolved()``."""
@@ -122,9 +131,7 @@ class TrainConfig:
     def from_args(cls, a: argparse.Namespace) -> TrainConfig:
         """The config of parsed ``add_arguments`` options; ValueError for bad --model-overrides."""
         try:
-            overrides = json.loads(a.model_overrides) if a.model_overrides else {}
-            if not isinstance(overrides, dict):
-                raise ValueError("must be a JSON object")
+            overrides = parse_model_overrides(a.model_overrides)
         except ValueError as exc:
             raise ValueError(f"--model-overrides: {exc}") from None
         return cls(dataset=a.dataset, model=a.model, rois=a.rois, window=a.window, skip=a.skip, epochs=a.epochs,

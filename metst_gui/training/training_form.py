@@ -16,7 +16,13 @@ from PySide6 import QtCore, QtWidgets
 
 from metst_engine.model_catalog import CATALOG, DEFAULT_MODEL, model_info
 from metst_engine.rois import available_roi_sets
-from metst_engine.runs import TrainConfig, TrainLaunch, config_defaults, run_folder_name
+from metst_engine.runs import (
+    TrainConfig,
+    TrainLaunch,
+    config_defaults,
+    parse_model_overrides,
+    run_folder_name,
+)
 
 MANIFEST_FILE = "Manifest file…"
 STRATEGIES = {"spotting_mainly": "spotting mainly (the authors' default)",
@@ -270,11 +276,8 @@ class TrainingForm(QtWidgets.QGroupBox):
             lr = float(lr_text) if lr_text else None
         except ValueError:
             problems["lr"], lr = f"learning rate: {lr_text!r} is not a number", None
-        text = self.overrides_edit.text().strip()
         try:
-            overrides = json.loads(text) if text else {}
-            if not isinstance(overrides, dict):
-                raise ValueError("must be a JSON object")
+            overrides = parse_model_overrides(self.overrides_edit.text().strip())
         except ValueError as exc:
             problems[OTHER_FIELD], overrides = f"network options: not a JSON object ({exc})", {}
         config = TrainConfig(
