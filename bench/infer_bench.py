@@ -5,13 +5,21 @@ seconds and frames/s for the default ME-TST+ (numba-fused scan), and, as the bas
 same run, the same network with the plain-loop scan timed on a subset of the windows and
 scaled up (running all of them that way takes minutes).
 
+It runs with the allocator thresholds metst's entry points set (``metst_engine.malloc_tuning``);
+``--compare-allocator R`` times the whole inference R times with those and R times with glibc's
+defaults, alternating, each in its own child process, and prints the ratio.
+
     python bench/infer_bench.py [--threads 2] [--batch 256] [--baseline-windows 64]
+    python bench/infer_bench.py --compare-allocator 2
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,6 +31,7 @@ import metst_engine  # noqa: F401  (before torch: it sets the OpenMP wait policy
 import torch
 # isort: on
 
+from metst_engine.malloc_tuning import keep_freed_memory
 from metst_engine.models import build_model
 from metst_engine.models.mamba import Mamba
 from metst_engine.models.scan import fused_available
@@ -51,7 +60,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--baseline-windows", type=int, default=64, help="0 skips the baseline")
+    parser.add_argument("--allocator", choices=("metst", "glibc"), default="metst",
+                        help="metst: the thresholds metst's entry points set; glibc: its defaults")
+    parser.add_argument("--compare-allocator", type=int, default=0, metavar="ROUNDS",
+                        help="time the inference ROUNDS times per allocator setting in child processes")
     args = parser.parse_args()
+    if args.compare_allocator:
+        compare_allocator(args)
+        return
+    tuned = keep_freed_memory() if args.allocator == "metst" else False
     torch.set_num_threads(args.threads)
 
     frames = FPS * 60 * MINUTES
@@ -66,7 +83,8 @@ def main() -> None:
     seconds, spots, cpu = run(model, windows, args.batch)
     load = os.getloadavg()
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, scan '{impl}', "
-          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}, malloc thresholds {'metst' if tuned else 'glibc'}; "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"ME-TST+ on {n_windows} windows of 36 x {K} ({frames} frames, {MINUTES} min at {FPS} fps)")
     print(f"  {impl:5s} scan : {seconds:7.2f} s   {frames / seconds:8.0f} frames/s   (CPU {cpu:.2f} s; goal <= 10 s)")
     if args.baseline_windows > 0 and impl == "fused":
@@ -79,6 +97,23 @@ def main() -> None:
             f"  loop  scan : {t_base:7.2f} s   {frames / t_base:8.0f} frames/s   (timed on {n} windows, scaled)"
             f"\n  speed-up {t_base / seconds:.1f}x; max |spot difference| {diff:.1e}"
         )
+
+def compare_allocator(args: argparse.Namespace) -> None:
+    """Alternate child runs with glibc's malloc thresholds and metst's; print medians and the ratio."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    times: dict[str, list[float]] = {"glibc": [], "metst": []}
+    for _ in range(args.compare_allocator):
+        for alloc, runs in times.items():
+            out = subprocess.run(
+                [sys.executable, __file__, "--allocator", alloc, "--baseline-windows", "0",
+                 "--threads", str(args.threads), "--batch", str(args.batch)],
+                env=env, capture_output=True, text=True, check=True).stdout
+            seconds = float(re.search(r"scan :\s+([0-9.]+) s", out).group(1))  # type: ignore[union-attr]
+            runs.append(seconds)
+            print(f"  {alloc:5s} thresholds: {seconds:6.2f} s", flush=True)
+    glibc, metst = statistics.median(times["glibc"]), statistics.median(times["metst"])
+    print(f"median glibc {glibc:.2f} s, metst {metst:.2f} s: {glibc / metst:.2f}x")
+
 
 if __name__ == "__main__":
     main()

@@ -39,6 +39,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from metst_engine.intervals import EMOTIONS
+from metst_engine.malloc_tuning import keep_freed_memory
 from metst_engine.models import build_model
 from metst_engine.models.mamba import Mamba
 from metst_engine.training import loss_fn
@@ -69,7 +70,7 @@ class Step:
             if isinstance(m, Mamba):
                 m.scan_impl = scan_impl
         self.model.train()
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=3e-4)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=3e-4, fused=True)  # as training.train_fold
         self.x = torch.randn(batch, CHANNELS[name], k, generator=g)
         self.spot = (torch.rand(batch, k, generator=g) > 0.8).float()
         self.recog = torch.randint(0, len(EMOTIONS) + 1, (batch, k), generator=g)
@@ -156,10 +157,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-rows", type=int, default=25)
     args = parser.parse_args()
+    tuned = keep_freed_memory()  # as the metst command and the training workers
     torch.set_num_threads(args.threads)
     load = os.getloadavg()
     rate = matmul_rate(args.gemm)
-    print(f"torch {torch.__version__}, {args.threads} threads, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}; "
+    print(f"torch {torch.__version__}, {args.threads} threads, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}, "
+          f"malloc thresholds {'metst' if tuned else 'glibc'}; "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"dense matmul rate ({args.gemm}^3 float32): {rate / 1e9:.0f} GFLOP/s")
     for name in args.models:

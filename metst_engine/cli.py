@@ -27,6 +27,7 @@ from .datasets import load_manifest
 from .errors import Cancelled, MetstError, UsageError
 from .intervals import Interval
 from .intervals_io import read_predictions, write_predictions
+from .malloc_tuning import keep_freed_memory
 from .model_catalog import SPOTTER_CATALOG
 from .progress_signals import cancel_on_signals
 from .resources_path import resource_path
@@ -678,6 +679,7 @@ def _stdout_closed() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one verb; the exit code (see the module's docstring)."""
+    keep_freed_memory()
     try:
         try:
             return _main(argv)

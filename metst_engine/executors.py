@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import Cancelled, MetstError
+from .malloc_tuning import keep_freed_memory
 
 CancelFn = Callable[[], bool]
 
@@ -111,11 +112,13 @@ class TaskFailed(MetstError):
 
 
 def _pinned_call(n_threads: int, fn: Callable[..., Any], kwargs: dict[str, Any], *args: Any) -> Any:
-    """Run in a worker: pin its threads to the task's CPUs, then the task.
+    """Run in a worker: pin its threads to the task's CPUs, keep freed tensor memory for reuse
+    (:mod:`metst_engine.malloc_tuning`), then the task.
 
     ``args`` come last and loose so that Ray resolves object references among them.
     """
     pin_threads(n_threads)
+    keep_freed_memory()
     try:
         return fn(*args, **kwargs)
     except Exception as exc:
