@@ -83,7 +83,7 @@ def main() -> None:
     seconds, spots, cpu = run(model, windows, args.batch)
     load = os.getloadavg()
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, scan '{impl}', "
-          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}, malloc thresholds {'metst' if tuned else 'glibc'}; "
+          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}, GOMP_SPINCOUNT {os.environ.get('GOMP_SPINCOUNT')!r}, malloc thresholds {'metst' if tuned else 'glibc'}; "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"ME-TST+ on {n_windows} windows of 36 x {K} ({frames} frames, {MINUTES} min at {FPS} fps)")
     print(f"  {impl:5s} scan : {seconds:7.2f} s   {frames / seconds:8.0f} frames/s   (CPU {cpu:.2f} s; goal <= 10 s)")

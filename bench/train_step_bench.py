@@ -16,15 +16,22 @@ and ``torch.optim.Adam``. Printed per model, all measured in the same run:
 separately (--profile-rows rows each). Other processes on the machine make the wall-clock times
 noisy: compare the ratios, and read ``uptime`` (printed first).
 
+``--compare-spin R`` times the ME-TST+ step in child processes, R of them with OpenMP workers
+that sleep at once (GOMP_SPINCOUNT 0) and R with metst's default short spin, alternating, and
+prints the ratio (the setting is read when torch loads, so it needs a process of its own).
+
     python bench/train_step_bench.py [--threads 2] [--batch 32] [--k 30] [--repeats 5]
         [--models metst_plus metst] [--baseline-repeats 1] [--profile]
+    python bench/train_step_bench.py --compare-spin 3
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -156,17 +163,41 @@ def main() -> None:
     parser.add_argument("--gemm", type=int, default=2048, help="size of the matmul that measures the rate")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-rows", type=int, default=25)
+    parser.add_argument("--compare-spin", type=int, default=0, metavar="ROUNDS",
+                        help="time the ME-TST+ step ROUNDS times per OpenMP spin setting in child processes")
     args = parser.parse_args()
+    if args.compare_spin:
+        compare_spin(args)
+        return
     tuned = keep_freed_memory()  # as the metst command and the training workers
     torch.set_num_threads(args.threads)
     load = os.getloadavg()
     rate = matmul_rate(args.gemm)
     print(f"torch {torch.__version__}, {args.threads} threads, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}, "
+          f"GOMP_SPINCOUNT {os.environ.get('GOMP_SPINCOUNT')!r}, "
           f"malloc thresholds {'metst' if tuned else 'glibc'}; "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"dense matmul rate ({args.gemm}^3 float32): {rate / 1e9:.0f} GFLOP/s")
     for name in args.models:
         report(name, args, rate)
+
+
+def compare_spin(args: argparse.Namespace) -> None:
+    """Alternate child runs with GOMP_SPINCOUNT 0 and metst's default; print medians and the ratio."""
+    default = os.environ.get("GOMP_SPINCOUNT", "")
+    times: dict[str, list[float]] = {"0": [], default: []}
+    for _ in range(args.compare_spin):
+        for spin, runs in times.items():
+            env = {**os.environ, "GOMP_SPINCOUNT": spin}
+            out = subprocess.run(
+                [sys.executable, __file__, "--models", "metst_plus", "--baseline-repeats", "0", "--threads",
+                 str(args.threads), "--repeats", str(args.repeats)], env=env, capture_output=True, text=True,
+                check=True).stdout
+            seconds = float(re.search(r"step\s+: median\s+([0-9.]+) s", out).group(1))  # type: ignore[union-attr]
+            runs.append(seconds)
+            print(f"  GOMP_SPINCOUNT {spin:>5s}: step median {seconds:.3f} s", flush=True)
+    none, spin = statistics.median(times["0"]), statistics.median(times[default])
+    print(f"median no spin {none:.3f} s, spin {default} {spin:.3f} s: {none / spin:.2f}x")
 
 
 if __name__ == "__main__":

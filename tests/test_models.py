@@ -236,17 +236,19 @@ def test_backend_argument_reaches_every_layer():
     assert backends == {"torch"}
 
 
-@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+@pytest.mark.parametrize("preset, expected", [
+    ({}, "PASSIVE 300"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE 300"),
+    ({"GOMP_SPINCOUNT": "0"}, "PASSIVE 0"),
+])
 def test_openmp_workers_wait_passively_unless_the_user_chose(preset, expected):
     # torch's spinning OpenMP workers starve the numba kernel threads; the package sets the
-    # default before torch loads, and a user's own setting wins
+    # defaults (a short spin, then sleep) before torch loads, and a user's own setting wins
     import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if preset:
-        env["OMP_WAIT_POLICY"] = preset
-    code = "import metst_engine, os; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(preset)
+    code = "import metst_engine, os; print(os.environ['OMP_WAIT_POLICY'], os.environ['GOMP_SPINCOUNT'])"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
