@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,16 @@ def demo_features(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, demo_features):
-    from metst_gui.player.viewer import ViewerWindow, demo_intervals
+    from metst_gui.player.viewer import ViewerWindow
+    from metst_gui.review.timeline import IntervalMark
 
+    # spotted intervals (pending) and the demo's ground truth from the JSON written beside the video
+    marks = [IntervalMark(a, b, "pending", "pred") for a, b in [(62, 67), (152, 159)]]
+    events = json.loads(DEMO.with_suffix(".json").read_text(encoding="utf-8"))["events"]
+    marks += [IntervalMark(int(ev["onset"]), int(ev["offset"]), "accepted", "gt") for ev in events]
+    assert len(marks) > 2
     video = open_video(DEMO)
-    win = ViewerWindow(video, demo_features, intervals=demo_intervals(DEMO, [(62, 67), (152, 159)]))
+    win = ViewerWindow(video, demo_features, intervals=marks)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)

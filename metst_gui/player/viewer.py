@@ -7,9 +7,7 @@ arrays, and clicking or dragging on any curve seeks the video there.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -98,11 +96,3 @@ class ViewerWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
 
-def demo_intervals(path: Path, spotted: Sequence[tuple[int, int]]) -> list[IntervalMark]:
-    """Ground truth from the demo's JSON beside the video plus the spotter's intervals (pending)."""
-    marks = [IntervalMark(a, b, "pending", "pred") for a, b in spotted]
-    meta = path.with_suffix(".json")
-    if meta.is_file():
-        for ev in json.loads(meta.read_text(encoding="utf-8")).get("events", []):
-            marks.append(IntervalMark(int(ev["onset"]), int(ev["offset"]), "accepted", "gt"))
-    return marks
