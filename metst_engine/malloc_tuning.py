@@ -10,7 +10,9 @@ the 10-minute inference of ``bench/infer_bench.py`` runs 1.15-1.25x faster (same
 machine; training step ~5%). The cost: up to 256 MiB of freed memory stays mapped in the process.
 
 This changes the whole process's allocator, so the library never calls it on import: the
-``metst`` command, the GUI and the training workers call :func:`keep_freed_memory` at start.
+processes that run a model call :func:`keep_freed_memory` at start (the ``metst`` command, which
+also runs the training panel's trainings; the GUI, whose Analyze predicts in its own process; the
+training workers).
 A ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` in the environment wins (glibc read
 it at start-up; nothing is changed), and where the C library is not glibc it does nothing.
 """
@@ -18,7 +20,6 @@ it at start-up; nothing is changed), and where the C library is not glibc it doe
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 MMAP_THRESHOLD = 32 << 20   #: blocks below it come from the heap (glibc's largest allowed value)
@@ -38,12 +39,12 @@ def keep_freed_memory() -> bool:
     if any(name in os.environ for name in _ENV):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-        gnu_version = libc.gnu_get_libc_version  # glibc only: musl has mallopt as a no-op stub
-    except (OSError, AttributeError):
+        libc = ctypes.CDLL(None)  # the symbols already loaded into the process, the C library's among them
+    except (OSError, TypeError):  # TypeError: Windows wants a library name
         return False
-    del gnu_version
+    if not hasattr(libc, "gnu_get_libc_version"):  # glibc only: musl has mallopt as a no-op stub
+        return False
+    mallopt = libc.mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

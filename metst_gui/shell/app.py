@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="check the install: open the demo project (or the given project), wait for an exact "
                              "frame, save a screenshot to PNG and exit (0 = it works)")
     args = parser.parse_args(argv)
-    keep_freed_memory()  # Analyze and training run in this process
+    keep_freed_memory()  # Analyze predicts in this process (trainings run in `metst train`)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setWindowIcon(app_icon())
     app.setDesktopFileName("metst")

@@ -374,9 +374,6 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m metst_gui.training.training_panel [RUN_DIR]``: the panel in its own window, optionally on a run folder."""
     import sys
 
-    from metst_engine.malloc_tuning import keep_freed_memory
-
-    keep_freed_memory()
     args = sys.argv[1:] if argv is None else argv
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     win = TrainingWindow()
