@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +28,7 @@ import metst_engine  # noqa: F401  (before torch: it sets the OpenMP wait policy
 import torch
 # isort: on
 
+from alternate import alternate_runs  # bench/, the script's own folder
 from metst_engine.malloc_tuning import keep_freed_memory
 from metst_engine.models import build_model
 from metst_engine.models.mamba import Mamba
@@ -83,7 +81,9 @@ def main() -> None:
     seconds, spots, cpu = run(model, windows, args.batch)
     load = os.getloadavg()
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, scan '{impl}', "
-          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}, GOMP_SPINCOUNT {os.environ.get('GOMP_SPINCOUNT')!r}, malloc thresholds {'metst' if tuned else 'glibc'}; "
+          f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')!r}, "
+          f"GOMP_SPINCOUNT {os.environ.get('GOMP_SPINCOUNT')!r}, "
+          f"malloc thresholds {'metst' if tuned else 'glibc'}; "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"ME-TST+ on {n_windows} windows of 36 x {K} ({frames} frames, {MINUTES} min at {FPS} fps)")
     print(f"  {impl:5s} scan : {seconds:7.2f} s   {frames / seconds:8.0f} frames/s   (CPU {cpu:.2f} s; goal <= 10 s)")
@@ -101,17 +101,10 @@ def main() -> None:
 def compare_allocator(args: argparse.Namespace) -> None:
     """Alternate child runs with glibc's malloc thresholds and metst's; print medians and the ratio."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    times: dict[str, list[float]] = {"glibc": [], "metst": []}
-    for _ in range(args.compare_allocator):
-        for alloc, runs in times.items():
-            out = subprocess.run(
-                [sys.executable, __file__, "--allocator", alloc, "--baseline-windows", "0",
-                 "--threads", str(args.threads), "--batch", str(args.batch)],
-                env=env, capture_output=True, text=True, check=True).stdout
-            seconds = float(re.search(r"scan :\s+([0-9.]+) s", out).group(1))  # type: ignore[union-attr]
-            runs.append(seconds)
-            print(f"  {alloc:5s} thresholds: {seconds:6.2f} s", flush=True)
-    glibc, metst = statistics.median(times["glibc"]), statistics.median(times["metst"])
+    common = ["--baseline-windows", "0", "--threads", str(args.threads), "--batch", str(args.batch)]
+    medians = alternate_runs(__file__, {alloc: (["--allocator", alloc, *common], env) for alloc in ("glibc", "metst")},
+                             args.compare_allocator, r"scan :\s+([0-9.]+) s")
+    glibc, metst = medians["glibc"], medians["metst"]
     print(f"median glibc {glibc:.2f} s, metst {metst:.2f} s: {glibc / metst:.2f}x")
 
 

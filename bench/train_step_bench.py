@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,6 +43,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from alternate import alternate_runs  # bench/, the script's own folder
 from metst_engine.intervals import EMOTIONS
 from metst_engine.malloc_tuning import keep_freed_memory
 from metst_engine.models import build_model
@@ -184,20 +183,14 @@ def main() -> None:
 
 def compare_spin(args: argparse.Namespace) -> None:
     """Alternate child runs with GOMP_SPINCOUNT 0 and metst's default; print medians and the ratio."""
-    default = os.environ.get("GOMP_SPINCOUNT", "")
-    times: dict[str, list[float]] = {"0": [], default: []}
-    for _ in range(args.compare_spin):
-        for spin, runs in times.items():
-            env = {**os.environ, "GOMP_SPINCOUNT": spin}
-            out = subprocess.run(
-                [sys.executable, __file__, "--models", "metst_plus", "--baseline-repeats", "0", "--threads",
-                 str(args.threads), "--repeats", str(args.repeats)], env=env, capture_output=True, text=True,
-                check=True).stdout
-            seconds = float(re.search(r"step\s+: median\s+([0-9.]+) s", out).group(1))  # type: ignore[union-attr]
-            runs.append(seconds)
-            print(f"  GOMP_SPINCOUNT {spin:>5s}: step median {seconds:.3f} s", flush=True)
-    none, spin = statistics.median(times["0"]), statistics.median(times[default])
-    print(f"median no spin {none:.3f} s, spin {default} {spin:.3f} s: {none / spin:.2f}x")
+    spin = os.environ.get("GOMP_SPINCOUNT", "")
+    common = ["--models", "metst_plus", "--baseline-repeats", "0", "--threads", str(args.threads),
+              "--repeats", str(args.repeats)]
+    variants = {label: (common, {**os.environ, "GOMP_SPINCOUNT": count})
+                for label, count in (("no spin", "0"), (f"spin {spin}", spin))}
+    medians = alternate_runs(__file__, variants, args.compare_spin, r"step\s+: median\s+([0-9.]+) s")
+    none, spun = medians["no spin"], medians[f"spin {spin}"]
+    print(f"median no spin {none:.3f} s, spin {spin} {spun:.3f} s: {none / spun:.2f}x")
 
 
 if __name__ == "__main__":
