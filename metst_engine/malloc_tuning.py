@@ -10,9 +10,10 @@ the 10-minute inference of ``bench/infer_bench.py`` runs 1.15-1.25x faster (same
 machine; training step ~5%). The cost: up to 256 MiB of freed memory stays mapped in the process.
 
 This changes the whole process's allocator, so the library never calls it on import: the
-processes that run a model call :func:`keep_freed_memory` at start (the ``metst`` command, which
-also runs the training panel's trainings; the GUI, whose Analyze predicts in its own process; the
-training workers).
+processes that run a model without Qt call :func:`keep_freed_memory` at start (the ``metst``
+command, which also runs the training panel's trainings, and the training workers). Not the GUI:
+with these thresholds its test process crashed twice (an abort and a segfault in Qt widget
+lookups), a memory-lifetime fault the default thresholds hide, not yet found.
 A ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` in the environment wins (glibc read
 it at start-up; nothing is changed), and where the C library is not glibc it does nothing.
 """

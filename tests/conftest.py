@@ -49,3 +49,14 @@ def astronaut_alignment(astronaut_gray, landmark_model):
     al = FaceTracker(landmark_model).locate(astronaut_gray, 0)
     assert al is not None
     return al
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _default_allocator():
+    """Tests that call the CLI (or run training tasks) in this process must not fix glibc's malloc thresholds
+    for the GUI tests that share it: the setting cannot be undone, and the GUI runs without it
+    (metst_engine.malloc_tuning; tests/test_malloc_tuning.py checks it in child processes)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for module in ("metst_engine.cli", "metst_engine.executors"):
+            mp.setattr(f"{module}.keep_freed_memory", lambda: False)
+        yield

@@ -18,7 +18,6 @@ from PySide6 import QtWidgets
 from metst_engine.curves_file import Curves
 from metst_engine.errors import MetstError
 from metst_engine.features import FeatureSet
-from metst_engine.malloc_tuning import keep_freed_memory
 from metst_engine.video import open_video
 from metst_gui.player.viewer import ViewerWindow
 from metst_gui.shell.app_icon import app_icon
@@ -50,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="check the install: open the demo project (or the given project), wait for an exact "
                              "frame, save a screenshot to PNG and exit (0 = it works)")
     args = parser.parse_args(argv)
-    keep_freed_memory()  # Analyze predicts in this process (trainings run in `metst train`)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setWindowIcon(app_icon())
     app.setDesktopFileName("metst")
